@@ -1,0 +1,77 @@
+// Package apperr defines the error codes of the public contract and the one
+// error type that carries them from the domain to the edges.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a machine-readable error class, shown to clients as extensions.code
+// in GraphQL and as error.code in REST.
+type Code string
+
+// The codes of the contract (DESIGN.md section 4).
+const (
+	BadUserInput        Code = "BAD_USER_INPUT"
+	NotFound            Code = "NOT_FOUND"
+	SlotUnavailable     Code = "SLOT_UNAVAILABLE"
+	SlotInPast          Code = "SLOT_IN_PAST"
+	SlotTooSoon         Code = "SLOT_TOO_SOON"
+	IdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"
+	Unauthenticated     Code = "UNAUTHENTICATED"
+	Forbidden           Code = "FORBIDDEN"
+	RateLimited         Code = "RATE_LIMITED"
+	QueryTooComplex     Code = "QUERY_TOO_COMPLEX"
+	Internal            Code = "INTERNAL_SERVER_ERROR"
+)
+
+// Error is a failure the client may see: a code and a message written for
+// the caller. Field names the argument at fault, when there is one.
+type Error struct {
+	Code    Code
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// E builds a coded error with a formatted message.
+func E(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid reports a bad argument; the message must name the argument.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: BadUserInput, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode answers the code carried by err, or INTERNAL_SERVER_ERROR for
+// anything that is not an *Error: foreign errors are never shown to clients.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// ErrorMessage answers the client-facing message of err; for internal errors
+// it is a fixed text, so no SQL or driver detail can leak.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal server error"
+}
+
+// As returns the *Error inside err, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

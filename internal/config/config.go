@@ -1,0 +1,217 @@
+// Package config reads the whole configuration of timeslots from environment
+// variables, once, into one struct. Invalid values stop start-up with one
+// line that names the variable.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"timeslots/internal/database"
+)
+
+// Config is everything the server can be told.
+type Config struct {
+	Env         string // "development" or "production"
+	DatabaseURL string
+	Database    database.Target
+	Host        string
+	Port        int
+	AdminToken  string // secret: never logged
+
+	RateLimitRPS   float64 // 0 disables
+	RateLimitBurst int
+	RedisURL       string
+	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
+
+	SchedulerEnabled bool
+	GenerateSchedule string
+	GenerateDays     int
+	CleanupSchedule  string
+	CleanupDaysOld   int
+
+	SeedDemo      bool
+	Introspection bool
+	CORSOrigins   []string
+
+	DBMaxConns     int
+	RequestTimeout time.Duration
+	MaxBodyBytes   int64
+	MaxComplexity  int
+	MaxDepth       int
+	MaxMutations   int
+	ShutdownGrace  time.Duration
+	LogLevel       string
+}
+
+// Production reports whether APP_ENV=production.
+func (c *Config) Production() bool { return c.Env == "production" }
+
+// Addr answers the listen address.
+func (c *Config) Addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+
+// Load reads the configuration through getenv (os.Getenv in production,
+// a map in tests).
+func Load(getenv func(string) string) (*Config, error) {
+	r := reader{getenv: getenv}
+	c := &Config{}
+	c.Env = r.str("APP_ENV", "development")
+	if c.Env != "development" && c.Env != "production" {
+		return nil, fmt.Errorf("APP_ENV must be development or production, got %q", c.Env)
+	}
+	prod := c.Production()
+	c.DatabaseURL = r.str("DATABASE_URL", "")
+	if r.err == nil {
+		t, err := database.ParseURL(c.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		c.Database = t
+	}
+	c.Host = r.str("HOST", map[bool]string{true: "0.0.0.0", false: "127.0.0.1"}[prod])
+	c.Port = r.intRange("PORT", 3000, 0, 65535)
+	c.AdminToken = r.str("ADMIN_TOKEN", "")
+	if prod && c.AdminToken == "" && r.err == nil {
+		return nil, fmt.Errorf("ADMIN_TOKEN must be set when APP_ENV=production")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 && r.err == nil {
+		return nil, fmt.Errorf("ADMIN_TOKEN must be at least 16 characters")
+	}
+	c.RateLimitRPS = r.float("RATE_LIMIT_RPS", 50, 0, 1e6)
+	c.RateLimitBurst = r.intRange("RATE_LIMIT_BURST", 100, 0, 1e6)
+	c.RedisURL = r.str("REDIS_URL", "")
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && r.err == nil {
+		return nil, fmt.Errorf("REDIS_URL must start with redis:// or rediss://")
+	}
+	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
+	c.SchedulerEnabled = r.boolean("SCHEDULER_ENABLED", true)
+	c.GenerateSchedule = r.str("GENERATE_SCHEDULE", "0 2 * * *")
+	c.GenerateDays = r.intRange("GENERATE_DAYS_AHEAD", 30, 1, 365)
+	c.CleanupSchedule = r.str("CLEANUP_SCHEDULE", "0 3 * * 0")
+	c.CleanupDaysOld = r.intRange("CLEANUP_DAYS_OLD", 30, 0, 3650)
+	c.SeedDemo = r.boolean("SEED_DEMO", !prod)
+	c.Introspection = r.boolean("INTROSPECTION", !prod)
+	c.CORSOrigins = r.list("CORS_ORIGINS")
+	c.DBMaxConns = r.intRange("DB_MAX_CONNS", 0, 0, 1000)
+	c.RequestTimeout = r.duration("REQUEST_TIMEOUT", 10*time.Second)
+	c.MaxBodyBytes = int64(r.intRange("MAX_BODY_BYTES", 1<<20, 1024, 1<<30))
+	c.MaxComplexity = r.intRange("GRAPHQL_MAX_COMPLEXITY", 5000, 1, 1e9)
+	c.MaxDepth = r.intRange("GRAPHQL_MAX_DEPTH", 10, 1, 1000)
+	c.MaxMutations = r.intRange("GRAPHQL_MAX_MUTATIONS", 10, 1, 1000)
+	c.ShutdownGrace = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
+	c.LogLevel = r.str("LOG_LEVEL", "info")
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		if r.err == nil {
+			r.err = fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return c, nil
+}
+
+// reader collects the first error, so Load reads straight through.
+type reader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf(format, args...)
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) intRange(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail("%s must be an integer between %d and %d, got %q", name, lo, hi, v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) float(name string, def, lo, hi float64) float64 {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < lo || f > hi {
+		r.fail("%s must be a number between %g and %g, got %q", name, lo, hi, v)
+		return def
+	}
+	return f
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail("%s must be true or false, got %q", name, v)
+		return def
+	}
+	return b
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail("%s must be a positive duration such as 10s, got %q", name, v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(r.getenv(name), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range r.list(name) {
+		if !strings.Contains(s, "/") {
+			if a, err := netip.ParseAddr(s); err == nil {
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+				continue
+			}
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			r.fail("%s must list IP addresses or CIDR ranges, got %q", name, s)
+			return nil
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}

@@ -1,0 +1,195 @@
+// Package database opens the store behind timeslots (PostgreSQL, or an
+// embedded SQLite file), applies the embedded migrations, and recognises the
+// database errors the domain must react to.
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names the SQL dialect behind a *gorm.DB.
+type Dialect string
+
+// The two supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DefaultSQLitePath is where `go run .` keeps its data with no configuration.
+const DefaultSQLitePath = "./data/timeslots.db"
+
+// sqlitePragmas make SQLite safe for concurrent bookings: WAL lets readers
+// run beside the writer, busy_timeout makes writers queue instead of failing
+// with "database is locked", immediate transactions take the write lock at
+// BEGIN so a read-then-write transaction can never deadlock on upgrade, and
+// foreign_keys turns on the ON DELETE SET NULL that keeps booking history.
+// No _time_format option: the driver stops reading options after it.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+
+// Options tune the connection pool.
+type Options struct {
+	MaxOpenConns int           // 0: a dialect default (PostgreSQL 20, SQLite 8)
+	MaxIdleConns int           // 0: same as MaxOpenConns
+	ConnMaxIdle  time.Duration // 0: 5 minutes
+	Logger       logger.Interface
+}
+
+// DB is an open store: the GORM handle plus what the rest of the program
+// needs to know about it.
+type DB struct {
+	*gorm.DB
+	Dialect Dialect
+	// Path is the SQLite file (empty for PostgreSQL).
+	Path string
+}
+
+// Target is a parsed DATABASE_URL.
+type Target struct {
+	Dialect Dialect
+	DSN     string // driver DSN
+	Path    string // SQLite file
+}
+
+// ParseURL reads DATABASE_URL: empty means the default SQLite file,
+// "sqlite:PATH" a given file, "postgres://" or "postgresql://" PostgreSQL.
+func ParseURL(raw string) (Target, error) {
+	raw = strings.TrimSpace(raw)
+	switch {
+	case raw == "":
+		return sqliteTarget(DefaultSQLitePath), nil
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		if _, err := url.Parse(raw); err != nil {
+			return Target{}, errors.New("DATABASE_URL is not a valid postgres:// URL")
+		}
+		return Target{Dialect: Postgres, DSN: raw}, nil
+	case strings.HasPrefix(raw, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(raw, "sqlite:"), "//")
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if p == "" {
+			return Target{}, errors.New("DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/timeslots.db")
+		}
+		return sqliteTarget(p), nil
+	default:
+		return Target{}, errors.New("DATABASE_URL must start with postgres://, postgresql:// or sqlite:")
+	}
+}
+
+func sqliteTarget(path string) Target {
+	return Target{Dialect: SQLite, DSN: "file:" + path + "?" + sqlitePragmas, Path: path}
+}
+
+// Open connects to the target and checks that the connection works.
+func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
+	cfg := &gorm.Config{
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+		Logger:                 opt.Logger,
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logger.Discard
+	}
+	var dial gorm.Dialector
+	maxOpen := opt.MaxOpenConns
+	switch t.Dialect {
+	case Postgres:
+		dial = postgres.New(postgres.Config{DSN: t.DSN})
+		if maxOpen == 0 {
+			maxOpen = 20
+		}
+	case SQLite:
+		if dir := filepath.Dir(t.Path); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("create the directory of %s: %w", t.Path, err)
+			}
+		}
+		dial = sqlite.Open(t.DSN)
+		if maxOpen == 0 {
+			maxOpen = 8
+		}
+	default:
+		return nil, fmt.Errorf("unknown dialect %q", t.Dialect)
+	}
+	gdb, err := gorm.Open(dial, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", t.Dialect, err)
+	}
+	sqlDB, err := gdb.DB()
+	if err != nil {
+		return nil, err
+	}
+	maxIdle := opt.MaxIdleConns
+	if maxIdle == 0 {
+		maxIdle = maxOpen
+	}
+	idle := opt.ConnMaxIdle
+	if idle == 0 {
+		idle = 5 * time.Minute
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxIdle)
+	sqlDB.SetConnMaxIdleTime(idle)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", t.Dialect, err)
+	}
+	return &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path}, nil
+}
+
+// SQL answers the underlying pool.
+func (d *DB) SQL() *sql.DB {
+	s, _ := d.DB.DB()
+	return s
+}
+
+// Close closes the pool.
+func (d *DB) Close() error { return d.SQL().Close() }
+
+// IsUniqueViolation reports whether err is a unique-constraint violation
+// (SQLSTATE 23505, or SQLite's SQLITE_CONSTRAINT_UNIQUE) and answers the
+// constraint's name (PostgreSQL) or the columns it names (SQLite).
+func IsUniqueViolation(err error) (string, bool) {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.ConstraintName, pg.Code == "23505"
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) && lite.Code() == 2067 { // SQLITE_CONSTRAINT_UNIQUE
+		return err.Error(), true
+	}
+	return "", false
+}
+
+// IsRetryable reports whether err is a transient conflict that a retry of
+// the whole transaction resolves: serialization failure or deadlock
+// (40001, 40P01), or SQLite's busy/locked.
+func IsRetryable(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "40001" || pg.Code == "40P01"
+	}
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		c := lite.Code() & 0xff
+		return c == 5 || c == 6 // SQLITE_BUSY, SQLITE_LOCKED
+	}
+	return false
+}

@@ -1,0 +1,77 @@
+// Package httpx holds the HTTP plumbing every edge shares: request ids,
+// request logging, admin access, and the one table that maps error codes to
+// HTTP statuses.
+package httpx
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"timeslots/internal/apperr"
+)
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[apperr.Code]int{
+	apperr.BadUserInput:        http.StatusBadRequest,
+	apperr.NotFound:            http.StatusNotFound,
+	apperr.SlotUnavailable:     http.StatusConflict,
+	apperr.SlotInPast:          http.StatusConflict,
+	apperr.SlotTooSoon:         http.StatusConflict,
+	apperr.IdempotencyConflict: http.StatusConflict,
+	apperr.Unauthenticated:     http.StatusUnauthorized,
+	apperr.Forbidden:           http.StatusForbidden,
+	apperr.RateLimited:         http.StatusTooManyRequests,
+	apperr.QueryTooComplex:     http.StatusBadRequest,
+	apperr.Internal:            http.StatusInternalServerError,
+}
+
+// Status answers the HTTP status of an error code.
+func Status(code apperr.Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON error answer of the REST endpoints.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code      apperr.Code `json:"code"`
+	Message   string      `json:"message"`
+	RequestID string      `json:"requestId,omitempty"`
+}
+
+// WriteError answers err as JSON with the status of its code. Internal
+// errors are logged with the request id and shown only as the code and id.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	code := apperr.ErrorCode(err)
+	WriteErrorStatus(w, r, Status(code), err)
+}
+
+// WriteErrorStatus is WriteError with an explicit status, for protocol
+// errors (404, 405, 413, 415) that have no domain code of their own.
+func WriteErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
+	code := apperr.ErrorCode(err)
+	body := ErrorBody{Error: ErrorDetail{Code: code, Message: apperr.ErrorMessage(err)}}
+	if code == apperr.Internal {
+		id := RequestID(r.Context())
+		body.Error.RequestID = id
+		body.Error.Message = "internal server error (request id " + id + ")"
+		Logger(r.Context()).Error("internal error", slog.String("error", err.Error()))
+	}
+	WriteJSON(w, status, body)
+}
+
+// WriteJSON answers v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

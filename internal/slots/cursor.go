@@ -1,0 +1,95 @@
+package slots
+
+import (
+	"encoding/base64"
+	"fmt"
+	"hash/crc32"
+	"strconv"
+	"strings"
+	"time"
+
+	"timeslots/internal/apperr"
+)
+
+// Cursors are opaque to clients: base64url of "kind:fields…:checksum". The
+// kind stops a provider cursor from being used on a slot list (a foreign
+// cursor), and the checksum catches edited ones; either is BAD_USER_INPUT.
+const (
+	kindSlot     = "s1"
+	kindProvider = "p1"
+)
+
+// SlotKey is a position in the (startTime, id) order of slots.
+type SlotKey struct {
+	Start time.Time
+	ID    int64
+}
+
+// EncodeSlotCursor answers the opaque cursor of a slot position.
+func EncodeSlotCursor(k SlotKey) string {
+	return seal(kindSlot, strconv.FormatInt(k.Start.UnixMicro(), 10), strconv.FormatInt(k.ID, 10))
+}
+
+// DecodeSlotCursor reads a cursor made by EncodeSlotCursor; field names the
+// argument it came in, for the error message.
+func DecodeSlotCursor(field, s string) (SlotKey, error) {
+	parts, err := open(field, kindSlot, s, 2)
+	if err != nil {
+		return SlotKey{}, err
+	}
+	us, err1 := strconv.ParseInt(parts[0], 10, 64)
+	id, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil || id < 1 {
+		return SlotKey{}, badCursor(field)
+	}
+	return SlotKey{Start: time.UnixMicro(us).UTC(), ID: id}, nil
+}
+
+// EncodeProviderCursor answers the opaque cursor of a provider position.
+func EncodeProviderCursor(id int64) string { return seal(kindProvider, strconv.FormatInt(id, 10)) }
+
+// DecodeProviderCursor reads a cursor made by EncodeProviderCursor.
+func DecodeProviderCursor(field, s string) (int64, error) {
+	parts, err := open(field, kindProvider, s, 1)
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseInt(parts[0], 10, 64)
+	if err != nil || id < 1 {
+		return 0, badCursor(field)
+	}
+	return id, nil
+}
+
+func seal(kind string, fields ...string) string {
+	body := kind + ":" + strings.Join(fields, ":")
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%s:%08x", body, crc32.ChecksumIEEE([]byte(body)))))
+}
+
+func open(field, kind, s string, n int) ([]string, error) {
+	if len(s) == 0 || len(s) > 200 {
+		return nil, badCursor(field)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, badCursor(field)
+	}
+	str := string(raw)
+	i := strings.LastIndexByte(str, ':')
+	if i < 0 {
+		return nil, badCursor(field)
+	}
+	body, sum := str[:i], str[i+1:]
+	if fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body))) != sum {
+		return nil, badCursor(field)
+	}
+	parts := strings.Split(body, ":")
+	if len(parts) != n+1 || parts[0] != kind {
+		return nil, badCursor(field)
+	}
+	return parts[1:], nil
+}
+
+func badCursor(field string) error {
+	return apperr.Invalid(field, "%s is not a valid cursor for this list", field)
+}

@@ -1,0 +1,329 @@
+package slots
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+
+	"timeslots/internal/apperr"
+	"timeslots/models"
+)
+
+// PageRequest is a Relay-style page request as an edge received it. The
+// names say how the edge calls its arguments ("first"/"after" in GraphQL,
+// "limit"/"cursor" in REST), so errors name what the client sent.
+type PageRequest struct {
+	First, Last   *int
+	After, Before *string
+	Default, Max  int
+	FirstName     string // default "first"
+	AfterName     string // default "after"
+}
+
+// page is a validated PageRequest.
+type page struct {
+	limit    int
+	backward bool
+	cursor   *string
+	field    string // the cursor's argument name
+}
+
+func (r PageRequest) resolve() (page, error) {
+	firstName, afterName := r.FirstName, r.AfterName
+	if firstName == "" {
+		firstName = "first"
+	}
+	if afterName == "" {
+		afterName = "after"
+	}
+	if r.Default <= 0 {
+		r.Default = 20
+	}
+	if r.Max <= 0 {
+		r.Max = 100
+	}
+	if r.First != nil && r.Last != nil {
+		return page{}, apperr.Invalid("last", "first and last cannot be used together")
+	}
+	if r.After != nil && r.Before != nil {
+		return page{}, apperr.Invalid("before", "after and before cannot be used together")
+	}
+	check := func(name string, v *int) (int, error) {
+		if v == nil {
+			return r.Default, nil
+		}
+		if *v < 0 || *v > r.Max {
+			return 0, apperr.Invalid(name, "%s must be between 0 and %d", name, r.Max)
+		}
+		return *v, nil
+	}
+	if r.Last != nil || (r.Before != nil && r.First == nil) {
+		n, err := check("last", r.Last)
+		if err != nil {
+			return page{}, err
+		}
+		if r.After != nil {
+			return page{}, apperr.Invalid(afterName, "%s cannot be used with last; use before", afterName)
+		}
+		return page{limit: n, backward: true, cursor: r.Before, field: "before"}, nil
+	}
+	n, err := check(firstName, r.First)
+	if err != nil {
+		return page{}, err
+	}
+	if r.Before != nil {
+		return page{}, apperr.Invalid("before", "before cannot be used with first; use after")
+	}
+	return page{limit: n, cursor: r.After, field: afterName}, nil
+}
+
+// SlotFilter narrows a slot listing. All given conditions must hold.
+type SlotFilter struct {
+	ProviderID  *int64
+	ProviderIDs []int64 // nil: any provider; empty is refused
+	Statuses    []models.SlotStatus
+	Date        *models.Date
+	StartDate   *models.Date
+	EndDate     *models.Date
+	From, To    *time.Time
+}
+
+// SlotPage is one page of slots in (startTime, id) order.
+type SlotPage struct {
+	Slots           []models.TimeSlot
+	HasNextPage     bool
+	HasPreviousPage bool
+}
+
+// Cursor answers the cursor of the i-th slot of the page.
+func (p *SlotPage) Cursor(i int) string {
+	return EncodeSlotCursor(SlotKey{Start: p.Slots[i].StartTime, ID: p.Slots[i].ID})
+}
+
+// Local dates are in the provider's zone, which is between UTC-12 and
+// UTC+14; these bounds turn a date range into a start_time range that the
+// (provider_id, start_time, id) index can scan, before the exact date test.
+const (
+	maxAheadOfUTC  = 14 * time.Hour
+	maxBehindOfUTC = 12 * time.Hour
+)
+
+// scope applies the filter's conditions to q.
+func (f SlotFilter) scope(q *gorm.DB) (*gorm.DB, error) {
+	if f.ProviderIDs != nil && len(f.ProviderIDs) == 0 {
+		return nil, apperr.Invalid("providerIds", "providerIds must not be empty; leave it out for all providers")
+	}
+	if len(f.ProviderIDs) > 1000 {
+		return nil, apperr.Invalid("providerIds", "providerIds may list at most 1000 providers")
+	}
+	if f.ProviderID != nil {
+		q = q.Where("provider_id = ?", *f.ProviderID)
+	}
+	if f.ProviderIDs != nil {
+		q = q.Where("provider_id IN ?", f.ProviderIDs)
+	}
+	statuses := f.Statuses
+	if statuses == nil {
+		statuses = []models.SlotStatus{models.SlotAvailable}
+	}
+	if len(statuses) == 0 {
+		return nil, apperr.Invalid("status", "status must list at least one status; leave it out for AVAILABLE")
+	}
+	hasAvail, hasBooked := false, false
+	for _, s := range statuses {
+		switch s {
+		case models.SlotAvailable:
+			hasAvail = true
+		case models.SlotBooked:
+			hasBooked = true
+		default:
+			return nil, apperr.Invalid("status", "status %q is not a slot status", s)
+		}
+	}
+	switch {
+	case hasAvail && !hasBooked:
+		q = q.Where("booked_count < capacity")
+	case hasBooked && !hasAvail:
+		q = q.Where("booked_count >= capacity")
+	}
+	lo, hi := f.StartDate, f.EndDate
+	if f.Date != nil {
+		q = q.Where("date = ?", *f.Date)
+		lo, hi = maxDate(lo, f.Date), minDate(hi, f.Date)
+	}
+	if f.StartDate != nil && f.EndDate != nil && *f.EndDate < *f.StartDate {
+		return nil, apperr.Invalid("endDate", "endDate %s is before startDate %s", *f.EndDate, *f.StartDate)
+	}
+	if f.StartDate != nil {
+		q = q.Where("date >= ?", *f.StartDate)
+	}
+	if f.EndDate != nil {
+		q = q.Where("date <= ?", *f.EndDate)
+	}
+	if lo != nil {
+		q = q.Where("start_time >= ?", lo.Time().Add(-maxAheadOfUTC))
+	}
+	if hi != nil {
+		q = q.Where("start_time < ?", hi.AddDays(1).Time().Add(maxBehindOfUTC))
+	}
+	if f.From != nil && f.To != nil && !f.To.After(*f.From) {
+		return nil, apperr.Invalid("to", "to must be after from")
+	}
+	if f.From != nil {
+		q = q.Where("start_time >= ?", f.From.UTC())
+	}
+	if f.To != nil {
+		q = q.Where("start_time < ?", f.To.UTC())
+	}
+	return q, nil
+}
+
+func maxDate(a, b *models.Date) *models.Date {
+	if a == nil || (b != nil && *b > *a) {
+		return b
+	}
+	return a
+}
+
+func minDate(a, b *models.Date) *models.Date {
+	if a == nil || (b != nil && *b < *a) {
+		return b
+	}
+	return a
+}
+
+// ListSlots answers one page of the slots matching f, in (startTime, id)
+// order, by keyset: the cursor's position is a WHERE condition, never an
+// offset, so every page costs the same however deep it is.
+func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) (*SlotPage, error) {
+	pg, err := req.resolve()
+	if err != nil {
+		return nil, err
+	}
+	var key *SlotKey
+	if pg.cursor != nil {
+		k, err := DecodeSlotCursor(pg.field, *pg.cursor)
+		if err != nil {
+			return nil, err
+		}
+		key = &k
+	}
+	q, err := f.scope(m.db.WithContext(ctx).Model(&models.TimeSlot{}))
+	if err != nil {
+		return nil, err
+	}
+	if pg.limit == 0 {
+		return &SlotPage{Slots: []models.TimeSlot{}, HasPreviousPage: !pg.backward && key != nil, HasNextPage: pg.backward && key != nil}, nil
+	}
+	if pg.backward {
+		if key != nil {
+			q = q.Where("(start_time, id) < (?, ?)", key.Start, key.ID)
+		}
+		q = q.Order("start_time DESC, id DESC")
+	} else {
+		if key != nil {
+			q = q.Where("(start_time, id) > (?, ?)", key.Start, key.ID)
+		}
+		q = q.Order("start_time, id")
+	}
+	rows := make([]models.TimeSlot, 0, pg.limit+1)
+	if err := q.Limit(pg.limit + 1).Find(&rows).Error; err != nil {
+		return nil, dbError("list slots", err)
+	}
+	more := len(rows) > pg.limit
+	if more {
+		rows = rows[:pg.limit]
+	}
+	out := &SlotPage{Slots: rows}
+	if pg.backward {
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+		out.HasPreviousPage, out.HasNextPage = more, key != nil
+	} else {
+		out.HasNextPage, out.HasPreviousPage = more, key != nil
+	}
+	return out, nil
+}
+
+// CountSlots answers how many slots match f. Edges call it only when the
+// client asked for a total, since it scans every match.
+func (m *Manager) CountSlots(ctx context.Context, f SlotFilter) (int64, error) {
+	q, err := f.scope(m.db.WithContext(ctx).Model(&models.TimeSlot{}))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return 0, dbError("count slots", err)
+	}
+	return n, nil
+}
+
+// ProviderPage is one page of providers in id order.
+type ProviderPage struct {
+	Providers       []models.Provider
+	HasNextPage     bool
+	HasPreviousPage bool
+}
+
+// Cursor answers the cursor of the i-th provider of the page.
+func (p *ProviderPage) Cursor(i int) string { return EncodeProviderCursor(p.Providers[i].ID) }
+
+// ListProviders answers one page of providers in id order, by keyset.
+func (m *Manager) ListProviders(ctx context.Context, req PageRequest) (*ProviderPage, error) {
+	pg, err := req.resolve()
+	if err != nil {
+		return nil, err
+	}
+	var after *int64
+	if pg.cursor != nil {
+		id, err := DecodeProviderCursor(pg.field, *pg.cursor)
+		if err != nil {
+			return nil, err
+		}
+		after = &id
+	}
+	q := m.db.WithContext(ctx).Model(&models.Provider{})
+	if pg.backward {
+		if after != nil {
+			q = q.Where("id < ?", *after)
+		}
+		q = q.Order("id DESC")
+	} else {
+		if after != nil {
+			q = q.Where("id > ?", *after)
+		}
+		q = q.Order("id")
+	}
+	rows := make([]models.Provider, 0, pg.limit+1)
+	if pg.limit > 0 {
+		if err := q.Limit(pg.limit + 1).Find(&rows).Error; err != nil {
+			return nil, dbError("list providers", err)
+		}
+	}
+	more := len(rows) > pg.limit
+	if more {
+		rows = rows[:pg.limit]
+	}
+	out := &ProviderPage{Providers: rows}
+	if pg.backward {
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+		out.HasPreviousPage, out.HasNextPage = more, after != nil
+	} else {
+		out.HasNextPage, out.HasPreviousPage = more, after != nil
+	}
+	return out, nil
+}
+
+// CountProviders answers the number of providers.
+func (m *Manager) CountProviders(ctx context.Context) (int64, error) {
+	var n int64
+	if err := m.db.WithContext(ctx).Model(&models.Provider{}).Count(&n).Error; err != nil {
+		return 0, dbError("count providers", err)
+	}
+	return n, nil
+}

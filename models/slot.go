@@ -1,0 +1,62 @@
+package models
+
+import "time"
+
+// SlotStatus is derived by the database from the seat counts: a slot is
+// booked exactly when it is full.
+type SlotStatus string
+
+// The two slot statuses as stored.
+const (
+	SlotAvailable SlotStatus = "available"
+	SlotBooked    SlotStatus = "booked"
+)
+
+// TimeSlot is one bookable interval of one provider. StartTime and EndTime
+// are UTC instants; Date is the start's calendar date in the provider's zone.
+// Status is a generated column, read-only here, so it can never disagree
+// with BookedCount and Capacity.
+type TimeSlot struct {
+	ID          int64      `gorm:"primaryKey" json:"id"`
+	ProviderID  int64      `json:"providerId"`
+	StartTime   time.Time  `json:"startTime"`
+	EndTime     time.Time  `json:"endTime"`
+	Date        Date       `json:"date"`
+	Capacity    int        `json:"capacity"`
+	BookedCount int        `json:"bookedCount"`
+	Status      SlotStatus `gorm:"->" json:"status"`
+	Version     int        `json:"-"`
+	CreatedAt   time.Time  `json:"-"`
+	UpdatedAt   time.Time  `json:"-"`
+}
+
+// Remaining answers the free seats of the slot.
+func (s *TimeSlot) Remaining() int { return s.Capacity - s.BookedCount }
+
+// DurationMinutes answers the slot's length in whole minutes.
+func (s *TimeSlot) DurationMinutes() int { return int(s.EndTime.Sub(s.StartTime) / time.Minute) }
+
+// BookingStatus says whether a booking still holds its seat.
+type BookingStatus string
+
+// The two booking statuses as stored.
+const (
+	BookingConfirmed BookingStatus = "confirmed"
+	BookingCancelled BookingStatus = "cancelled"
+)
+
+// Booking is a customer's seat in a slot. It keeps a snapshot of the
+// provider and times, so it stays readable after cleanup deletes the slot
+// (SlotID then becomes NULL).
+type Booking struct {
+	ID             int64         `gorm:"primaryKey" json:"id"`
+	SlotID         *int64        `json:"slotId"`
+	ProviderID     int64         `json:"providerId"`
+	StartTime      time.Time     `json:"startTime"`
+	EndTime        time.Time     `json:"endTime"`
+	Customer       string        `json:"customer"`
+	Status         BookingStatus `json:"status"`
+	IdempotencyKey *string       `json:"-"`
+	CreatedAt      time.Time     `json:"createdAt"`
+	CancelledAt    *time.Time    `json:"cancelledAt"`
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"timeslots/internal/config"
+	"timeslots/internal/database"
+	"timeslots/internal/httpx"
+	"timeslots/internal/slots"
+)
+
+// application holds what the HTTP edges need; routes wires them.
+type application struct {
+	cfg    *config.Config
+	logger *slog.Logger
+	db     *database.DB
+	slots  *slots.Manager
+}
+
+// routes builds the whole HTTP handler.
+func (a *application) routes() (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.readyz)
+
+	var h http.Handler = mux
+	h = httpx.NewAdminGate(a.cfg.AdminToken).Middleware(h)
+	h = httpx.RequestLog(a.logger)(h)
+	return h, nil
+}
+
+// readyz answers 200 when the database answers and no migration is pending.
+func (a *application) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := a.slots.Ping(r.Context()); err != nil {
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
+		return
+	}
+	if pending, err := a.db.Pending(r.Context()); err != nil || pending {
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "migrations pending"})
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// stop releases what the application started (jobs), after the HTTP
+// server has drained.
+func (a *application) stop() {}

@@ -1,0 +1,172 @@
+// Command timeslots serves the timeslots GraphQL API, its REST shims and its
+// maintenance jobs, and offers one-shot subcommands for operators.
+//
+//	timeslots [serve]               run the server (default)
+//	timeslots migrate               apply pending migrations
+//	timeslots seed                  seed demo data into an empty database
+//	timeslots generate --days N     generate the next N days of slots
+//	timeslots cleanup --days-old N  delete slots that ended more than N days ago
+//	timeslots stats                 print slot statistics as JSON
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+	_ "time/tzdata" // providers' time zones must resolve on machines without zoneinfo
+
+	"timeslots/internal/config"
+	"timeslots/internal/database"
+	"timeslots/internal/slots"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "timeslots:", err)
+		var ec exitCoder
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+// exitCoder lets a subcommand choose its exit status (2 for usage errors).
+type exitCoder interface{ ExitCode() int }
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+func (u usageError) ExitCode() int { return 2 }
+
+// run is the whole program: tests call it with their own arguments,
+// environment and output, and cancel ctx to stop it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stdout)
+	cmd, rest := "serve", []string{}
+	if len(args) > 1 {
+		cmd, rest = args[1], args[2:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, logger, stdout)
+	case "migrate", "seed", "generate", "cleanup", "stats":
+		return runCommand(ctx, cmd, rest, cfg, logger, stdout)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return usageError{fmt.Sprintf("unknown command %q\n%s", cmd, usage)}
+	}
+}
+
+const usage = `usage: timeslots [command] [flags]
+
+commands:
+  serve                      run the HTTP server and scheduler (default)
+  migrate                    apply pending database migrations
+  seed                       seed demo providers and slots into an empty database
+  generate --days N          generate slots for the next N days [--providers 1,2,3]
+  cleanup --days-old N       delete slots that ended more than N days ago
+  stats                      print slot statistics as JSON
+
+configuration comes from environment variables; see README.md.
+`
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// openStore opens and migrates the configured database.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*database.DB, error) {
+	db, err := database.Open(ctx, cfg.Database, database.Options{MaxOpenConns: cfg.DBMaxConns})
+	if err != nil {
+		return nil, err
+	}
+	n, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	logger.Info("database ready", slog.String("dialect", string(db.Dialect)), slog.Int("migrations_applied", n))
+	return db, nil
+}
+
+// serve runs the server until ctx is cancelled, then shuts down in order:
+// stop accepting and finish in-flight requests, stop jobs, close the pool.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
+	db, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	mgr := slots.New(db)
+	if cfg.SeedDemo {
+		res, err := mgr.SeedDemo(ctx)
+		if err != nil {
+			return fmt.Errorf("seed demo data: %w", err)
+		}
+		if res.Seeded {
+			logger.Info("seeded demo data", slog.Int("providers", res.Providers), slog.Int("slots", res.Generate.Created))
+		}
+	}
+	if cfg.AdminToken == "" {
+		logger.Warn("ADMIN_TOKEN is not set: admin operations are open to loopback clients only")
+	}
+
+	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr}
+	handler, err := app.routes()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(stdout, "timeslots listening on %s\n  GraphQL:    %s/graphql\n  Playground: %s/playground\n  REST:       %s/api/time-slots\n  Health:     %s/healthz\n",
+		base, base, base, base, base)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	app.stop()
+	logger.Info("stopped")
+	return nil
+}
