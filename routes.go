@@ -7,6 +7,7 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
+	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 )
 
@@ -26,8 +27,15 @@ func (a *application) routes() (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
 
+	gate := httpx.NewAdminGate(a.cfg.AdminToken)
+	api, err := rest.New(rest.Config{Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(rest.Prefix, api)
+
 	var h http.Handler = mux
-	h = httpx.NewAdminGate(a.cfg.AdminToken).Middleware(h)
+	h = gate.Middleware(h)
 	h = httpx.RequestLog(a.logger)(h)
 	return h, nil
 }

@@ -1,0 +1,145 @@
+package rest
+
+import (
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"timeslots/internal/apperr"
+	"timeslots/internal/slots"
+	"timeslots/models"
+)
+
+// Limits of GET /api/time-slots (DESIGN.md section 5).
+const (
+	DefaultLimit = 20
+	MaxLimit     = 200
+)
+
+// query reads URL query parameters strictly: each known parameter at most
+// once, and no unknown one, so a misspelt filter (providerID) is refused
+// instead of silently widening the answer.
+type query struct {
+	values url.Values
+}
+
+// parseQuery checks that raw names only the allowed parameters, each once.
+func parseQuery(raw string, allowed ...string) (query, error) {
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return query{}, apperr.Invalid("query", "the query string is malformed")
+	}
+	names := make([]string, 0, len(v))
+	for name := range v {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if !slices.Contains(allowed, name) {
+			return query{}, apperr.Invalid(name, "unknown query parameter %q; allowed: %s", name, strings.Join(allowed, ", "))
+		}
+		if len(v[name]) > 1 {
+			return query{}, apperr.Invalid(name, "%s must be given at most once", name)
+		}
+	}
+	return query{values: v}, nil
+}
+
+// str answers the parameter's value, or nil when it is absent.
+func (q query) str(name string) *string {
+	if !q.values.Has(name) {
+		return nil
+	}
+	s := q.values.Get(name)
+	return &s
+}
+
+// integer answers the parameter as an integer, or nil. Its range is the
+// manager's rule, checked there.
+func (q query) integer(name string) (*int, error) {
+	s := q.str(name)
+	if s == nil {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(*s)
+	if err != nil {
+		return nil, apperr.Invalid(name, "%s must be an integer", name)
+	}
+	return &n, nil
+}
+
+// date answers the parameter as a calendar date, or nil.
+func (q query) date(name string) (*models.Date, error) {
+	s := q.str(name)
+	if s == nil {
+		return nil, nil
+	}
+	d, err := models.ParseDate(name, *s)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// listQuery is GET /api/time-slots's query as the manager takes it.
+type listQuery struct {
+	filter slots.SlotFilter
+	page   slots.PageRequest
+	limit  int
+}
+
+var listParams = []string{"limit", "cursor", "providerId", "date", "startDate", "endDate", "status"}
+
+// parseListQuery turns the query string of GET /api/time-slots into a slot
+// filter and page request. It checks only the spelling of each parameter;
+// the rules between them (endDate before startDate, a foreign cursor) are
+// the manager's, which names the parameter the same way.
+func parseListQuery(raw string) (listQuery, error) {
+	q, err := parseQuery(raw, listParams...)
+	if err != nil {
+		return listQuery{}, err
+	}
+	var out listQuery
+	limit, err := q.integer("limit")
+	if err != nil {
+		return listQuery{}, err
+	}
+	out.limit = DefaultLimit
+	if limit != nil {
+		out.limit = *limit
+	}
+	out.page = slots.PageRequest{
+		First: &out.limit, After: q.str("cursor"),
+		Default: DefaultLimit, Max: MaxLimit, FirstName: "limit", AfterName: "cursor",
+	}
+	if s := q.str("providerId"); s != nil {
+		id, err := strconv.ParseInt(*s, 10, 64)
+		if err != nil || id < 1 {
+			return listQuery{}, apperr.Invalid("providerId", "providerId must be a positive integer")
+		}
+		out.filter.ProviderID = &id
+	}
+	if out.filter.Date, err = q.date("date"); err != nil {
+		return listQuery{}, err
+	}
+	if out.filter.StartDate, err = q.date("startDate"); err != nil {
+		return listQuery{}, err
+	}
+	if out.filter.EndDate, err = q.date("endDate"); err != nil {
+		return listQuery{}, err
+	}
+	if s := q.str("status"); s != nil {
+		switch *s {
+		case "available":
+			out.filter.Statuses = []models.SlotStatus{models.SlotAvailable}
+		case "booked":
+			out.filter.Statuses = []models.SlotStatus{models.SlotBooked}
+		case "all":
+			out.filter.Statuses = []models.SlotStatus{models.SlotAvailable, models.SlotBooked}
+		default:
+			return listQuery{}, apperr.Invalid("status", "status must be available, booked or all")
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,69 @@
+package rest
+
+import (
+	"net/http"
+	"time"
+
+	"timeslots/internal/httpx"
+	"timeslots/models"
+)
+
+// slotJSON is a slot as legacy clients read it; the field order is the
+// documented one, IDs are JSON numbers and instants are UTC with Z.
+type slotJSON struct {
+	ID          int64             `json:"id"`
+	ProviderID  int64             `json:"providerId"`
+	StartTime   string            `json:"startTime"`
+	EndTime     string            `json:"endTime"`
+	Date        models.Date       `json:"date"`
+	Status      models.SlotStatus `json:"status"`
+	Capacity    int               `json:"capacity"`
+	BookedCount int               `json:"bookedCount"`
+}
+
+// paginationJSON tells a client whether to ask again and with which cursor;
+// NextCursor is null on the last page.
+type paginationJSON struct {
+	Limit      int     `json:"limit"`
+	HasMore    bool    `json:"hasMore"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+type slotListJSON struct {
+	Data       []slotJSON     `json:"data"`
+	Pagination paginationJSON `json:"pagination"`
+}
+
+// instant renders t as RFC 3339 in UTC ("2025-09-09T07:00:00Z").
+func instant(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// listSlots serves GET /api/time-slots: one page of slots in (startTime, id)
+// order, the order GraphQL's timeSlots uses, from the same manager method.
+func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
+	q, err := parseListQuery(r.URL.RawQuery)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	page, err := h.slots.ListSlots(r.Context(), q.filter, q.page)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out := slotListJSON{
+		Data:       make([]slotJSON, len(page.Slots)),
+		Pagination: paginationJSON{Limit: q.limit, HasMore: page.HasNextPage},
+	}
+	for i, s := range page.Slots {
+		out.Data[i] = slotJSON{
+			ID: s.ID, ProviderID: s.ProviderID,
+			StartTime: instant(s.StartTime), EndTime: instant(s.EndTime),
+			Date: s.Date, Status: s.Status, Capacity: s.Capacity, BookedCount: s.BookedCount,
+		}
+	}
+	if page.HasNextPage && len(page.Slots) > 0 {
+		c := page.Cursor(len(page.Slots) - 1)
+		out.Pagination.NextCursor = &c
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
