@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"timeslots/graph"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
@@ -33,6 +34,15 @@ func (a *application) routes() (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle(rest.Prefix, api)
+
+	// GraphQL: queries by POST or GET, mutations by POST only (gqlgen's GET
+	// transport refuses them); GraphiQL at /playground, and / leads there.
+	gql := graph.NewHandler(a.cfg, a.slots)
+	mux.Handle("POST /graphql", gql)
+	mux.Handle("GET /graphql", gql)
+	mux.Handle("OPTIONS /graphql", gql)
+	mux.Handle("GET /playground", graph.Playground(a.cfg, "/graphql"))
+	mux.Handle("GET /{$}", http.RedirectHandler("/playground", http.StatusFound))
 
 	var h http.Handler = mux
 	h = gate.Middleware(h)

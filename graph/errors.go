@@ -1,0 +1,103 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"timeslots/internal/apperr"
+	"timeslots/internal/httpx"
+)
+
+// complexityLimitCode is the code gqlgen's complexity extension sets.
+const complexityLimitCode = "COMPLEXITY_LIMIT_EXCEEDED"
+
+func init() {
+	// Requests refused by the shape limits are answered like gqlgen's own
+	// complexity refusal: as a protocol error (HTTP 422), before execution.
+	errcode.RegisterErrorType(string(apperr.QueryTooComplex), errcode.KindProtocol)
+}
+
+// requestLevelCodes maps the codes gqlgen and gqlparser put on errors about
+// the request itself to the codes of the contract.
+var requestLevelCodes = map[string]apperr.Code{
+	errcode.ParseFailed:      apperr.BadUserInput,
+	errcode.ValidationFailed: apperr.BadUserInput,
+	complexityLimitCode:      apperr.QueryTooComplex,
+}
+
+// presentError is the one place where a GraphQL error gets its
+// extensions.code. Coded domain errors keep their code and message (which
+// names the argument at fault); errors about the request (parse,
+// validation, limits, transport) become BAD_USER_INPUT or
+// QUERY_TOO_COMPLEX; anything else is internal: it is logged with the
+// request id and the client sees only INTERNAL_SERVER_ERROR and that id.
+func presentError(ctx context.Context, err error) *gqlerror.Error {
+	src := graphql.DefaultErrorPresenter(ctx, err)
+	out := &gqlerror.Error{Message: src.Message, Path: src.Path, Locations: src.Locations}
+	if e, ok := apperr.As(err); ok {
+		out.Message = e.Message
+		out.Extensions = map[string]any{"code": string(e.Code)}
+		if e.Field != "" {
+			out.Extensions["argument"] = e.Field
+		}
+		return out
+	}
+	if code, ok := src.Extensions["code"].(string); ok {
+		if mapped, ok := requestLevelCodes[code]; ok {
+			out.Extensions = map[string]any{"code": string(mapped)}
+			return out
+		}
+		if isContractCode(code) && src.Err == nil {
+			out.Extensions = map[string]any{"code": code}
+			return out
+		}
+	}
+	if src.Err == nil && len(src.Path) == 0 {
+		// A message of gqlgen's transport about the request. The JSON
+		// decoder's message quotes the whole body: never echo it back.
+		if strings.Contains(out.Message, "could not be decoded") || strings.HasPrefix(out.Message, "json ") {
+			out.Message = "the request body is not valid JSON: send {\"query\": \"…\", \"variables\": {…}}"
+		}
+		out.Extensions = map[string]any{"code": string(apperr.BadUserInput)}
+		return out
+	}
+	id := httpx.RequestID(ctx)
+	httpx.Logger(ctx).Error("graphql internal error",
+		slog.String("error", err.Error()), slog.String("path", src.Path.String()))
+	return &gqlerror.Error{
+		Message:    "internal server error (request id " + id + ")",
+		Path:       src.Path,
+		Locations:  src.Locations,
+		Extensions: map[string]any{"code": string(apperr.Internal), "requestId": id},
+	}
+}
+
+func isContractCode(code string) bool {
+	switch apperr.Code(code) {
+	case apperr.BadUserInput, apperr.NotFound, apperr.SlotUnavailable, apperr.SlotInPast, apperr.SlotTooSoon,
+		apperr.IdempotencyConflict, apperr.Unauthenticated, apperr.Forbidden, apperr.RateLimited,
+		apperr.QueryTooComplex, apperr.Internal:
+		return true
+	}
+	return false
+}
+
+// requestError is an error about the request as a whole, already coded.
+func requestError(code apperr.Code, msg string) *gqlerror.Error {
+	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(code)}}
+}
+
+// writeErrors answers a GraphQL error response outside gqlgen (for the
+// checks that run before it).
+func writeErrors(w http.ResponseWriter, status int, errs ...*gqlerror.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: errs})
+}

@@ -1,0 +1,111 @@
+// Package loaders batches the relation fields of one GraphQL request
+// (TimeSlot.provider, Booking.slot) with graph-gophers/dataloader: however
+// many slots a response holds, their providers are read in one query.
+// Loaders live for one request only, so no answer is ever served from a
+// cache that another request filled.
+package loaders
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/graph-gophers/dataloader/v7"
+
+	"timeslots/internal/apperr"
+	"timeslots/internal/slots"
+	"timeslots/models"
+)
+
+// Wait is how long a loader collects keys before it queries. gqlgen
+// resolves the items of a list concurrently, so all of a page's keys arrive
+// within a fraction of this; a longer wait only adds latency.
+const Wait = 2 * time.Millisecond
+
+// Loaders are the dataloaders of one request.
+type Loaders struct {
+	provider *dataloader.Loader[int64, *models.Provider]
+	slot     *dataloader.Loader[int64, *models.TimeSlot]
+}
+
+// New makes fresh loaders over the manager's batch reads.
+func New(m *slots.Manager) *Loaders {
+	return &Loaders{
+		provider: dataloader.NewBatchedLoader(batch("provider", m.ProvidersByID), dataloader.WithWait[int64, *models.Provider](Wait)),
+		slot:     dataloader.NewBatchedLoader(batch("time slot", m.SlotsByID), dataloader.WithWait[int64, *models.TimeSlot](Wait)),
+	}
+}
+
+// Provider answers the provider with id, batched with the request's other
+// provider loads.
+func (l *Loaders) Provider(ctx context.Context, id int64) (*models.Provider, error) {
+	return load(ctx, l.provider, id)
+}
+
+// Slot answers the time slot with id, batched with the request's other
+// slot loads.
+func (l *Loaders) Slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
+	return load(ctx, l.slot, id)
+}
+
+// load waits for id's batch. A failure that is not a coded answer (a
+// database error) is dropped from the loader's cache, so a later load in
+// the same request tries again instead of repeating the failure.
+// (dataloader v7.1.0 caches every result except panics, and has no
+// skip-cache error type to return from the batch function.)
+func load[V any](ctx context.Context, l *dataloader.Loader[int64, V], id int64) (V, error) {
+	v, err := l.Load(ctx, id)()
+	if err != nil {
+		if _, coded := apperr.As(err); !coded {
+			l.Clear(ctx, id)
+		}
+	}
+	return v, err
+}
+
+type ctxKey struct{}
+
+// Middleware gives every request its own loaders.
+func Middleware(m *slots.Manager) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := context.WithValue(r.Context(), ctxKey{}, New(m))
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// For answers the loaders of the request in ctx. Outside a request that
+// passed through Middleware it panics: that is a wiring mistake, and the
+// GraphQL recover function turns it into an internal error.
+func For(ctx context.Context) *Loaders {
+	l, ok := ctx.Value(ctxKey{}).(*Loaders)
+	if !ok {
+		panic("loaders: no loaders in context; wrap the handler with loaders.Middleware")
+	}
+	return l
+}
+
+// batch adapts a manager's map-answering batch read to dataloader: results
+// in key order, NOT_FOUND for a missing key, the failure for every key when
+// the read fails.
+func batch[V any](what string, load func(context.Context, []int64) (map[int64]V, error)) dataloader.BatchFunc[int64, V] {
+	return func(ctx context.Context, keys []int64) []*dataloader.Result[V] {
+		out := make([]*dataloader.Result[V], len(keys))
+		rows, err := load(ctx, keys)
+		if err != nil {
+			for i := range out {
+				out[i] = &dataloader.Result[V]{Error: err}
+			}
+			return out
+		}
+		for i, k := range keys {
+			if v, ok := rows[k]; ok {
+				out[i] = &dataloader.Result[V]{Data: v}
+			} else {
+				out[i] = &dataloader.Result[V]{Error: apperr.E(apperr.NotFound, "%s %d does not exist", what, k)}
+			}
+		}
+		return out
+	}
+}

@@ -1,0 +1,133 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
+
+	"timeslots/graph/loaders"
+	"timeslots/internal/apperr"
+	"timeslots/internal/config"
+	"timeslots/internal/httpx"
+	"timeslots/internal/slots"
+)
+
+// Limits of the GraphQL endpoint that are not configuration.
+const (
+	// ParserTokenLimit bounds the tokens of one query document, so a huge
+	// query is refused while it is being lexed, before it costs more.
+	ParserTokenLimit = 10_000
+	// QueryCacheSize is how many parsed and validated documents are kept.
+	QueryCacheSize = 1000
+)
+
+// NewHandler builds the /graphql handler: gqlgen's server with explicit
+// transports (POST, GET for queries, OPTIONS; no multipart, form or
+// websocket), an LRU query cache, the limits of cfg (complexity, depth,
+// mutation fields, body size, parser tokens), the error presenter, panic
+// recovery, and per-request dataloaders.
+func NewHandler(cfg *config.Config, m *slots.Manager) http.Handler {
+	srv := handler.New(NewExecutableSchema(Config{
+		Resolvers:  &Resolver{Slots: m},
+		Directives: DirectiveRoot{Admin: adminDirective},
+		Complexity: complexityRoot(),
+	}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
+	srv.SetParserTokenLimit(ParserTokenLimit)
+	if cfg.Production() {
+		srv.SetValidationRulesFn(rulesWithoutSuggestions)
+		srv.SetDisableSuggestion(true)
+	}
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
+	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxMutations: cfg.MaxMutations})
+	srv.SetErrorPresenter(presentError)
+	srv.SetRecoverFunc(recoverPanic)
+
+	return limitBody(cfg.MaxBodyBytes, loaders.Middleware(m)(srv))
+}
+
+// adminDirective implements @admin: the field runs only for requests that
+// httpx.AdminGate let through; the others get UNAUTHENTICATED or FORBIDDEN
+// before the resolver, so nothing happens.
+func adminDirective(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	if err := httpx.Admin(ctx); err != nil {
+		return nil, err
+	}
+	return next(ctx)
+}
+
+// recoverPanic turns a resolver panic into an internal error; the error
+// presenter logs it (with the stack) under the request id, and the client
+// sees only the code and the id.
+func recoverPanic(_ context.Context, p any) error {
+	return fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+}
+
+// rulesWithoutSuggestions is gqlparser's validation rule set with every rule
+// that can append "Did you mean …?" swapped for its silent twin, so that a
+// production schema cannot be mapped out by misspelling names.
+// SetDisableSuggestion alone swaps only the first two.
+func rulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, swap := range []struct{ with, without core.Rule }{
+		{rules.FieldsOnCorrectTypeRule, rules.FieldsOnCorrectTypeRuleWithoutSuggestions},
+		{rules.ScalarLeafsRule, rules.ScalarLeafsRuleWithoutSuggestions},
+		{rules.KnownArgumentNamesRule, rules.KnownArgumentNamesRuleWithoutSuggestions},
+		{rules.KnownTypeNamesRule, rules.KnownTypeNamesRuleWithoutSuggestions},
+		{rules.ValuesOfCorrectTypeRule, rules.ValuesOfCorrectTypeRuleWithoutSuggestions},
+	} {
+		r.RemoveRule(swap.with.Name)
+		r.AddRule(swap.without.Name, swap.without.RuleFunc)
+	}
+	return r
+}
+
+// limitBody refuses bodies larger than max with 413 before gqlgen reads
+// them (gqlgen would answer a cut-off body with 200 and a parse error).
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			tooLarge(w, max)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					tooLarge(w, max)
+					return
+				}
+				writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "the request body could not be read"))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(w http.ResponseWriter, max int64) {
+	w.Header().Set("Connection", "close")
+	writeErrors(w, http.StatusRequestEntityTooLarge,
+		requestError(apperr.BadUserInput, fmt.Sprintf("the request body is larger than the limit of %d bytes", max)))
+}
