@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"timeslots/internal/apperr"
@@ -102,7 +103,10 @@ func decodeError(err error, limit int64, types map[string]string) *bodyError {
 		return badBody(field, "%s has the wrong type", field)
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		name = strings.Trim(name, `"`)
+		name, err := strconv.Unquote(name)
+		if err != nil || name == "" {
+			return badBody("body", "request body has a field with no usable name; allowed: %s", allowedFields(types))
+		}
 		return badBody(name, "unknown field %q in request body; allowed: %s", name, allowedFields(types))
 	}
 	return badBody("body", "request body is not a valid JSON object")

@@ -36,6 +36,9 @@ func parseQuery(raw string, allowed ...string) (query, error) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
+		if name == "" {
+			return query{}, apperr.Invalid("query", "the query string has a parameter with no name")
+		}
 		if !slices.Contains(allowed, name) {
 			return query{}, apperr.Invalid(name, "unknown query parameter %q; allowed: %s", name, strings.Join(allowed, ", "))
 		}
