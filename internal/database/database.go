@@ -87,7 +87,7 @@ func ParseURL(raw string) (Target, error) {
 		}
 		return sqliteTarget(p), nil
 	default:
-		return Target{}, errors.New("DATABASE_URL must start with postgres://, postgresql:// or sqlite:")
+		return Target{}, errors.New("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (e.g. sqlite:./data/timeslots.db)")
 	}
 }
 
