@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"timeslots/internal/database"
+)
+
+// generator runs one generation of the next days days.
+type generator func(ctx context.Context, days int) (genRun, error)
+
+// genRun is one generation through the server.
+type genRun struct {
+	Created  int
+	Wall     time.Duration // as the client saw the request
+	Reported time.Duration // durationMs in the payload
+	PeakRSS  int64         // server's peak resident set during the request
+}
+
+// generateViaGraphQL calls generateSlots(daysAhead) on a running server and
+// reads the server's peak RSS over the call.
+func generateViaGraphQL(ctx context.Context, s *server, days int) (genRun, error) {
+	pid := s.cmd.Process.Pid
+	if err := resetPeakRSS(pid); err != nil {
+		return genRun{}, fmt.Errorf("reset peak RSS: %w", err)
+	}
+	var out struct {
+		GenerateSlots struct {
+			Created    int `json:"created"`
+			Skipped    int `json:"skipped"`
+			DurationMs int `json:"durationMs"`
+		} `json:"generateSlots"`
+	}
+	client := &http.Client{Timeout: 30 * time.Minute}
+	start := time.Now()
+	err := s.graphql(ctx, client, true,
+		`mutation Generate($days: Int!) { generateSlots(input: {daysAhead: $days}) { created skipped durationMs } }`,
+		map[string]any{"days": days}, &out)
+	wall := time.Since(start)
+	if err != nil {
+		return genRun{}, fmt.Errorf("generateSlots: %w", err)
+	}
+	rss, err := peakRSS(pid)
+	if err != nil {
+		return genRun{}, err
+	}
+	return genRun{Created: out.GenerateSlots.Created, Wall: wall,
+		Reported: time.Duration(out.GenerateSlots.DurationMs) * time.Millisecond, PeakRSS: rss}, nil
+}
+
+// genFigure is generation of one workload on PostgreSQL: ours against the
+// COPY ceiling, medians over runs.
+type genFigure struct {
+	W        workload
+	Runs     int
+	Ours     time.Duration
+	Reported time.Duration
+	PeakRSS  int64 // the largest over the runs
+	Copy     time.Duration
+}
+
+func (g genFigure) oursRate() float64 { return float64(g.W.Slots()) / g.Ours.Seconds() }
+func (g genFigure) copyRate() float64 { return float64(g.W.Slots()) / g.Copy.Seconds() }
+func (g genFigure) ratio() float64    { return g.oursRate() / g.copyRate() }
+
+// setupProviders empties the bench database and creates w's providers.
+func setupProviders(ctx context.Context, b *benchDB, w workload, capacity int) (*dataset, error) {
+	if err := b.emptySlots(ctx, true); err != nil {
+		return nil, err
+	}
+	target, err := database.ParseURL(b.url)
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, target, database.Options{MaxOpenConns: 4})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return createProviders(ctx, db, w, capacity)
+}
+
+// measureGeneration runs, runs times: COPY of the dataset's rows into the
+// freshly emptied table, then generateSlots through the server into the
+// freshly emptied table; it leaves the last generation's slots in place.
+func measureGeneration(ctx context.Context, b *benchDB, gen generator, ds *dataset, runs int) (genFigure, error) {
+	want := ds.w.Slots()
+	var ours, reported, copies []time.Duration
+	fig := genFigure{W: ds.w, Runs: runs}
+	for r := 0; r < runs; r++ {
+		if err := b.emptySlots(ctx, false); err != nil {
+			return fig, err
+		}
+		n, d, err := copySlots(ctx, b, ds, 0)
+		if err != nil {
+			return fig, fmt.Errorf("COPY: %w", err)
+		}
+		if n != want {
+			return fig, fmt.Errorf("COPY wrote %d rows, the workload has %d", n, want)
+		}
+		copies = append(copies, d)
+		if err := b.emptySlots(ctx, false); err != nil {
+			return fig, err
+		}
+		g, err := gen(ctx, ds.w.Days)
+		if err != nil {
+			return fig, err
+		}
+		if g.Created != want {
+			return fig, fmt.Errorf("generateSlots created %d slots, the workload has %d", g.Created, want)
+		}
+		if n, err := b.count(ctx, "SELECT count(*) FROM time_slots"); err != nil || n != int64(want) {
+			return fig, fmt.Errorf("after generation the table holds %d slots (%v), want %d", n, err, want)
+		}
+		ours, reported = append(ours, g.Wall), append(reported, g.Reported)
+		fig.PeakRSS = max(fig.PeakRSS, g.PeakRSS)
+		fmt.Printf("  run %d: generateSlots %s (%s in the server), COPY %s, peak RSS %s\n",
+			r+1, secs(g.Wall), secs(g.Reported), secs(d), mib(g.PeakRSS))
+	}
+	fig.Ours, fig.Reported, fig.Copy = median(ours), median(reported), median(copies)
+	return fig, nil
+}
+
+// sqliteFigure is the seed workload on the embedded default.
+type sqliteFigure struct {
+	W        workload
+	Runs     int
+	Ours     time.Duration
+	Reported time.Duration
+	PeakRSS  int64
+}
+
+// measureSQLite generates the seed workload through a server on a fresh
+// SQLite file, runs times.
+func measureSQLite(ctx context.Context, bin, dir string, runs int) (sqliteFigure, error) {
+	w := seedWorkload()
+	fig := sqliteFigure{W: w, Runs: runs}
+	var ours, reported []time.Duration
+	for r := 0; r < runs; r++ {
+		url := "sqlite:" + filepath.Join(dir, fmt.Sprintf("seed-%d.db", r))
+		target, err := database.ParseURL(url)
+		if err != nil {
+			return fig, err
+		}
+		db, err := database.Open(ctx, target, database.Options{})
+		if err != nil {
+			return fig, err
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			db.Close()
+			return fig, err
+		}
+		ds, err := createProviders(ctx, db, w, 1)
+		db.Close()
+		if err != nil {
+			return fig, err
+		}
+		s, err := startServer(ctx, bin, url)
+		if err != nil {
+			return fig, err
+		}
+		gen := serverGenerator(ctx, s, bin, url)
+		g, err := gen(ctx, ds.w.Days)
+		s.stop()
+		if err != nil {
+			return fig, err
+		}
+		if g.Created != w.Slots() {
+			return fig, fmt.Errorf("SQLite: generateSlots created %d slots, the workload has %d", g.Created, w.Slots())
+		}
+		ours, reported = append(ours, g.Wall), append(reported, g.Reported)
+		fig.PeakRSS = max(fig.PeakRSS, g.PeakRSS)
+		fmt.Printf("  run %d: generateSlots %s (%s in the server), peak RSS %s\n", r+1, secs(g.Wall), secs(g.Reported), mib(g.PeakRSS))
+	}
+	fig.Ours, fig.Reported = median(ours), median(reported)
+	return fig, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// generateViaCLI runs the one-shot `timeslots generate --days N` against
+// databaseURL: the operators' path, and the only one before the GraphQL
+// edge exists. Its peak RSS is the child's (getrusage).
+func generateViaCLI(ctx context.Context, bin, databaseURL string, days int) (genRun, error) {
+	cmd := exec.CommandContext(ctx, bin, "generate", "--days", strconv.Itoa(days))
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "LOG_LEVEL=warn", "SEED_DEMO=false")
+	start := time.Now()
+	out, err := cmd.Output()
+	wall := time.Since(start)
+	if err != nil {
+		return genRun{}, fmt.Errorf("timeslots generate: %v\n%s", err, out)
+	}
+	var res struct {
+		Created  int
+		Duration time.Duration
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return genRun{}, fmt.Errorf("timeslots generate printed %.200q: %w", out, err)
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss << 10
+	}
+	return genRun{Created: res.Created, Wall: wall, Reported: res.Duration, PeakRSS: rss}, nil
+}
+
+// serverGenerator answers generation through the server's generateSlots
+// mutation, or through the CLI when the server has no GraphQL endpoint.
+func serverGenerator(ctx context.Context, s *server, bin, databaseURL string) generator {
+	if s.hasGraphQL(ctx) {
+		return func(ctx context.Context, days int) (genRun, error) { return generateViaGraphQL(ctx, s, days) }
+	}
+	return func(ctx context.Context, days int) (genRun, error) { return generateViaCLI(ctx, bin, databaseURL, days) }
+}

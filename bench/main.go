@@ -1,0 +1,251 @@
+// Command bench measures timeslots on PostgreSQL and, in the same run, what
+// PostgreSQL itself can do on the same machine (COPY for generation,
+// pgbench for reads and bookings), so each figure comes with its ceiling
+// and their ratio even on a noisy shared machine. It builds and starts the
+// real server binary on a 127.0.0.1 port, over a database it creates and
+// drops. See bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line settings of one run.
+type options struct {
+	adminURL    string
+	size        int
+	with10M     bool
+	smoke       bool
+	runs        int
+	duration    time.Duration
+	warmup      time.Duration
+	scalingDur  time.Duration
+	conns       int
+	bookings    int
+	hotSlots    int
+	hotAttempts int
+	readme      string
+	chart       string
+	only        map[string]bool
+}
+
+func (o *options) wants(phase string) bool { return len(o.only) == 0 || o.only[phase] }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func defaultAdminURL() string {
+	for _, k := range []string{"BENCH_DATABASE_URL", "DATABASE_URL", "TEST_DATABASE_URL"} {
+		if v := os.Getenv(k); strings.HasPrefix(v, "postgres") {
+			return v
+		}
+	}
+	return "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+}
+
+func parseOptions(args []string) (*options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	o := &options{}
+	var size, only string
+	fs.StringVar(&o.adminURL, "db", defaultAdminURL(), "PostgreSQL URL used to create and drop the bench database")
+	fs.StringVar(&size, "size", "1m", "largest slot count: reads, bookings and cleanup run at it; scaling steps 10k, 100k, 1m up to it")
+	fs.BoolVar(&o.with10M, "10m", false, "add the 10M-slot scaling step")
+	fs.BoolVar(&o.smoke, "smoke", false, "tiny sizes and short runs (CI): fails on errors, never on timing")
+	fs.IntVar(&o.runs, "runs", 3, "generation runs per size below 1M (the median is reported)")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "measured time of each read load")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "warm-up before each read load")
+	fs.DurationVar(&o.scalingDur, "scaling-duration", 10*time.Second, "measured time of the read load at each scaling step")
+	fs.IntVar(&o.conns, "conns", 32, "concurrent connections of the read and booking loads (and pgbench clients)")
+	fs.IntVar(&o.bookings, "bookings", 10000, "distinct slots booked over GraphQL")
+	fs.IntVar(&o.hotSlots, "hot-slots", 10, "hot slots for the contention check")
+	fs.IntVar(&o.hotAttempts, "hot-attempts", 1000, "concurrent booking attempts on the hot slots")
+	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
+	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
+	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,cleanup")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	n, err := parseSize(size)
+	if err != nil {
+		return nil, err
+	}
+	o.size = n
+	if only != "" {
+		o.only = map[string]bool{}
+		for _, p := range strings.Split(only, ",") {
+			o.only[strings.TrimSpace(p)] = true
+		}
+	}
+	if o.smoke {
+		o.size = min(o.size, 10000)
+		o.runs = 1
+		o.duration, o.warmup, o.scalingDur = 2*time.Second, 500*time.Millisecond, 2*time.Second
+		o.bookings = min(o.bookings, 500)
+	}
+	return o, nil
+}
+
+// parseSize reads 14400, 10k, 1m, 1.5M.
+func parseSize(s string) (int, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1e3, strings.TrimSuffix(s, "k")
+	case strings.HasSuffix(s, "m"):
+		mult, s = 1e6, strings.TrimSuffix(s, "m")
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f*mult < 1000 {
+		return 0, fmt.Errorf("-size %q: want a slot count of at least 1000 such as 100k or 1m", s)
+	}
+	return int(f * mult), nil
+}
+
+// scalingSizes answers the scaling steps up to the largest size.
+func (o *options) scalingSizes() []int {
+	var out []int
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		if n < o.size {
+			out = append(out, n)
+		}
+	}
+	out = append(out, o.size)
+	if o.with10M && !slices.Contains(out, 10_000_000) {
+		out = append(out, 10_000_000)
+	}
+	return out
+}
+
+func run(ctx context.Context, args []string) error {
+	o, err := parseOptions(args)
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "timeslots-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	fmt.Println("building the server…")
+	bin, err := buildServer(ctx, root, tmp)
+	if err != nil {
+		return err
+	}
+	b, err := createBenchDB(ctx, o.adminURL)
+	if err != nil {
+		return err
+	}
+	defer b.drop()
+	rep := &report{opts: o, machine: readMachine(ctx, b)}
+	fmt.Println(rep.machine.String())
+
+	failures := rep.runAll(ctx, o, b, bin, tmp)
+	rep.elapsed = time.Since(started)
+	fmt.Println()
+	fmt.Print(rep.text())
+	if o.chart != "" && len(rep.scaling) > 0 {
+		if err := writeChart(o.chart, rep.scaling); err != nil {
+			failures = append(failures, fmt.Errorf("chart: %w", err))
+		}
+	}
+	if o.readme != "" && len(failures) == 0 {
+		if err := rep.writeReadme(o.readme); err != nil {
+			failures = append(failures, err)
+		}
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("%d failure(s):\n%w", len(failures), errors.Join(failures...))
+	}
+	fmt.Printf("bench: all checks passed in %s\n", rep.elapsed.Round(time.Second))
+	return nil
+}
+
+// runAll runs every wanted phase and answers what failed; a failed phase
+// does not stop the others.
+func (r *report) runAll(ctx context.Context, o *options, b *benchDB, bin, tmp string) []error {
+	var failures []error
+	fail := func(phase string, err error) {
+		fmt.Printf("FAIL %s: %v\n", phase, err)
+		failures = append(failures, fmt.Errorf("%s: %w", phase, err))
+	}
+	if o.wants("sqlite") {
+		fmt.Println("\n== SQLite default: the seed workload")
+		f, err := measureSQLite(ctx, bin, tmp, o.runs)
+		if err != nil {
+			fail("sqlite", err)
+		} else {
+			r.sqlite = &f
+		}
+	}
+	if ctx.Err() != nil {
+		return append(failures, ctx.Err())
+	}
+	s, err := startServer(ctx, bin, b.url)
+	if err != nil {
+		return append(failures, err)
+	}
+	defer func() { s.stop() }()
+	gen := serverGenerator(ctx, s, bin, b.url)
+
+	if o.wants("generation") {
+		fmt.Println("\n== Generation: the seed workload on PostgreSQL")
+		ds, err := setupProviders(ctx, b, seedWorkload(), 1)
+		if err == nil {
+			var f genFigure
+			f, err = measureGeneration(ctx, b, gen, ds, max(o.runs, 1))
+			if err == nil {
+				r.seed = &f
+			}
+		}
+		if err != nil {
+			fail("generation (seed)", err)
+		}
+		for _, n := range o.scalingSizes() {
+			if ctx.Err() != nil {
+				return append(failures, ctx.Err())
+			}
+			w := sizeWorkload(n)
+			runs := o.runs
+			if n >= 1_000_000 {
+				runs = 1
+			}
+			fmt.Printf("\n== Generation: %s slots (%d providers × %d days × %d slots)\n", humanCount(w.Slots()), w.Providers, w.Days, w.perDay())
+			ds, err := setupProviders(ctx, b, w, 1)
+			if err != nil {
+				fail("generation "+w.Name, err)
+				continue
+			}
+			f, err := measureGeneration(ctx, b, gen, ds, runs)
+			if err != nil {
+				fail("generation "+w.Name, err)
+				continue
+			}
+			r.gens = append(r.gens, f)
+			fmt.Println(f.line())
+		}
+	}
+	return failures
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// machine is what the figures were measured on.
+type machine struct {
+	CPUs      int
+	CPUModel  string
+	MemGiB    float64
+	Postgres  string
+	Settings  string
+	GoVersion string
+	Date      string
+}
+
+func (m machine) String() string {
+	return fmt.Sprintf("machine: %d CPUs (%s), %.0f GiB memory, PostgreSQL %s (%s), %s, %s",
+		m.CPUs, m.CPUModel, m.MemGiB, m.Postgres, m.Settings, m.GoVersion, m.Date)
+}
+
+func readMachine(ctx context.Context, b *benchDB) machine {
+	m := machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Date: time.Now().UTC().Format("2006-01-02")}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				m.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(raw), "\n", 2)[0], "MemTotal:"), "%f", &kb)
+		m.MemGiB = kb / (1 << 20)
+	}
+	m.Postgres = b.serverVersion(ctx)
+	m.Settings = fmt.Sprintf("shared_buffers %s, synchronous_commit %s, fsync %s",
+		b.setting(ctx, "shared_buffers"), b.setting(ctx, "synchronous_commit"), b.setting(ctx, "fsync"))
+	return m
+}
+
+// report collects every figure of a run.
+type report struct {
+	opts    *options
+	machine machine
+	elapsed time.Duration
+
+	sqlite *sqliteFigure
+	seed   *genFigure
+	gens   []genFigure
+
+	scaling []scalingPoint
+}
+
+func secs(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%.3f s", d.Seconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func rate(f float64) string {
+	switch {
+	case f >= 1e6:
+		return fmt.Sprintf("%.2fM", f/1e6)
+	case f >= 1e4:
+		return fmt.Sprintf("%.0fk", f/1e3)
+	case f >= 1e3:
+		return fmt.Sprintf("%.1fk", f/1e3)
+	default:
+		return fmt.Sprintf("%.0f", f)
+	}
+}
+
+// humanCount writes 14400 as 14,400.
+func humanCount(n int) string {
+	s := fmt.Sprint(n)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (g genFigure) line() string {
+	return fmt.Sprintf("  %s slots: generateSlots %s = %s rows/s, peak RSS %s | COPY ceiling %s = %s rows/s | ratio %.2f×",
+		humanCount(g.W.Slots()), secs(g.Ours), rate(g.oursRate()), mib(g.PeakRSS), secs(g.Copy), rate(g.copyRate()), g.ratio())
+}
+
+// text renders the results as the Markdown that goes into bench/README.md.
+func (r *report) text() string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	mode := "full run"
+	if r.opts.smoke {
+		mode = "smoke run (tiny sizes, timings not meaningful)"
+	}
+	p("Measured %s, %s; %s in %s.\n\n", r.machine.Date, mode, r.machine.String(), r.elapsed.Round(time.Second))
+
+	if r.seed != nil || len(r.gens) > 0 {
+		p("### Generation (generateSlots over GraphQL vs. pgx CopyFrom into the same table)\n\n")
+		p("| slots | workload | runs | generateSlots | rows/s | server peak RSS | COPY ceiling | COPY rows/s | ratio |\n")
+		p("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		all := r.gens
+		if r.seed != nil {
+			all = append([]genFigure{*r.seed}, all...)
+		}
+		for _, g := range all {
+			p("| %s | %d providers × %d days × %d | %d | %s | %s | %s | %s | %s | **%.2f×** |\n",
+				humanCount(g.W.Slots()), g.W.Providers, g.W.Days, g.W.perDay(), g.Runs, secs(g.Ours), rate(g.oursRate()),
+				mib(g.PeakRSS), secs(g.Copy), rate(g.copyRate()), g.ratio())
+		}
+		p("\n")
+	}
+	if r.sqlite != nil {
+		s := r.sqlite
+		p("### SQLite default (the seed workload on the embedded database)\n\n")
+		p("| slots | runs | generateSlots | rows/s | server peak RSS |\n|---:|---:|---:|---:|---:|\n")
+		p("| %s | %d | %s | %s | %s |\n\n", humanCount(s.W.Slots()), s.Runs, secs(s.Ours),
+			rate(float64(s.W.Slots())/s.Ours.Seconds()), mib(s.PeakRSS))
+	}
+	return b.String()
+}
+
+const (
+	beginMarker = "<!-- bench:results:begin -->"
+	endMarker   = "<!-- bench:results:end -->"
+)
+
+// writeReadme replaces the text between the result markers of path.
+func (r *report) writeReadme(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(raw)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s markers", path, beginMarker, endMarker)
+	}
+	out := s[:i+len(beginMarker)] + "\n" + r.text() + s[j:]
+	return os.WriteFile(path, []byte(out), 0o644)
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// buildServer compiles the real server binary (the module root's main
+// package) into dir, so every figure is taken from what production runs.
+func buildServer(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "timeslots")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// moduleRoot answers the directory of the timeslots module.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// server is one running server process on a 127.0.0.1 port it chose.
+type server struct {
+	cmd   *exec.Cmd
+	base  string // http://127.0.0.1:PORT
+	token string // ADMIN_TOKEN
+	done  chan struct{}
+
+	mu   sync.Mutex
+	tail []string // last lines of its output, for error messages
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startServer starts bin serving databaseURL in production mode with the
+// rate limiter, the scheduler and the demo seed off, and waits until it
+// prints its address. extra environment variables override the defaults.
+func startServer(ctx context.Context, bin, databaseURL string, extra ...string) (*server, error) {
+	s := &server{token: randomToken(), done: make(chan struct{})}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+databaseURL,
+		"APP_ENV=production",
+		"HOST=127.0.0.1",
+		"PORT=0",
+		"ADMIN_TOKEN="+s.token,
+		"RATE_LIMIT_RPS=0",
+		"SCHEDULER_ENABLED=false",
+		"SEED_DEMO=false",
+		"LOG_LEVEL=warn",
+		// Generating 1M+ slots in one request takes longer than the
+		// default per-request timeout meant for API calls.
+		"REQUEST_TIMEOUT=30m",
+	)
+	cmd.Env = append(cmd.Env, extra...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	s.cmd = cmd
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, "timeslots listening on "); ok {
+				select {
+				case addr <- strings.TrimSpace(rest):
+				default:
+				}
+			}
+			s.mu.Lock()
+			s.tail = append(s.tail, line)
+			if len(s.tail) > 40 {
+				s.tail = s.tail[len(s.tail)-40:]
+			}
+			s.mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	go func() {
+		_ = cmd.Wait()
+		pw.Close()
+		close(s.done)
+	}()
+	select {
+	case a := <-addr:
+		s.base = a
+	case <-s.done:
+		return nil, fmt.Errorf("server exited before listening:\n%s", s.output())
+	case <-time.After(60 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("server did not listen within 60s:\n%s", s.output())
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+	return s, nil
+}
+
+func (s *server) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.tail, "\n")
+}
+
+// stop asks the server to shut down gracefully and waits for it.
+func (s *server) stop() {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// resetPeakRSS makes the kernel forget the process's peak resident set
+// (Linux: writing 5 to clear_refs), so the next reading is this phase's.
+func resetPeakRSS(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+// peakRSS answers the process's peak resident set (VmHWM) in bytes.
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10, err
+			}
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// gqlResponse is a GraphQL answer as the wire carries it.
+type gqlResponse struct {
+	Data   json.RawMessage `json:"data"`
+	Errors []struct {
+		Message    string         `json:"message"`
+		Extensions map[string]any `json:"extensions"`
+	} `json:"errors"`
+}
+
+// graphql posts one operation (as admin when admin is set) and decodes
+// data into out; GraphQL errors become a Go error naming their codes.
+func (s *server) graphql(ctx context.Context, client *http.Client, admin bool, query string, vars map[string]any, out any) error {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if admin {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var r gqlResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("graphql: HTTP %d, undecodable body %.200q", resp.StatusCode, raw)
+	}
+	if len(r.Errors) > 0 {
+		return fmt.Errorf("graphql: %s (%v)", r.Errors[0].Message, r.Errors[0].Extensions["code"])
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("graphql: HTTP %d", resp.StatusCode)
+	}
+	if out != nil {
+		return json.Unmarshal(r.Data, out)
+	}
+	return nil
+}
+
+// hasGraphQL reports whether the server mounts /graphql.
+func (s *server) hasGraphQL(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/graphql", strings.NewReader(`{"query":"{__typename}"}`))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed
+}
