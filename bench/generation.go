@@ -227,5 +227,7 @@ func serverGenerator(ctx context.Context, s *server, bin, databaseURL string) ge
 	if s.hasGraphQL(ctx) {
 		return func(ctx context.Context, days int) (genRun, error) { return generateViaGraphQL(ctx, s, days) }
 	}
-	return func(ctx context.Context, days int) (genRun, error) { return generateViaCLI(ctx, bin, databaseURL, days) }
+	return func(ctx context.Context, days int) (genRun, error) {
+		return generateViaCLI(ctx, bin, databaseURL, days)
+	}
 }
