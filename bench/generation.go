@@ -169,8 +169,7 @@ func measureSQLite(ctx context.Context, bin, dir string, runs int) (sqliteFigure
 		if err != nil {
 			return fig, err
 		}
-		gen := serverGenerator(ctx, s, bin, url)
-		g, err := gen(ctx, ds.w.Days)
+		g, err := generateViaGraphQL(ctx, s, ds.w.Days)
 		s.stop()
 		if err != nil {
 			return fig, err
@@ -196,8 +195,7 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // generateViaCLI runs the one-shot `timeslots generate --days N` against
-// databaseURL: the operators' path, and the only one before the GraphQL
-// edge exists. Its peak RSS is the child's (getrusage).
+// databaseURL: the operators' path. Its peak RSS is the child's (getrusage).
 func generateViaCLI(ctx context.Context, bin, databaseURL string, days int) (genRun, error) {
 	cmd := exec.CommandContext(ctx, bin, "generate", "--days", strconv.Itoa(days))
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "LOG_LEVEL=warn", "SEED_DEMO=false")
@@ -222,12 +220,17 @@ func generateViaCLI(ctx context.Context, bin, databaseURL string, days int) (gen
 }
 
 // serverGenerator answers generation through the server's generateSlots
-// mutation, or through the CLI when the server has no GraphQL endpoint.
-func serverGenerator(ctx context.Context, s *server, bin, databaseURL string) generator {
-	if s.hasGraphQL(ctx) {
-		return func(ctx context.Context, days int) (genRun, error) { return generateViaGraphQL(ctx, s, days) }
+// mutation; above cliAbove slots, where one request would outlast the
+// server's 60 s write timeout, through the operators' one-shot
+// `timeslots generate` instead (same manager, same code path below the edge).
+func serverGenerator(s *server, bin, databaseURL string, slots int) generator {
+	if slots > cliAbove {
+		return func(ctx context.Context, days int) (genRun, error) {
+			return generateViaCLI(ctx, bin, databaseURL, days)
+		}
 	}
-	return func(ctx context.Context, days int) (genRun, error) {
-		return generateViaCLI(ctx, bin, databaseURL, days)
-	}
+	return func(ctx context.Context, days int) (genRun, error) { return generateViaGraphQL(ctx, s, days) }
 }
+
+// cliAbove is the largest generation sent as one GraphQL request.
+const cliAbove = 3_000_000

@@ -208,14 +208,13 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, bin, tmp st
 		return append(failures, err)
 	}
 	defer func() { s.stop() }()
-	gen := serverGenerator(ctx, s, bin, b.url)
 
 	if o.wants("generation") {
 		fmt.Println("\n== Generation: the seed workload on PostgreSQL")
 		ds, err := setupProviders(ctx, b, seedWorkload(), 1)
 		if err == nil {
 			var f genFigure
-			f, err = measureGeneration(ctx, b, gen, ds, max(o.runs, 1))
+			f, err = measureGeneration(ctx, b, serverGenerator(s, bin, b.url, ds.w.Slots()), ds, max(o.runs, 1))
 			if err == nil {
 				r.seed = &f
 			}
@@ -238,7 +237,7 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, bin, tmp st
 				fail("generation "+w.Name, err)
 				continue
 			}
-			f, err := measureGeneration(ctx, b, gen, ds, runs)
+			f, err := measureGeneration(ctx, b, serverGenerator(s, bin, b.url, w.Slots()), ds, runs)
 			if err != nil {
 				fail("generation "+w.Name, err)
 				continue

@@ -217,18 +217,3 @@ func (s *server) graphql(ctx context.Context, client *http.Client, admin bool, q
 	}
 	return nil
 }
-
-// hasGraphQL reports whether the server mounts /graphql.
-func (s *server) hasGraphQL(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/graphql", strings.NewReader(`{"query":"{__typename}"}`))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed
-}

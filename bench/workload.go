@@ -121,7 +121,7 @@ type slotCopySource struct {
 }
 
 func newSlotCopySource(ds *dataset, shiftDays int) (*slotCopySource, error) {
-	s := &slotCopySource{ds: ds, shiftDays: shiftDays, now: time.Now().UTC(), row: make([]any, 9)}
+	s := &slotCopySource{ds: ds, shiftDays: shiftDays, now: time.Now().UTC(), row: make([]any, len(copyColumns))}
 	for i := range ds.providers {
 		sc, err := models.NewSchedule(&ds.providers[i])
 		if err != nil {
@@ -132,8 +132,9 @@ func newSlotCopySource(ds *dataset, shiftDays int) (*slotCopySource, error) {
 	return s, nil
 }
 
-// copyColumns are the columns generation writes.
-var copyColumns = []string{"provider_id", "start_time", "end_time", "date", "capacity", "booked_count", "version", "created_at", "updated_at"}
+// copyColumns are the columns generation writes (the database fills id,
+// booked_count, version and status with their defaults, as for generation).
+var copyColumns = []string{"provider_id", "start_time", "end_time", "date", "capacity", "created_at", "updated_at"}
 
 func (s *slotCopySource) Next() bool {
 	for s.i >= len(s.specs) {
@@ -163,7 +164,7 @@ func (s *slotCopySource) Values() ([]any, error) {
 	p := s.cur
 	s.i++
 	s.row[0], s.row[1], s.row[2], s.row[3] = p.ID, sp.Start, sp.End, sp.Date.Time()
-	s.row[4], s.row[5], s.row[6], s.row[7], s.row[8] = p.Capacity, 0, 1, s.now, s.now
+	s.row[4], s.row[5], s.row[6] = p.Capacity, s.now, s.now
 	return s.row, nil
 }
 
