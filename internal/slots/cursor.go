@@ -31,7 +31,10 @@ func EncodeSlotCursor(k SlotKey) string {
 }
 
 // DecodeSlotCursor reads a cursor made by EncodeSlotCursor; field names the
-// argument it came in, for the error message.
+// argument it came in, for the error message. Only the exact text
+// EncodeSlotCursor gives is accepted (the checksum is no secret, so a
+// hand-made cursor must not reach the database with a number spelled
+// differently or an instant outside the years 1–9999 the API speaks in).
 func DecodeSlotCursor(field, s string) (SlotKey, error) {
 	parts, err := open(field, kindSlot, s, 2)
 	if err != nil {
@@ -39,23 +42,34 @@ func DecodeSlotCursor(field, s string) (SlotKey, error) {
 	}
 	us, err1 := strconv.ParseInt(parts[0], 10, 64)
 	id, err2 := strconv.ParseInt(parts[1], 10, 64)
-	if err1 != nil || err2 != nil || id < 1 {
+	if err1 != nil || err2 != nil || id < 1 || us < minCursorMicros || us > maxCursorMicros {
 		return SlotKey{}, badCursor(field)
 	}
-	return SlotKey{Start: time.UnixMicro(us).UTC(), ID: id}, nil
+	k := SlotKey{Start: time.UnixMicro(us).UTC(), ID: id}
+	if EncodeSlotCursor(k) != s {
+		return SlotKey{}, badCursor(field)
+	}
+	return k, nil
 }
+
+// The instants a slot cursor may hold: 0001-01-01 to 9999-12-31, UTC.
+var (
+	minCursorMicros = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+	maxCursorMicros = time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+)
 
 // EncodeProviderCursor answers the opaque cursor of a provider position.
 func EncodeProviderCursor(id int64) string { return seal(kindProvider, strconv.FormatInt(id, 10)) }
 
-// DecodeProviderCursor reads a cursor made by EncodeProviderCursor.
+// DecodeProviderCursor reads a cursor made by EncodeProviderCursor, and
+// only the exact text it gives.
 func DecodeProviderCursor(field, s string) (int64, error) {
 	parts, err := open(field, kindProvider, s, 1)
 	if err != nil {
 		return 0, err
 	}
 	id, err := strconv.ParseInt(parts[0], 10, 64)
-	if err != nil || id < 1 {
+	if err != nil || id < 1 || EncodeProviderCursor(id) != s {
 		return 0, badCursor(field)
 	}
 	return id, nil

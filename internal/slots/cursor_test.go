@@ -1,0 +1,108 @@
+package slots_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"testing"
+	"time"
+
+	"timeslots/internal/apperr"
+	"timeslots/internal/slots"
+)
+
+// sealed builds a cursor the way a client that has read the source could:
+// right format, right checksum, any content. The decoder must still judge it.
+func sealed(kind string, fields ...string) string {
+	body := kind + ":" + strings.Join(fields, ":")
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%s:%08x", body, crc32.ChecksumIEEE([]byte(body)))))
+}
+
+func cursorSeeds() []string {
+	seeds := []string{
+		"", "A", "!!!!", "aGVsbG8", strings.Repeat("A", 300),
+		slots.EncodeProviderCursor(1), slots.EncodeProviderCursor(1 << 62),
+		sealed("s1", "0", "1"), sealed("s1", "-1", "1"), sealed("s1", "1893920400000000", "-5"),
+		sealed("s1", "+1893920400000000", "1"), sealed("s1", "01893920400000000", "1"),
+		sealed("s1", "9223372036854775807", "9223372036854775807"), sealed("p1", "0"), sealed("p1", "+7"),
+		sealed("s1", "1893920400000000"), sealed("s1", "1:2:3"),
+	}
+	for _, k := range []slots.SlotKey{
+		{Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), ID: 1},
+		{Start: time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), ID: 9},
+		{Start: time.Date(2025, 10, 26, 1, 30, 0, 123456000, time.UTC), ID: 1 << 40},
+	} {
+		c := slots.EncodeSlotCursor(k)
+		seeds = append(seeds, c, c[:len(c)-1], c+"=", strings.ToUpper(c))
+	}
+	return seeds
+}
+
+// FuzzDecodeSlotCursor: whatever a client sends as a cursor is either a
+// BAD_USER_INPUT naming the argument, or a position that encodes back to
+// exactly the same cursor.
+func FuzzDecodeSlotCursor(f *testing.F) {
+	for _, s := range cursorSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := slots.DecodeSlotCursor("after", s)
+		if err != nil {
+			if e, ok := apperr.As(err); !ok || e.Code != apperr.BadUserInput || e.Field != "after" {
+				t.Fatalf("DecodeSlotCursor(%q): %v, want BAD_USER_INPUT on after", s, err)
+			}
+			return
+		}
+		if k.ID < 1 || k.Start.Year() < 1 || k.Start.Year() > 9999 {
+			t.Fatalf("DecodeSlotCursor(%q) accepted %+v", s, k)
+		}
+		if back := slots.EncodeSlotCursor(k); back != s {
+			t.Fatalf("DecodeSlotCursor(%q) = %+v, which encodes to %q", s, k, back)
+		}
+	})
+}
+
+// FuzzDecodeProviderCursor is FuzzDecodeSlotCursor for provider lists.
+func FuzzDecodeProviderCursor(f *testing.F) {
+	for _, s := range cursorSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, err := slots.DecodeProviderCursor("before", s)
+		if err != nil {
+			if e, ok := apperr.As(err); !ok || e.Code != apperr.BadUserInput || e.Field != "before" {
+				t.Fatalf("DecodeProviderCursor(%q): %v, want BAD_USER_INPUT on before", s, err)
+			}
+			return
+		}
+		if id < 1 {
+			t.Fatalf("DecodeProviderCursor(%q) accepted id %d", s, id)
+		}
+		if back := slots.EncodeProviderCursor(id); back != s {
+			t.Fatalf("DecodeProviderCursor(%q) = %d, which encodes to %q", s, id, back)
+		}
+	})
+}
+
+func TestCursorsRoundTripAndAreOpaque(t *testing.T) {
+	t.Parallel()
+	for _, k := range []slots.SlotKey{
+		{Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), ID: 1},
+		{Start: time.Date(2025, 3, 30, 1, 0, 0, 0, time.FixedZone("CEST", 7200)), ID: 77},
+		{Start: time.Date(2025, 10, 26, 1, 30, 0, 123456000, time.UTC), ID: 1 << 40},
+	} {
+		c := slots.EncodeSlotCursor(k)
+		got, err := slots.DecodeSlotCursor("after", c)
+		if err != nil || !got.Start.Equal(k.Start) || got.ID != k.ID {
+			t.Fatalf("round trip of %+v: %+v, %v", k, got, err)
+		}
+		if strings.Contains(c, "2030") || strings.ContainsAny(c, ":+/=") {
+			t.Fatalf("cursor %q is not opaque URL-safe text", c)
+		}
+	}
+	id, err := slots.DecodeProviderCursor("after", slots.EncodeProviderCursor(12345))
+	if err != nil || id != 12345 {
+		t.Fatalf("provider cursor round trip: %d, %v", id, err)
+	}
+}
