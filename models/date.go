@@ -16,10 +16,11 @@ const DateLayout = "2006-01-02"
 type Date string
 
 // ParseDate validates s as a calendar date; field names the argument in the
-// error so clients learn which input was wrong.
+// error so clients learn which input was wrong. Years run 0001–9999: Go
+// parses a year 0000 that PostgreSQL's DATE refuses.
 func ParseDate(field, s string) (Date, error) {
 	t, err := time.Parse(DateLayout, s)
-	if err != nil || t.Format(DateLayout) != s {
+	if err != nil || t.Format(DateLayout) != s || t.Year() < 1 {
 		return "", apperr.Invalid(field, "%s must be a date like 2025-09-09", field)
 	}
 	return Date(s), nil

@@ -147,6 +147,18 @@ func (f SlotFilter) scope(q *gorm.DB) (*gorm.DB, error) {
 	case hasBooked && !hasAvail:
 		q = q.Where("booked_count >= capacity")
 	}
+	// Edges parse dates with models.ParseDate; checking again here keeps a
+	// date the database cannot read (2025-02-30) a BAD_USER_INPUT for any caller.
+	for _, d := range []struct {
+		field string
+		date  *models.Date
+	}{{"date", f.Date}, {"startDate", f.StartDate}, {"endDate", f.EndDate}} {
+		if d.date != nil {
+			if _, err := models.ParseDate(d.field, string(*d.date)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	lo, hi := f.StartDate, f.EndDate
 	if f.Date != nil {
 		q = q.Where("date = ?", *f.Date)
@@ -161,11 +173,18 @@ func (f SlotFilter) scope(q *gorm.DB) (*gorm.DB, error) {
 	if f.EndDate != nil {
 		q = q.Where("date <= ?", *f.EndDate)
 	}
+	// The bounds only narrow the index scan; the date conditions above decide.
+	// Past the years 1–9999 they are left out: SQLite compares times as text,
+	// where a year 0 or 10000 does not sort, and no slot lives there anyway.
 	if lo != nil {
-		q = q.Where("start_time >= ?", lo.Time().Add(-maxAheadOfUTC))
+		if b := lo.Time().Add(-maxAheadOfUTC); b.Year() >= 1 {
+			q = q.Where("start_time >= ?", b)
+		}
 	}
 	if hi != nil {
-		q = q.Where("start_time < ?", hi.AddDays(1).Time().Add(maxBehindOfUTC))
+		if b := hi.Time().AddDate(0, 0, 1).Add(maxBehindOfUTC); b.Year() <= 9999 {
+			q = q.Where("start_time < ?", b)
+		}
 	}
 	if f.From != nil && f.To != nil && !f.To.After(*f.From) {
 		return nil, apperr.Invalid("to", "to must be after from")
