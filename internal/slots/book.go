@@ -76,7 +76,7 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 			}
 			now := m.Now()
 			if err := m.checkBookable(tx, in, now); err != nil {
-				return err
+				return m.replayInstead(tx, in, &booking, err)
 			}
 			claim := tx.Model(&models.TimeSlot{}).
 				Where("id = ? AND booked_count < capacity AND start_time > ?", in.SlotID, now).
@@ -89,7 +89,8 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 				return claim.Error
 			}
 			if claim.RowsAffected == 0 {
-				return apperr.E(apperr.SlotUnavailable, "time slot %d is fully booked", in.SlotID)
+				return m.replayInstead(tx, in, &booking,
+					apperr.E(apperr.SlotUnavailable, "time slot %d is fully booked", in.SlotID))
 			}
 			if err := tx.First(&slot, in.SlotID).Error; err != nil {
 				return err
@@ -105,7 +106,10 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 			}
 			if err := tx.Create(&booking).Error; err != nil {
 				if c, ok := database.IsUniqueViolation(err); ok {
-					if strings.Contains(c, "idempotency") {
+					// With a key, the clash may be a concurrent attempt with
+					// the same key (on the key, or on the customer's seat):
+					// the retry replays it, or finds the real reason.
+					if in.IdempotencyKey != "" || strings.Contains(c, "idempotency") {
 						return errIdempotencyRace
 					}
 					return apperr.E(apperr.SlotUnavailable, "customer already holds a booking for time slot %d", in.SlotID)
@@ -155,6 +159,26 @@ func (m *Manager) replay(tx *gorm.DB, in BookInput) (*models.Booking, error) {
 			"idempotencyKey was already used for a booking with a different slotId or customer")
 	}
 	return &prev, nil
+}
+
+// replayInstead answers the booking made with in's idempotency key when err
+// says the seat is taken: on PostgreSQL a concurrent attempt with the same
+// key may have committed after this transaction's first look (its UPDATE
+// waited for that commit), and a retry with the same key must answer that
+// booking, not SLOT_UNAVAILABLE. Any other error is answered as it is.
+func (m *Manager) replayInstead(tx *gorm.DB, in BookInput, booking *models.Booking, err error) error {
+	if in.IdempotencyKey == "" || apperr.ErrorCode(err) != apperr.SlotUnavailable {
+		return err
+	}
+	prev, rerr := m.replay(tx, in)
+	if rerr != nil {
+		return rerr
+	}
+	if prev == nil {
+		return err
+	}
+	*booking = *prev
+	return nil
 }
 
 // checkBookable gives the precise reason a slot cannot be booked: missing,
