@@ -8,6 +8,7 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
+	"timeslots/internal/jobs"
 	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 )
@@ -18,6 +19,7 @@ type application struct {
 	logger *slog.Logger
 	db     *database.DB
 	slots  *slots.Manager
+	jobs   *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
 }
 
 // routes builds the whole HTTP handler.
@@ -65,4 +67,10 @@ func (a *application) readyz(w http.ResponseWriter, r *http.Request) {
 
 // stop releases what the application started (jobs), after the HTTP
 // server has drained.
-func (a *application) stop() {}
+func (a *application) stop() {
+	if a.jobs != nil {
+		if err := a.jobs.Stop(); err != nil {
+			a.logger.Error("scheduler stop", slog.String("error", err.Error()))
+		}
+	}
+}

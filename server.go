@@ -25,6 +25,7 @@ import (
 
 	"timeslots/internal/config"
 	"timeslots/internal/database"
+	"timeslots/internal/jobs"
 	"timeslots/internal/slots"
 )
 
@@ -132,12 +133,24 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 
 	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr}
+	if cfg.SchedulerEnabled {
+		app.jobs, err = jobs.New(mgr, jobs.Options{
+			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
+			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
+			Instance: instanceName(), Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+	}
 	handler, err := app.routes()
 	if err != nil {
+		app.stop()
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
+		app.stop()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
 	}
 	srv := &http.Server{
@@ -155,8 +168,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if app.jobs != nil {
+		app.jobs.Start()
+	}
 	select {
 	case err := <-errc:
+		app.stop()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -169,4 +186,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	app.stop()
 	logger.Info("stopped")
 	return nil
+}
+
+// instanceName names this process in job_runs: host and pid.
+func instanceName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"timeslots/internal/database"
+	"timeslots/internal/jobs"
 )
 
 // Config is everything the server can be told.
@@ -28,9 +29,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
 
 	SchedulerEnabled bool
-	GenerateSchedule string
+	GenerateSchedule jobs.Schedule
 	GenerateDays     int
-	CleanupSchedule  string
+	CleanupSchedule  jobs.Schedule
 	CleanupDaysOld   int
 
 	SeedDemo      bool
@@ -88,9 +89,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
 	c.SchedulerEnabled = r.boolean("SCHEDULER_ENABLED", true)
-	c.GenerateSchedule = r.str("GENERATE_SCHEDULE", "0 2 * * *")
+	c.GenerateSchedule = r.schedule("GENERATE_SCHEDULE", "0 2 * * *")
 	c.GenerateDays = r.intRange("GENERATE_DAYS_AHEAD", 30, 1, 365)
-	c.CleanupSchedule = r.str("CLEANUP_SCHEDULE", "0 3 * * 0")
+	c.CleanupSchedule = r.schedule("CLEANUP_SCHEDULE", "0 3 * * 0")
 	c.CleanupDaysOld = r.intRange("CLEANUP_DAYS_OLD", 30, 0, 3650)
 	c.SeedDemo = r.boolean("SEED_DEMO", !prod)
 	c.Introspection = r.boolean("INTROSPECTION", !prod)
@@ -185,6 +186,18 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// schedule parses a cron expression or "@every <duration>" with the
+// scheduler's own parser, so every accepted schedule can run.
+func (r *reader) schedule(name, def string) jobs.Schedule {
+	v := r.str(name, def)
+	s, err := jobs.ParseSchedule(v)
+	if err != nil {
+		r.fail("%s must be a 5-field cron expression (UTC) or \"@every <duration>\" of at least 1s, got %q", name, v)
+		return jobs.MustParseSchedule(def)
+	}
+	return s
 }
 
 func (r *reader) list(name string) []string {

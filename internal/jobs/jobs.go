@@ -1,0 +1,190 @@
+// Package jobs runs the maintenance jobs (daily generation, weekly cleanup)
+// on a gocron scheduler in every replica, and makes each scheduled tick run
+// exactly once across replicas: before running, a replica claims the tick
+// with one INSERT of (job, tick) into job_runs, which a unique constraint
+// lets only one replica win. The same row then records the run's end,
+// outcome and figures, which the admin stats show under "maintenance".
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+
+	"timeslots/internal/slots"
+	"timeslots/models"
+)
+
+// The job names, as recorded in job_runs and shown in stats and metrics.
+const (
+	GenerateJob = "generate"
+	CleanupJob  = "cleanup"
+)
+
+// Skipped is the outcome reported to Observe when another replica had
+// already claimed the tick.
+const Skipped models.JobOutcome = "skipped"
+
+// jobRunsKept is how long run records are kept; the cleanup job prunes
+// older ones.
+const jobRunsKept = 90 * 24 * time.Hour
+
+// recordTimeout bounds the write of a run's end, which must happen even
+// when the run was cancelled by shutdown.
+const recordTimeout = 5 * time.Second
+
+// Options configure the scheduler.
+type Options struct {
+	Generate       Schedule
+	GenerateDays   int
+	Cleanup        Schedule
+	CleanupDaysOld int
+	// Instance names this process in job_runs (host and pid).
+	Instance string
+	Logger   *slog.Logger
+	// Observe, if set, learns every tick's outcome and the run's duration,
+	// for metrics.
+	Observe func(job string, tick time.Time, outcome models.JobOutcome, d time.Duration)
+}
+
+// Scheduler runs the maintenance jobs of one process.
+type Scheduler struct {
+	mgr  *slots.Manager
+	opt  Options
+	cron gocron.Scheduler
+}
+
+// New builds a scheduler; Start starts it.
+func New(mgr *slots.Manager, opt Options) (*Scheduler, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Generate.IsZero() || opt.Cleanup.IsZero() {
+		return nil, errors.New("jobs: both schedules are required")
+	}
+	c, err := gocron.NewScheduler(gocron.WithLocation(time.UTC), gocron.WithStopTimeout(30*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("jobs: new scheduler: %w", err)
+	}
+	s := &Scheduler{mgr: mgr, opt: opt, cron: c}
+	now := time.Now()
+	for _, j := range []struct {
+		name  string
+		sched Schedule
+	}{{GenerateJob, opt.Generate}, {CleanupJob, opt.Cleanup}} {
+		def, opts := j.sched.definition(now)
+		opts = append(opts, gocron.WithName(j.name), gocron.WithSingletonMode(gocron.LimitModeReschedule))
+		name, sched := j.name, j.sched
+		task := gocron.NewTask(func(ctx context.Context) {
+			_, _ = s.RunTick(ctx, name, sched.Tick(time.Now()))
+		})
+		if _, err := c.NewJob(def, task, opts...); err != nil {
+			_ = c.Shutdown()
+			return nil, fmt.Errorf("jobs: schedule %s (%s): %w", j.name, j.sched, err)
+		}
+	}
+	return s, nil
+}
+
+// Start begins firing the jobs on their schedules.
+func (s *Scheduler) Start() {
+	s.opt.Logger.Info("scheduler started",
+		slog.String("generate_schedule", s.opt.Generate.String()), slog.Int("generate_days_ahead", s.opt.GenerateDays),
+		slog.String("cleanup_schedule", s.opt.Cleanup.String()), slog.Int("cleanup_days_old", s.opt.CleanupDaysOld))
+	s.cron.Start()
+}
+
+// Stop stops firing and cancels a running job (generation and cleanup stop
+// at their next batch; the tick is recorded as failed and the next tick
+// redoes the work, which is idempotent), waiting for it to return.
+func (s *Scheduler) Stop() error {
+	err := s.cron.Shutdown()
+	s.opt.Logger.Info("scheduler stopped")
+	return err
+}
+
+// RunTick claims job's tick and, if this process won the claim, runs the
+// job and records its end. It answers whether this process ran it. A
+// failed run is logged and recorded; it never panics out, and the next tick
+// simply tries again.
+func (s *Scheduler) RunTick(ctx context.Context, job string, tick time.Time) (ran bool, err error) {
+	log := s.opt.Logger.With(slog.String("job", job), slog.Time("tick", tick))
+	run, err := s.mgr.ClaimJobRun(ctx, job, tick, s.opt.Instance)
+	if err != nil {
+		log.Error("job not started: cannot claim its tick", slog.String("error", err.Error()))
+		s.observe(job, tick, models.JobFailed, 0)
+		return false, err
+	}
+	if run == nil {
+		log.Debug("job tick claimed by another instance")
+		s.observe(job, tick, Skipped, 0)
+		return false, nil
+	}
+	log = log.With(slog.Int64("run_id", run.ID))
+	log.Info("job started")
+	started := time.Now()
+	details, err := s.execute(ctx, job, log)
+	took := time.Since(started)
+	outcome := models.JobSucceeded
+	if err != nil {
+		outcome = models.JobFailed
+		log.Error("job failed", slog.String("error", err.Error()), slog.Duration("duration", took))
+	} else {
+		log.Info("job finished", slog.String("details", details), slog.Duration("duration", took))
+	}
+	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if ferr := s.mgr.FinishJobRun(recCtx, run.ID, outcome, details, err); ferr != nil {
+		log.Error("job run not recorded", slog.String("error", ferr.Error()))
+		if err == nil {
+			err = ferr
+		}
+	}
+	s.observe(job, tick, outcome, took)
+	return true, err
+}
+
+// execute runs the job itself and answers its figures as JSON.
+func (s *Scheduler) execute(ctx context.Context, job string, log *slog.Logger) (details string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("job panicked: %v", p)
+		}
+	}()
+	var figures any
+	switch job {
+	case GenerateJob:
+		res, gerr := s.mgr.Generate(ctx, slots.GenerateInput{DaysAhead: s.opt.GenerateDays})
+		err = gerr
+		figures = map[string]any{
+			"daysAhead": s.opt.GenerateDays, "created": res.Created, "skipped": res.Skipped,
+			"providers": res.Providers, "batches": res.Batches, "durationMs": res.Duration.Milliseconds(),
+		}
+	case CleanupJob:
+		res, cerr := s.mgr.Cleanup(ctx, s.opt.CleanupDaysOld, nil)
+		err = cerr
+		pruned := 0
+		if err == nil {
+			pruned, err = s.mgr.PruneJobRuns(ctx, jobRunsKept)
+		}
+		figures = map[string]any{
+			"daysOld": s.opt.CleanupDaysOld, "deleted": res.Deleted, "batches": res.Batches,
+			"durationMs": res.Duration.Milliseconds(), "jobRunsPruned": pruned,
+		}
+	default:
+		return "", fmt.Errorf("unknown job %q", job)
+	}
+	b, _ := json.Marshal(figures)
+	return string(b), err
+}
+
+func (s *Scheduler) observe(job string, tick time.Time, outcome models.JobOutcome, d time.Duration) {
+	if s.opt.Observe != nil {
+		s.opt.Observe(job, tick, outcome, d)
+	}
+}
