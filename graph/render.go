@@ -3,6 +3,9 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
+	"timeslots/graph/loaders"
 	"timeslots/graph/model"
 	"timeslots/internal/apperr"
 	"timeslots/internal/slots"
@@ -16,13 +19,39 @@ func pageRequest(req slots.PageRequest) slots.PageRequest {
 }
 
 // listSlots answers one page of slots as a connection that remembers its
-// filter, for totalCount.
+// filter, for totalCount. When the client selected the slots' provider,
+// the page's providers are put in the request's loader at once.
 func (r *Resolver) listSlots(ctx context.Context, f slots.SlotFilter, req slots.PageRequest) (*model.TimeSlotConnection, error) {
 	page, err := r.Slots.ListSlots(ctx, f, pageRequest(req))
 	if err != nil {
 		return nil, err
 	}
+	if len(page.Slots) > 0 && selectsSlotProvider(ctx) {
+		ids := make([]int64, len(page.Slots))
+		for i := range page.Slots {
+			ids[i] = page.Slots[i].ProviderID
+		}
+		loaders.For(ctx).PrimeProviders(ctx, ids)
+	}
 	return &model.TimeSlotConnection{Page: page, Filter: f}, nil
+}
+
+// selectsSlotProvider reports whether the connection field being resolved
+// selects nodes { provider } or edges { node { provider } }.
+func selectsSlotProvider(ctx context.Context) bool {
+	op := graphql.GetOperationContext(ctx)
+	has := func(fields []graphql.CollectedField, name string) []graphql.CollectedField {
+		var out []graphql.CollectedField
+		for _, f := range fields {
+			if f.Name == name {
+				out = append(out, graphql.CollectFields(op, f.Selections, nil)...)
+			}
+		}
+		return out
+	}
+	conn := graphql.CollectFieldsCtx(ctx, nil)
+	return len(has(has(conn, "nodes"), "provider")) > 0 ||
+		len(has(has(has(conn, "edges"), "node"), "provider")) > 0
 }
 
 // nullIfNotFound renders a missing object of a nullable lookup field

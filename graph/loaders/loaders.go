@@ -17,13 +17,14 @@ import (
 	"timeslots/models"
 )
 
-// Wait is how long a loader collects keys before it queries. gqlgen
-// resolves the items of a list concurrently, so all of a page's keys arrive
-// within a fraction of this; a longer wait only adds latency.
+// Wait is how long a loader collects keys before it queries. It bounds the
+// latency a relation field adds; loads that arrive later form a second
+// batch. Pages of slots do not depend on it: see PrimeProviders.
 const Wait = 2 * time.Millisecond
 
 // Loaders are the dataloaders of one request.
 type Loaders struct {
+	slots    *slots.Manager
 	provider *dataloader.Loader[int64, *models.Provider]
 	slot     *dataloader.Loader[int64, *models.TimeSlot]
 }
@@ -31,6 +32,7 @@ type Loaders struct {
 // New makes fresh loaders over the manager's batch reads.
 func New(m *slots.Manager) *Loaders {
 	return &Loaders{
+		slots:    m,
 		provider: dataloader.NewBatchedLoader(batch("provider", m.ProvidersByID), dataloader.WithWait[int64, *models.Provider](Wait)),
 		slot:     dataloader.NewBatchedLoader(batch("time slot", m.SlotsByID), dataloader.WithWait[int64, *models.TimeSlot](Wait)),
 	}
@@ -46,6 +48,38 @@ func (l *Loaders) Provider(ctx context.Context, id int64) (*models.Provider, err
 // slot loads.
 func (l *Loaders) Slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
 	return load(ctx, l.slot, id)
+}
+
+// PrimeProviders reads the providers of ids in one statement and puts them
+// in the provider loader, before the items of a page are resolved. gqlgen
+// resolves each item's provider in its own goroutine, and under load those
+// goroutines can straddle the loader's batch window and cause a second
+// query; priming makes "one query per page" hold whatever the scheduling.
+// If the read fails nothing is primed, and each item's load reports the
+// failure itself.
+func (l *Loaders) PrimeProviders(ctx context.Context, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	rows, err := l.slots.ProvidersByID(ctx, distinct(ids))
+	if err != nil {
+		return
+	}
+	for id, p := range rows {
+		l.provider.Prime(ctx, id, p)
+	}
+}
+
+func distinct(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // load waits for id's batch. A failure that is not a coded answer (a

@@ -1,0 +1,215 @@
+package graph_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"timeslots/internal/database"
+	"timeslots/internal/dbtest"
+	"timeslots/models"
+)
+
+// TestExpensiveOperationsAreRefusedBeforeAnySQL: 200 aliased
+// timeSlots(first: 100) are QUERY_TOO_COMPLEX, and 50 aliased bookSlot
+// are refused with nothing booked, both before a single statement runs.
+func TestExpensiveOperationsAreRefusedBeforeAnySQL(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		a := newAPI(t, db, nil)
+		allDayProviders(t, a.slots, 1)
+
+		var q strings.Builder
+		q.WriteString("{")
+		for i := range 200 {
+			fmt.Fprintf(&q, " a%d: timeSlots(first: 100) { nodes { id } }", i)
+		}
+		q.WriteString(" }")
+		a.sql.Reset()
+		res := a.gql(t, q.String(), nil)
+		if res.Code() != "QUERY_TOO_COMPLEX" || len(res.Data) > 0 && string(res.Data) != "null" {
+			t.Fatalf("200 x timeSlots(first: 100): %.300s", res.Body)
+		}
+		if stmts := a.sql.Reset(); len(stmts) != 0 {
+			t.Fatalf("statements ran before the refusal: %v", stmts)
+		}
+		// One such field is fine: the limit is not simply "no lists".
+		if res := a.gql(t, `{ timeSlots(first: 100) { nodes { id } } }`, nil); res.Code() != "" {
+			t.Fatalf("one timeSlots(first: 100): %s", res.Body)
+		}
+
+		var page struct {
+			TimeSlots struct{ Nodes []struct{ ID string } }
+		}
+		a.gql(t, `{ timeSlots(first: 50) { nodes { id } } }`, nil).Decode(t, &page)
+		var m strings.Builder
+		m.WriteString("mutation {")
+		for i, n := range page.TimeSlots.Nodes {
+			fmt.Fprintf(&m, ` b%d: bookSlot(input: {slotId: "%s", customer: "c%d"}) { booking { id } }`, i, n.ID, i)
+		}
+		m.WriteString(" }")
+		a.sql.Reset()
+		res = a.gql(t, m.String(), nil)
+		if res.Code() != "QUERY_TOO_COMPLEX" || !strings.Contains(res.Errors[0].Message, "mutation fields") {
+			t.Fatalf("50 x bookSlot: %.300s", res.Body)
+		}
+		if stmts := a.sql.Reset(); len(stmts) != 0 {
+			t.Fatalf("statements ran before the refusal: %v", stmts)
+		}
+		var booked int64
+		if err := db.Model(&models.Booking{}).Count(&booked).Error; err != nil || booked != 0 {
+			t.Fatalf("%d bookings exist after the refusal (%v)", booked, err)
+		}
+	})
+}
+
+// TestRequestLimits: each limit of the endpoint refuses what exceeds it and
+// lets through what does not.
+func TestRequestLimits(t *testing.T) {
+	a := newAPI(t, dbtest.Open(t, database.SQLite), nil)
+
+	t.Run("depth", func(t *testing.T) {
+		deep := `{ timeSlots(first: 1) { edges { node { provider { timeSlots(first: 1) { edges { node {
+		  provider { timeSlots(first: 1) { edges { node { id } } } } } } } } } } } }`
+		res := a.gql(t, deep, nil)
+		if res.Code() != "QUERY_TOO_COMPLEX" || !strings.Contains(res.Errors[0].Message, "deep") {
+			t.Fatalf("12 levels: %s", res.Body)
+		}
+		if res := a.gql(t, `{ timeSlots(first: 1) { edges { node { provider { timeSlots(first: 1) { nodes { id } } } } } } }`, nil); res.Code() != "" {
+			t.Fatalf("6 levels: %s", res.Body)
+		}
+	})
+
+	t.Run("parser tokens", func(t *testing.T) {
+		var q strings.Builder
+		q.WriteString("{")
+		for i := range 4000 {
+			fmt.Fprintf(&q, " t%d: __typename", i)
+		}
+		q.WriteString(" }")
+		res := a.gql(t, q.String(), nil)
+		if res.Code() != "BAD_USER_INPUT" || !strings.Contains(res.Errors[0].Message, "token limit") {
+			t.Fatalf("12,000 tokens: %.300s", res.Body)
+		}
+	})
+
+	t.Run("body size", func(t *testing.T) {
+		big := `{"query": "{ __typename }", "pad": "` + strings.Repeat("x", 10<<20) + `"}`
+		if res := a.do(t, request{body: big}); res.Status != http.StatusRequestEntityTooLarge || res.Code() != "BAD_USER_INPUT" {
+			t.Fatalf("10 MB body: HTTP %d %.200s", res.Status, res.Body)
+		}
+		// Without a Content-Length the limit still holds while reading.
+		rec := a.doChunked(t, big)
+		if rec.Status != http.StatusRequestEntityTooLarge {
+			t.Fatalf("10 MB chunked body: HTTP %d", rec.Status)
+		}
+	})
+
+	t.Run("malformed JSON is not echoed", func(t *testing.T) {
+		res := a.do(t, request{body: `{"query": "{ __typename }", "secret": "ECHO-ME-NOT-1234`})
+		if res.Status != http.StatusBadRequest || res.Code() != "BAD_USER_INPUT" || strings.Contains(res.Body, "ECHO-ME-NOT") {
+			t.Fatalf("HTTP %d: %s", res.Status, res.Body)
+		}
+	})
+
+	t.Run("transports", func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			req  request
+			ok   bool
+		}{
+			{"POST JSON", request{body: `{"query":"{ __typename }"}`}, true},
+			{"GET query", request{method: http.MethodGet, query: "?query=%7B__typename%7D"}, true},
+			{"GET mutation", request{method: http.MethodGet, query: "?query=mutation%7BcleanupSlots(input%3A%7BdaysOld%3A0%7D)%7Bdeleted%7D%7D"}, false},
+			{"multipart form", request{contentType: "multipart/form-data; boundary=x", body: "--x\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"query\":\"{ __typename }\"}\r\n--x--\r\n"}, false},
+			{"urlencoded form", request{contentType: "application/x-www-form-urlencoded", body: "query=%7B__typename%7D"}, false},
+			{"websocket upgrade", request{method: http.MethodGet, query: "?query=%7B__typename%7D", header: map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}}, false},
+		} {
+			res := a.do(t, c.req)
+			ok := res.Status == http.StatusOK && strings.Contains(res.Body, `"__typename":"Query"`)
+			if ok != c.ok {
+				t.Errorf("%s: HTTP %d %s", c.name, res.Status, res.Body)
+			}
+		}
+		if res := a.do(t, request{method: http.MethodOptions}); res.Status != http.StatusOK || !strings.Contains(res.Header.Get("Allow"), "POST") {
+			t.Errorf("OPTIONS: HTTP %d, Allow %q", res.Status, res.Header.Get("Allow"))
+		}
+	})
+}
+
+// suggestive are operations that each trip one validation rule that can
+// append "Did you mean …?".
+var suggestive = map[string]string{
+	"FieldsOnCorrectType": `{ timeSlotz { totalCount } }`,
+	"KnownArgumentNames":  `{ timeSlots(frist: 1) { totalCount } }`,
+	"KnownTypeNames":      `query($f: TimeSlotFiltr) { timeSlots(filter: $f) { totalCount } }`,
+	"ValuesOfCorrectType": `{ timeSlots(filter: {status: [AVAILABLE, BOOKD]}) { totalCount } }`,
+	"input field names":   `{ timeSlots(filter: {providerIdz: "1"}) { totalCount } }`,
+	"ScalarLeafs":         `{ timeSlots }`,
+}
+
+// TestProductionGivesNoHints: in development validation errors suggest
+// names; in production none does, for every rule that could.
+func TestProductionGivesNoHints(t *testing.T) {
+	db := dbtest.Open(t, database.SQLite)
+	dev := newAPI(t, db, nil)
+	prod := newAPI(t, db, map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": "a-long-enough-admin-token"})
+	hinted := 0
+	for rule, q := range suggestive {
+		if res := dev.gql(t, q, nil); res.Code() != "BAD_USER_INPUT" {
+			t.Errorf("%s in development: %s", rule, res.Body)
+		} else if strings.Contains(res.Body, "Did you mean") {
+			hinted++
+		}
+		res := prod.gql(t, q, nil)
+		if res.Code() != "BAD_USER_INPUT" || strings.Contains(res.Body, "Did you mean") {
+			t.Errorf("%s in production: %s", rule, res.Body)
+		}
+	}
+	if hinted < len(suggestive)-1 {
+		t.Errorf("only %d of %d operations get hints in development: the cases do not trip their rules", hinted, len(suggestive))
+	}
+}
+
+// TestIntrospectionFollowsTheEnvironment: on in development, off in
+// production, on again in production with INTROSPECTION=true.
+func TestIntrospectionFollowsTheEnvironment(t *testing.T) {
+	db := dbtest.Open(t, database.SQLite)
+	const token = "a-long-enough-admin-token"
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		open bool
+	}{
+		{"development", nil, true},
+		{"production", map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token}, false},
+		{"production with INTROSPECTION=true", map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token, "INTROSPECTION": "true"}, true},
+	} {
+		res := newAPI(t, db, c.env).gql(t, `{ __schema { queryType { name } } __type(name: "TimeSlot") { name } }`, nil)
+		if open := res.Code() == "" && strings.Contains(res.Body, `"TimeSlot"`); open != c.open {
+			t.Errorf("%s: %s", c.name, res.Body)
+		}
+	}
+}
+
+// TestPanicIsRecovered: a resolver that panics (here: no manager wired)
+// answers INTERNAL_SERVER_ERROR without the panic's text, and the same
+// handler goes on serving.
+func TestPanicIsRecovered(t *testing.T) {
+	broken := newBrokenAPI(t)
+	res := broken.gql(t, `{ timeSlots { totalCount } }`, nil)
+	if res.Code() != "INTERNAL_SERVER_ERROR" {
+		t.Fatalf("panicking resolver: %s", res.Body)
+	}
+	for _, leak := range []string{"nil pointer", "panic", "goroutine", ".go:", "runtime"} {
+		if strings.Contains(res.Body, leak) {
+			t.Errorf("answer leaks %q: %s", leak, res.Body)
+		}
+	}
+	if !strings.Contains(broken.logs.String(), "nil pointer") || !strings.Contains(broken.logs.String(), res.Header.Get("X-Request-Id")) {
+		t.Errorf("the panic is not logged with the request id:\n%s", broken.logs.String())
+	}
+	if res := broken.gql(t, `{ __typename }`, nil); res.Code() != "" || res.Status != http.StatusOK {
+		t.Fatalf("after the panic: %s", res.Body)
+	}
+}
