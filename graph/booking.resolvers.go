@@ -17,7 +17,7 @@ func (r *bookingResolver) Slot(ctx context.Context, obj *models.Booking) (*model
 	if obj.SlotID == nil {
 		return nil, nil
 	}
-	return loaders.For(ctx).Slot(ctx, *obj.SlotID)
+	return nullIfNotFound(loaders.For(ctx).Slot(ctx, *obj.SlotID))
 }
 
 func (r *mutationResolver) BookSlot(ctx context.Context, input model.BookSlotInput) (*model.BookSlotPayload, error) {

@@ -127,8 +127,11 @@ func TestRequestLimits(t *testing.T) {
 		} {
 			res := a.do(t, c.req)
 			ok := res.Status == http.StatusOK && strings.Contains(res.Body, `"__typename":"Query"`)
-			if ok != c.ok {
+			if ok != c.ok || !ok && res.Status < 400 {
 				t.Errorf("%s: HTTP %d %s", c.name, res.Status, res.Body)
+			}
+			if c.req.method == "" && !ok && (res.Status != http.StatusUnsupportedMediaType || res.Code() != "BAD_USER_INPUT") {
+				t.Errorf("%s: HTTP %d %s, want 415 BAD_USER_INPUT", c.name, res.Status, res.Body)
 			}
 		}
 		if res := a.do(t, request{method: http.MethodOptions}); res.Status != http.StatusOK || !strings.Contains(res.Header.Get("Allow"), "POST") {

@@ -55,7 +55,8 @@ func selectsSlotProvider(ctx context.Context) bool {
 }
 
 // nullIfNotFound renders a missing object of a nullable lookup field
-// (timeSlot, provider, booking) as null, as the schema promises.
+// (timeSlot, provider, booking, Booking.slot) as null, as the schema
+// promises.
 func nullIfNotFound[T any](v *T, err error) (*T, error) {
 	if apperr.ErrorCode(err) == apperr.NotFound {
 		return nil, nil

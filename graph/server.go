@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"runtime/debug"
 
@@ -62,7 +63,7 @@ func NewHandler(cfg *config.Config, m *slots.Manager) http.Handler {
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 
-	return limitBody(cfg.MaxBodyBytes, loaders.Middleware(m)(srv))
+	return checkBody(cfg.MaxBodyBytes, loaders.Middleware(m)(srv))
 }
 
 // adminDirective implements @admin: the field runs only for requests that
@@ -101,10 +102,19 @@ func rulesWithoutSuggestions() *rules.Rules {
 	return r
 }
 
-// limitBody refuses bodies larger than max with 413 before gqlgen reads
-// them (gqlgen would answer a cut-off body with 200 and a parse error).
-func limitBody(max int64, next http.Handler) http.Handler {
+// checkBody refuses, before gqlgen reads them, POST bodies that are not
+// JSON (415: there is no form or multipart transport) and bodies larger
+// than max (413; gqlgen would answer a cut-off body with 200 and a parse
+// error).
+func checkBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+				writeErrors(w, http.StatusUnsupportedMediaType,
+					requestError(apperr.BadUserInput, "POST /graphql takes a JSON body with Content-Type: application/json"))
+				return
+			}
+		}
 		if r.ContentLength > max {
 			tooLarge(w, max)
 			return
