@@ -111,13 +111,18 @@ func isNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) 
 
 // CreateProvider validates and stores a new provider.
 func (m *Manager) CreateProvider(ctx context.Context, in models.ProviderInput) (*models.Provider, error) {
+	return m.createProvider(m.db.WithContext(ctx), in)
+}
+
+// createProvider is CreateProvider on db, which may be a transaction.
+func (m *Manager) createProvider(db *gorm.DB, in models.ProviderInput) (*models.Provider, error) {
 	p, err := in.Validate()
 	if err != nil {
 		return nil, err
 	}
 	now := m.Now()
 	p.CreatedAt, p.UpdatedAt = now, now
-	if err := m.db.WithContext(ctx).Create(&p).Error; err != nil {
+	if err := db.Create(&p).Error; err != nil {
 		return nil, dbError("create provider", err)
 	}
 	return &p, nil

@@ -3,6 +3,9 @@ package slots
 import (
 	"context"
 
+	"gorm.io/gorm"
+
+	"timeslots/internal/database"
 	"timeslots/models"
 )
 
@@ -49,24 +52,46 @@ type SeedResult struct {
 	Generate  GenerateResult
 }
 
+// seedLockID names the PostgreSQL advisory lock that serialises seeding.
+const seedLockID = 0x74736c6f74736564 // "tslotsed"
+
 // SeedDemo fills an empty database with the demo providers and their next
 // DemoDays days of slots, so a new installation shows something at once.
 // A database that has any provider is left alone.
+//
+// Servers starting together on one empty database seed it once: the check
+// and the inserts share one transaction, which on PostgreSQL first takes an
+// advisory lock (two READ COMMITTED transactions would both see no
+// provider) and on SQLite holds the write lock from BEGIN.
 func (m *Manager) SeedDemo(ctx context.Context) (SeedResult, error) {
-	n, err := m.CountProviders(ctx)
-	if err != nil {
-		return SeedResult{}, err
-	}
-	if n > 0 {
-		return SeedResult{}, nil
-	}
-	ids := make([]int64, 0, 7)
-	for _, in := range DemoProviders() {
-		p, err := m.CreateProvider(ctx, in)
-		if err != nil {
-			return SeedResult{}, err
+	var ids []int64
+	err := m.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if m.dialect == database.Postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(seedLockID)).Error; err != nil {
+				return err
+			}
 		}
-		ids = append(ids, p.ID)
+		var n int64
+		if err := tx.Model(&models.Provider{}).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		for _, in := range DemoProviders() {
+			p, err := m.createProvider(tx, in)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, p.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return SeedResult{}, dbError("seed demo providers", err)
+	}
+	if len(ids) == 0 {
+		return SeedResult{}, nil
 	}
 	gen, err := m.Generate(ctx, GenerateInput{DaysAhead: DemoDays, ProviderIDs: ids})
 	if err != nil {
