@@ -34,6 +34,7 @@ type options struct {
 	bookings    int
 	hotSlots    int
 	hotAttempts int
+	pgLog       string
 	readme      string
 	chart       string
 	only        map[string]bool
@@ -76,6 +77,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.bookings, "bookings", 10000, "distinct slots booked over GraphQL")
 	fs.IntVar(&o.hotSlots, "hot-slots", 10, "hot slots for the contention check")
 	fs.IntVar(&o.hotAttempts, "hot-attempts", 1000, "concurrent booking attempts on the hot slots")
+	fs.StringVar(&o.pgLog, "pg-log", "", "PostgreSQL server log file, to capture the SQL the server sends (default: found)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
 	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,cleanup")
@@ -222,20 +224,23 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, bin, tmp st
 		if err != nil {
 			fail("generation (seed)", err)
 		}
-		for _, n := range o.scalingSizes() {
-			if ctx.Err() != nil {
-				return append(failures, ctx.Err())
-			}
-			w := sizeWorkload(n)
+	}
+	for _, n := range o.scalingSizes() {
+		if ctx.Err() != nil {
+			return append(failures, ctx.Err())
+		}
+		w := sizeWorkload(n)
+		fmt.Printf("\n== %s slots (%d providers × %d days × %d slots)\n", humanCount(w.Slots()), w.Providers, w.Days, w.perDay())
+		ds, err := setupProviders(ctx, b, w, 1)
+		if err != nil {
+			fail("setup "+w.Name, err)
+			continue
+		}
+		pt := scalingPoint{Slots: w.Slots()}
+		if o.wants("generation") {
 			runs := o.runs
 			if n >= 1_000_000 {
 				runs = 1
-			}
-			fmt.Printf("\n== Generation: %s slots (%d providers × %d days × %d slots)\n", humanCount(w.Slots()), w.Providers, w.Days, w.perDay())
-			ds, err := setupProviders(ctx, b, w, 1)
-			if err != nil {
-				fail("generation "+w.Name, err)
-				continue
 			}
 			f, err := measureGeneration(ctx, b, serverGenerator(s, bin, b.url, w.Slots()), ds, runs)
 			if err != nil {
@@ -243,8 +248,40 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, bin, tmp st
 				continue
 			}
 			r.gens = append(r.gens, f)
+			pt.GenRowsPerSec, pt.CopyRowsPerSec = f.oursRate(), f.copyRate()
 			fmt.Println(f.line())
+		} else if _, _, err := copySlots(ctx, b, ds, 0); err != nil {
+			fail("load "+w.Name, err)
+			continue
 		}
+		if err := b.exec(ctx, "VACUUM ANALYZE time_slots"); err != nil {
+			fail("vacuum", err)
+			continue
+		}
+		if n == o.size && o.wants("reads") {
+			for _, api := range []readAPI{graphqlRead, restRead} {
+				fmt.Printf("-- reads: %s, %d connections, %s after %s warm-up, beside pgbench\n", api.Name, o.conns, o.duration, o.warmup)
+				f, err := measureRead(ctx, b, s, bin, tmp, o, ds, api)
+				fmt.Println(f.line())
+				if err != nil {
+					fail("reads "+api.Name, err)
+					continue
+				}
+				r.reads = append(r.reads, f)
+				if api.Name == graphqlRead.Name {
+					pt.ReadP50, pt.ReadP99 = msf(f.Load.P50), msf(f.Load.P99)
+				}
+			}
+		} else if o.wants("reads") {
+			fmt.Printf("-- reads (scaling): %s, %d connections, %s\n", graphqlRead.Name, o.conns, o.scalingDur)
+			l := readLoad(ctx, s, ds, graphqlRead, o, o.scalingDur)
+			fmt.Println(l.line())
+			if l.Errors > 0 {
+				fail("reads "+w.Name, fmt.Errorf("%d of %d requests failed; first: %s", l.Errors, l.Requests, l.FirstError))
+			}
+			pt.ReadP50, pt.ReadP99 = msf(l.P50), msf(l.P99)
+		}
+		r.scaling = append(r.scaling, pt)
 	}
 	return failures
 }

@@ -57,6 +57,7 @@ type report struct {
 	gens   []genFigure
 
 	scaling []scalingPoint
+	reads   []readFigure
 }
 
 func secs(d time.Duration) string {
@@ -156,4 +157,18 @@ func (r *report) writeReadme(path string) error {
 	}
 	out := s[:i+len(beginMarker)] + "\n" + r.text() + s[j:]
 	return os.WriteFile(path, []byte(out), 0o644)
+}
+
+func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", msf(d)) }
+
+func (l loadResult) line() string {
+	return fmt.Sprintf("  %s req/s, p50 %s, p99 %s, max %s, %d requests, %d errors",
+		rate(l.RPS), ms(l.P50), ms(l.P99), ms(l.Max), l.Requests, l.Errors)
+}
+
+func (f readFigure) line() string {
+	return fmt.Sprintf("%s\n  pgbench ceiling: %s tps, p50 %s, p99 %s | ratio %.2f×",
+		f.Load.line(), rate(f.Ceiling.TPS), ms(f.Ceiling.P50), ms(f.Ceiling.P99), f.ratio())
 }

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"timeslots/models"
+)
+
+// window is a startDate..endDate filter (inclusive, the providers' dates).
+type window struct{ Start, End models.Date }
+
+// readWindows are eight one-week windows spread over the generated month;
+// each request picks one at random, and so does pgbench.
+func readWindows(ds *dataset, offsetDays int) []window {
+	var out []window
+	for i := 0; i < 8; i++ {
+		s := ds.today.AddDays(offsetDays + 3*i)
+		out = append(out, window{Start: s, End: s.AddDays(6)})
+	}
+	return out
+}
+
+// pageSize is the page every read asks for.
+const pageSize = 20
+
+const timeSlotsQuery = `query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(first: 20, filter: {providerId: $p, startDate: $s, endDate: $e}) { edges { cursor node { id providerId startTime endTime date durationMinutes capacity bookedCount remaining status } } pageInfo { hasNextPage endCursor } } }`
+
+// readAPI is one of the two read endpoints.
+type readAPI struct {
+	Name   string
+	target func(base string, pid int64, w window) vegeta.Target
+}
+
+var jsonHeader = http.Header{"Content-Type": []string{"application/json"}}
+
+var graphqlRead = readAPI{Name: "GraphQL timeSlots", target: func(base string, pid int64, w window) vegeta.Target {
+	body := fmt.Appendf(nil, `{"query":%q,"variables":{"p":"%d","s":"%s","e":"%s"}}`, timeSlotsQuery, pid, w.Start, w.End)
+	return vegeta.Target{Method: http.MethodPost, URL: base + "/graphql", Body: body, Header: jsonHeader}
+}}
+
+var restRead = readAPI{Name: "REST /api/time-slots", target: func(base string, pid int64, w window) vegeta.Target {
+	return vegeta.Target{Method: http.MethodGet,
+		URL: fmt.Sprintf("%s/api/time-slots?providerId=%d&startDate=%s&endDate=%s&limit=%d", base, pid, w.Start, w.End, pageSize)}
+}}
+
+// readTargeter picks a random provider and window per request.
+func readTargeter(api readAPI, base string, ds *dataset, wins []window) vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		p := ds.providers[rand.IntN(len(ds.providers))].ID
+		*t = api.target(base, p, wins[rand.IntN(len(wins))])
+		return nil
+	}
+}
+
+// checkPage accepts a 200 answer without GraphQL errors that holds exactly
+// one full page of slots.
+func checkPage(r *vegeta.Result) error {
+	switch {
+	case r.Error != "":
+		return fmt.Errorf("%s", r.Error)
+	case r.Code != http.StatusOK:
+		return fmt.Errorf("HTTP %d: %.200s", r.Code, r.Body)
+	case bytes.Contains(r.Body, []byte(`"errors"`)):
+		return fmt.Errorf("GraphQL errors: %.300s", r.Body)
+	case bytes.Count(r.Body, []byte(`"id":`)) != pageSize:
+		return fmt.Errorf("want %d slots, got %d: %.200s", pageSize, bytes.Count(r.Body, []byte(`"id":`)), r.Body)
+	}
+	return nil
+}
+
+// loadResult is one load run as the client saw it.
+type loadResult struct {
+	Requests   uint64
+	RPS        float64
+	P50, P99   time.Duration
+	Max        time.Duration
+	Errors     int
+	FirstError string
+	Duration   time.Duration
+}
+
+// runLoad attacks with vegeta: workers concurrent connections, as fast as
+// they go (freq 0) or at freq requests/s, for d or until the targeter runs
+// out; check judges each answer.
+func runLoad(ctx context.Context, tr vegeta.Targeter, check func(*vegeta.Result) error, workers, freq int, d time.Duration) loadResult {
+	atk := vegeta.NewAttacker(
+		vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)),
+		vegeta.Connections(workers), vegeta.MaxConnections(workers),
+		vegeta.KeepAlive(true), vegeta.HTTP2(false), vegeta.Timeout(60*time.Second),
+	)
+	stop := context.AfterFunc(ctx, func() { atk.Stop() })
+	defer stop()
+	var m vegeta.Metrics
+	var res loadResult
+	for r := range atk.Attack(tr, vegeta.Rate{Freq: freq, Per: time.Second}, d, "load") {
+		if r.Error == vegeta.ErrNoTargets.Error() && r.Method == "" {
+			continue // the targeter ran out: not a request
+		}
+		m.Add(r)
+		if err := check(r); err != nil {
+			res.Errors++
+			if res.FirstError == "" {
+				res.FirstError = err.Error()
+			}
+		}
+	}
+	m.Close()
+	res.Requests = m.Requests
+	res.Duration = m.Duration + m.Wait
+	if res.Duration > 0 {
+		res.RPS = float64(m.Requests) / res.Duration.Seconds()
+	}
+	res.P50, res.P99, res.Max = m.Latencies.P50, m.Latencies.P99, m.Latencies.Max
+	return res
+}
+
+// readFigure is one read endpoint under load beside pgbench running the
+// SQL it sends.
+type readFigure struct {
+	API      string
+	Slots    int
+	Load     loadResult
+	Ceiling  pgbenchResult
+	SQL      []string
+	Conns    int
+	Duration time.Duration
+}
+
+func (f readFigure) ratio() float64 { return f.Load.RPS / f.Ceiling.TPS }
+
+// readLoad warms up, then measures one endpoint.
+func readLoad(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration) loadResult {
+	wins := readWindows(ds, 0)
+	tr := readTargeter(api, s.base, ds, wins)
+	if o.warmup > 0 {
+		runLoad(ctx, tr, checkPage, o.conns, 0, o.warmup)
+	}
+	return runLoad(ctx, tr, checkPage, o.conns, 0, d)
+}
+
+// captureReads learns the SQL each read endpoint sends, one request per
+// window, and turns each into a pgbench script with a random provider.
+func captureReads(ctx context.Context, b *benchDB, bin string, o *options, ds *dataset, api readAPI) ([]pgbenchScript, []string, error) {
+	wins := readWindows(ds, 0)
+	pid := ds.providers[len(ds.providers)/2].ID
+	var reqs []func(*server) error
+	for _, w := range wins {
+		reqs = append(reqs, func(s *server) error {
+			t := api.target(s.base, pid, w)
+			req, err := t.Request()
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var buf bytes.Buffer
+			_, _ = buf.ReadFrom(resp.Body)
+			return checkPage(&vegeta.Result{Code: uint16(resp.StatusCode), Body: buf.Bytes()})
+		})
+	}
+	caps, err := capture(ctx, b, bin, o.pgLog, reqs)
+	if err != nil {
+		return nil, nil, err
+	}
+	lo, hi := ds.providers[0].ID, ds.providers[len(ds.providers)-1].ID
+	head := fmt.Sprintf("\\set pid random(%d, %d)\n", lo, hi)
+	var scripts []pgbenchScript
+	for i, stmts := range caps {
+		found := false
+		vary := func(sql string, n int) string {
+			if paramAfter(sql, "provider_id") == n {
+				found = true
+				return "pid"
+			}
+			return ""
+		}
+		scripts = append(scripts, scriptFor(stmts, "w"+strconv.Itoa(i), head, vary))
+		if !found {
+			return nil, nil, fmt.Errorf("%s: no provider_id parameter in the captured SQL %q", api.Name, stmts[0].SQL)
+		}
+	}
+	var sqls []string
+	for _, st := range caps[0] {
+		sqls = append(sqls, st.SQL)
+	}
+	return scripts, sqls, nil
+}
+
+// measureRead runs one endpoint's load and its pgbench ceiling.
+func measureRead(ctx context.Context, b *benchDB, s *server, bin, tmp string, o *options, ds *dataset, api readAPI) (readFigure, error) {
+	fig := readFigure{API: api.Name, Slots: ds.w.Slots(), Conns: o.conns, Duration: o.duration}
+	scripts, sqls, err := captureReads(ctx, b, bin, o, ds, api)
+	if err != nil {
+		return fig, err
+	}
+	fig.SQL = sqls
+	fmt.Printf("  SQL per request (%d statements), pgbench script 1:\n%s", len(sqls), indent(scripts[0].Text))
+	fig.Load = readLoad(ctx, s, ds, api, o, o.duration)
+	if o.warmup > 0 {
+		if _, err := runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.warmup, 0); err != nil {
+			return fig, err
+		}
+	}
+	fig.Ceiling, err = runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.duration, 0)
+	if err != nil {
+		return fig, err
+	}
+	if fig.Load.Errors > 0 {
+		return fig, fmt.Errorf("%s: %d of %d requests failed; first: %s", api.Name, fig.Load.Errors, fig.Load.Requests, fig.Load.FirstError)
+	}
+	if fig.Ceiling.Failed > 0 {
+		return fig, fmt.Errorf("pgbench: %d transactions failed", fig.Ceiling.Failed)
+	}
+	return fig, nil
+}
+
+func indent(s string) string {
+	var b bytes.Buffer
+	for _, line := range bytes.Split(bytes.TrimSpace([]byte(s)), []byte("\n")) {
+		b.WriteString("    ")
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
