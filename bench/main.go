@@ -35,6 +35,7 @@ type options struct {
 	hotSlots    int
 	hotAttempts int
 	pgLog       string
+	profileDir  string
 	readme      string
 	chart       string
 	only        map[string]bool
@@ -78,6 +79,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.hotSlots, "hot-slots", 10, "hot slots for the contention check")
 	fs.IntVar(&o.hotAttempts, "hot-attempts", 1000, "concurrent booking attempts on the hot slots")
 	fs.StringVar(&o.pgLog, "pg-log", "", "PostgreSQL server log file, to capture the SQL the server sends (default: found)")
+	fs.StringVar(&o.profileDir, "profile", "", "also record CPU profiles of the server under each read load into this directory (a separate pass with a benchpprof build)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
 	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,cleanup")
@@ -164,7 +166,7 @@ func run(ctx context.Context, args []string) error {
 	rep := &report{opts: o, machine: readMachine(ctx, b)}
 	fmt.Println(rep.machine.String())
 
-	failures := rep.runAll(ctx, o, b, bin, tmp)
+	failures := rep.runAll(ctx, o, b, root, bin, tmp)
 	rep.elapsed = time.Since(started)
 	fmt.Println()
 	fmt.Print(rep.text())
@@ -187,7 +189,7 @@ func run(ctx context.Context, args []string) error {
 
 // runAll runs every wanted phase and answers what failed; a failed phase
 // does not stop the others.
-func (r *report) runAll(ctx context.Context, o *options, b *benchDB, bin, tmp string) []error {
+func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, tmp string) []error {
 	var failures []error
 	fail := func(phase string, err error) {
 		fmt.Printf("FAIL %s: %v\n", phase, err)
@@ -270,6 +272,11 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, bin, tmp st
 				r.reads = append(r.reads, f)
 				if api.Name == graphqlRead.Name {
 					pt.ReadP50, pt.ReadP99 = msf(f.Load.P50), msf(f.Load.P99)
+				}
+			}
+			if o.profileDir != "" {
+				if err := profileReads(ctx, root, tmp, o.profileDir, b, ds, o); err != nil {
+					fail("profile", err)
 				}
 			}
 		} else if o.wants("reads") {
