@@ -104,7 +104,7 @@ func parseStatements(text, db string) []statement {
 	return out
 }
 
-// parseParams reads "$1 = '5', $2 = NULL, $3 = 'it''s'".
+// parseParams reads "$1 = '5', $2 = NULL, $3 = 'it”s'".
 func parseParams(s string) ([]string, []bool) {
 	var vals []string
 	var nulls []bool

@@ -189,6 +189,10 @@ func run(ctx context.Context, args []string) error {
 
 // runAll runs every wanted phase and answers what failed; a failed phase
 // does not stop the others.
+// hotCapacity is the capacity of the hot slots: several winners per slot,
+// so the check is about counting, not only about one winner.
+const hotCapacity = 5
+
 func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, tmp string) []error {
 	var failures []error
 	fail := func(phase string, err error) {
@@ -289,6 +293,26 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			pt.ReadP50, pt.ReadP99 = msf(l.P50), msf(l.P99)
 		}
 		r.scaling = append(r.scaling, pt)
+		if n == o.size && o.wants("bookings") {
+			fmt.Printf("-- bookings: %d clients booking %d distinct slots over GraphQL, beside pgbench\n", o.conns, o.bookings)
+			f, err := measureBookings(ctx, b, s, bin, tmp, o, ds)
+			fmt.Println(f.line())
+			if err != nil {
+				fail("bookings", err)
+			} else {
+				r.bookings = &f
+			}
+			fmt.Printf("-- hot slots: %d attempts released together on %d slots of capacity %d\n", o.hotAttempts, o.hotSlots, hotCapacity)
+			hf, err := measureHotSlots(ctx, b, s, o, hotCapacity)
+			if hf != nil {
+				fmt.Println(hf.line())
+			}
+			if err != nil {
+				fail("hot slots", err)
+			} else {
+				r.hot = hf
+			}
+		}
 	}
 	return failures
 }

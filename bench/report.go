@@ -56,8 +56,10 @@ type report struct {
 	seed   *genFigure
 	gens   []genFigure
 
-	scaling []scalingPoint
-	reads   []readFigure
+	scaling  []scalingPoint
+	reads    []readFigure
+	bookings *bookingFigure
+	hot      *hotFigure
 }
 
 func secs(d time.Duration) string {
@@ -171,4 +173,15 @@ func (l loadResult) line() string {
 func (f readFigure) line() string {
 	return fmt.Sprintf("%s\n  pgbench ceiling: %s tps, p50 %s, p99 %s | ratio %.2f×",
 		f.Load.line(), rate(f.Ceiling.TPS), ms(f.Ceiling.P50), ms(f.Ceiling.P99), f.ratio())
+}
+
+func (f bookingFigure) line() string {
+	return fmt.Sprintf("  %d bookings in %s = %s bookings/s, p50 %s, p99 %s, %d errors\n  pgbench claim (conditional UPDATE): %s tps | ratio %.2f×\n  pgbench whole booking transaction (%d statements): %s tps | ratio %.2f×",
+		f.Bookings, secs(f.Load.Duration), rate(f.rate()), ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors,
+		rate(f.Claim.TPS), f.rate()/f.Claim.TPS, len(f.TxnSQL), rate(f.Txn.TPS), f.rate()/f.Txn.TPS)
+}
+
+func (h *hotFigure) line() string {
+	return fmt.Sprintf("  %d winners (per slot: %v), %d refused SLOT_UNAVAILABLE, in %s",
+		h.Winners, h.PerSlot, h.Refused, secs(h.Elapsed))
 }
