@@ -22,23 +22,24 @@ import (
 
 // options are the command-line settings of one run.
 type options struct {
-	adminURL    string
-	size        int
-	with10M     bool
-	smoke       bool
-	runs        int
-	duration    time.Duration
-	warmup      time.Duration
-	scalingDur  time.Duration
-	conns       int
-	bookings    int
-	hotSlots    int
-	hotAttempts int
-	pgLog       string
-	profileDir  string
-	readme      string
-	chart       string
-	only        map[string]bool
+	adminURL        string
+	size            int
+	with10M         bool
+	smoke           bool
+	runs            int
+	duration        time.Duration
+	warmup          time.Duration
+	scalingDur      time.Duration
+	conns           int
+	bookings        int
+	hotSlots        int
+	hotAttempts     int
+	cleanupReadRate int
+	pgLog           string
+	profileDir      string
+	readme          string
+	chart           string
+	only            map[string]bool
 }
 
 func (o *options) wants(phase string) bool { return len(o.only) == 0 || o.only[phase] }
@@ -78,6 +79,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.bookings, "bookings", 10000, "distinct slots booked over GraphQL")
 	fs.IntVar(&o.hotSlots, "hot-slots", 10, "hot slots for the contention check")
 	fs.IntVar(&o.hotAttempts, "hot-attempts", 1000, "concurrent booking attempts on the hot slots")
+	fs.IntVar(&o.cleanupReadRate, "cleanup-read-rate", 500, "GraphQL reads per second during the cleanup phase")
 	fs.StringVar(&o.pgLog, "pg-log", "", "PostgreSQL server log file, to capture the SQL the server sends (default: found)")
 	fs.StringVar(&o.profileDir, "profile", "", "also record CPU profiles of the server under each read load into this directory (a separate pass with a benchpprof build)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
@@ -102,6 +104,7 @@ func parseOptions(args []string) (*options, error) {
 		o.runs = 1
 		o.duration, o.warmup, o.scalingDur = 2*time.Second, 500*time.Millisecond, 2*time.Second
 		o.bookings = min(o.bookings, 500)
+		o.cleanupReadRate = min(o.cleanupReadRate, 200)
 	}
 	return o, nil
 }
@@ -311,6 +314,16 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 				fail("hot slots", err)
 			} else {
 				r.hot = hf
+			}
+		}
+		if n == o.size && o.wants("cleanup") {
+			fmt.Printf("-- cleanup: cleanupSlots(daysOld: %d) deleting the oldest 30%% of %s slots while %d GraphQL reads/s go on\n", cleanupDaysOld, humanCount(w.Slots()), o.cleanupReadRate)
+			f, err := measureCleanup(ctx, b, s, o, ds)
+			fmt.Println(f.line())
+			if err != nil {
+				fail("cleanup", err)
+			} else {
+				r.cleanup = &f
 			}
 		}
 	}

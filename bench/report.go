@@ -60,6 +60,7 @@ type report struct {
 	reads    []readFigure
 	bookings *bookingFigure
 	hot      *hotFigure
+	cleanup  *cleanupFigure
 }
 
 func secs(d time.Duration) string {
@@ -184,4 +185,10 @@ func (f bookingFigure) line() string {
 func (h *hotFigure) line() string {
 	return fmt.Sprintf("  %d winners (per slot: %v), %d refused SLOT_UNAVAILABLE, in %s",
 		h.Winners, h.PerSlot, h.Refused, secs(h.Elapsed))
+}
+
+func (f cleanupFigure) line() string {
+	return fmt.Sprintf("  deleted %s of %s slots in %s (%s in the server); longest DELETE transaction seen %s (%d statements seen, %d samples)\n  reads at %d/s: before p50 %s p99 %s | during p50 %s p99 %s, %d errors",
+		humanCount(f.Deleted), humanCount(f.Slots), secs(f.Wall), secs(f.Reported), ms(f.LongestLock), f.Statements, f.Samples,
+		f.ReadRate, ms(f.Before.P50), ms(f.Before.P99), ms(f.During.P50), ms(f.During.P99), f.Before.Errors+f.During.Errors)
 }
