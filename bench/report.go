@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -11,13 +12,14 @@ import (
 
 // machine is what the figures were measured on.
 type machine struct {
-	CPUs      int
-	CPUModel  string
-	MemGiB    float64
-	Postgres  string
-	Settings  string
-	GoVersion string
-	Date      string
+	CPUs       int
+	CPUModel   string
+	MemGiB     float64
+	Postgres   string
+	Settings   string
+	SyncCommit string
+	GoVersion  string
+	Date       string
 }
 
 func (m machine) String() string {
@@ -41,6 +43,7 @@ func readMachine(ctx context.Context, b *benchDB) machine {
 		m.MemGiB = kb / (1 << 20)
 	}
 	m.Postgres = b.serverVersion(ctx)
+	m.SyncCommit = b.setting(ctx, "synchronous_commit")
 	m.Settings = fmt.Sprintf("shared_buffers %s, synchronous_commit %s, fsync %s",
 		b.setting(ctx, "shared_buffers"), b.setting(ctx, "synchronous_commit"), b.setting(ctx, "fsync"))
 	return m
@@ -132,6 +135,47 @@ func (r *report) text() string {
 		}
 		p("\n")
 	}
+	if len(r.reads) > 0 {
+		p("### Reads (%d connections, %s measured after a %s warm-up; vegeta vs. pgbench -M prepared -c %d running the captured SQL)\n\n",
+			r.opts.conns, r.opts.duration, r.opts.warmup, r.opts.conns)
+		p("| endpoint | slots | req/s | p50 | p99 | errors | pgbench tps | pgbench p50 | pgbench p99 | ratio |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, f := range r.reads {
+			p("| %s | %s | %s | %s | %s | %d | %s | %s | %s | **%.2f×** |\n", f.API, humanCount(f.Slots), rate(f.Load.RPS),
+				ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors, rate(f.Ceiling.TPS), ms(f.Ceiling.P50), ms(f.Ceiling.P99), f.ratio())
+		}
+		p("\nThe SQL both endpoints send per page (captured from the PostgreSQL log; pgbench draws the provider and one of eight week windows per transaction):\n\n```sql\n%s\n```\n\n", strings.Join(r.reads[0].SQL, ";\n"))
+	}
+	if f := r.bookings; f != nil {
+		p("### Bookings (%d clients, %s distinct slots over GraphQL; synchronous_commit %s)\n\n", f.Conns, humanCount(f.Bookings), r.machine.syncCommit())
+		p("| what | bookings/s | p50 | p99 | errors | ratio of ours to it |\n|---|---:|---:|---:|---:|---:|\n")
+		p("| **bookSlot over GraphQL** | %s | %s | %s | %d | |\n", rate(f.rate()), ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors)
+		p("| pgbench: the claim alone (conditional UPDATE) | %s | %s | %s | %d | **%.2f×** |\n", rate(f.Claim.TPS), ms(f.Claim.P50), ms(f.Claim.P99), f.Claim.Failed, f.rate()/f.Claim.TPS)
+		p("| pgbench: our whole booking transaction (%d statements) | %s | %s | %s | %d | **%.2f×** |\n\n", len(f.TxnSQL), rate(f.Txn.TPS), ms(f.Txn.P50), ms(f.Txn.P99), f.Txn.Failed, f.rate()/f.Txn.TPS)
+		p("The transaction our server sends per booking (captured from the PostgreSQL log):\n\n```sql\n%s\n```\n\n", strings.Join(f.TxnSQL, ";\n"))
+	}
+	if h := r.hot; h != nil {
+		p("**Hot slots:** %d booking attempts released together on %d slots of capacity %d: %d winners (per slot %v, checked against `booked_count` and the confirmed bookings in the database), %d refused with `SLOT_UNAVAILABLE`, no other outcome, in %s.\n\n",
+			h.Attempts, h.Slots, h.Capacity, h.Winners, h.PerSlot, h.Refused, secs(h.Elapsed))
+	}
+	if c := r.cleanup; c != nil {
+		p("### Cleanup (cleanupSlots deleting the oldest 30%% of %s slots while GraphQL reads go on at %d/s)\n\n", humanCount(c.Slots), c.ReadRate)
+		p("| deleted | seconds | rows/s | longest DELETE transaction (sampled every ms) | DELETEs seen | reads p50 / p99 before | reads p50 / p99 during | read errors |\n")
+		p("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| %s | %s | %s | %s | %d | %s / %s | %s / %s | %d |\n\n", humanCount(c.Deleted), secs(c.Wall), rate(float64(c.Deleted)/c.Wall.Seconds()),
+			ms(c.LongestLock), c.Statements, ms(c.Before.P50), ms(c.Before.P99), ms(c.During.P50), ms(c.During.P99), c.Before.Errors+c.During.Errors)
+	}
+	if len(r.scaling) > 0 {
+		p("### Scaling (GraphQL reads %s per step, %s at the largest; generation as above)\n\n", r.opts.scalingDur, r.opts.duration)
+		p("| slots | read p50 | read p99 | generateSlots rows/s | COPY rows/s |\n|---:|---:|---:|---:|---:|\n")
+		for _, pt := range r.scaling {
+			p("| %s | %.2f ms | %.2f ms | %s | %s |\n", humanCount(pt.Slots), pt.ReadP50, pt.ReadP99, rate(pt.GenRowsPerSec), rate(pt.CopyRowsPerSec))
+		}
+		if r.opts.chart != "" {
+			p("\n![read latency and generation rate by table size](%s)\n", filepath.Base(r.opts.chart))
+		}
+		p("\n")
+	}
 	if r.sqlite != nil {
 		s := r.sqlite
 		p("### SQLite default (the seed workload on the embedded database)\n\n")
@@ -192,3 +236,5 @@ func (f cleanupFigure) line() string {
 		humanCount(f.Deleted), humanCount(f.Slots), secs(f.Wall), secs(f.Reported), ms(f.LongestLock), f.Statements, f.Samples,
 		f.ReadRate, ms(f.Before.P50), ms(f.Before.P99), ms(f.During.P50), ms(f.During.P99), f.Before.Errors+f.During.Errors)
 }
+
+func (m machine) syncCommit() string { return m.SyncCommit }
