@@ -61,7 +61,7 @@ func (s *Schedule) Day(dst []SlotSpec, d Date, now time.Time) []SlotSpec {
 		end, ok := ResolveWall(y, m, dd, iv.End, s.loc)
 		if !ok {
 			// The interval ends inside a gap: it ends where the gap ends.
-			end = time.Date(y, m, dd, 0, iv.End, 0, 0, s.loc)
+			end = gapEnd(time.Date(y, m, dd, 0, iv.End, 0, 0, s.loc))
 		}
 		for w := iv.Start; w+s.slotMin <= iv.End; w += s.stride {
 			start, ok := ResolveWall(y, m, dd, w, s.loc)
@@ -80,6 +80,27 @@ func (s *Schedule) Day(dst []SlotSpec, d Date, now time.Time) []SlotSpec {
 		}
 	}
 	return dst
+}
+
+// gapEnd answers the instant of the clock change next to t, where t is what
+// time.Date made of a wall time inside a spring-forward gap. Go places such
+// a time an offset-difference away from the change, on either side
+// depending on the zone, so t itself would end a working day early in one
+// zone (New York) and late in another (Berlin).
+func gapEnd(t time.Time) time.Time {
+	start, end := t.ZoneBounds()
+	switch {
+	case start.IsZero() && end.IsZero():
+		return t
+	case start.IsZero():
+		return end
+	case end.IsZero():
+		return start
+	case t.Sub(start) <= end.Sub(t):
+		return start
+	default:
+		return end
+	}
 }
 
 // ResolveWall answers the instant at which the wall clock of loc shows

@@ -141,6 +141,55 @@ func checkSlotShape(t *testing.T, rows []models.TimeSlot, loc *time.Location, mi
 	}
 }
 
+func TestWorkingHoursEndingInsideTheSpringForwardGapEndWhereTheGapEnds(t *testing.T) {
+	t.Parallel()
+	// 02:30 does not exist on these days: the working day ends at the
+	// transition (03:00 summer time), so no slot may run past it.
+	cases := []struct {
+		zone, day, from, to string
+		minutes             int
+		walls               []string
+	}{
+		{"Europe/Berlin", "2025-03-30", "00:30", "02:30", 60, []string{"00:30 CET"}},
+		{"Europe/Berlin", "2025-03-30", "00:00", "02:30", 30, []string{"00:00 CET", "00:30 CET", "01:00 CET", "01:30 CET"}},
+		{"Europe/Berlin", "2025-03-30", "01:00", "02:45", 45, []string{"01:00 CET"}},
+		{"America/New_York", "2025-03-09", "00:30", "02:30", 60, []string{"00:30 EST"}},
+		{"America/New_York", "2025-03-09", "00:15", "02:15", 45, []string{"00:15 EST", "01:00 EST"}},
+	}
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("%s %s–%s with %d-minute slots", tc.zone, tc.from, tc.to, tc.minutes), func(t *testing.T) {
+				loc := mustLoad(t, tc.zone)
+				day, _ := time.ParseInLocation("2006-01-02", tc.day, loc)
+				m, _ := newManager(db, day.Add(-time.Hour))
+				p := mustProvider(t, m, models.ProviderInput{Name: "Gap", TimeZone: tc.zone, SlotMinutes: tc.minutes,
+					WorkingHours: everyDay(tc.from, tc.to)})
+				// The clock is 23:00 the evening before: today and the DST day.
+				mustGenerate(t, m, slots.GenerateInput{DaysAhead: 2, ProviderIDs: []int64{p.ID}})
+				closing := day.Add(3 * time.Hour).Add(-time.Hour) // 03:00 summer time, where the gap ends
+				if closing.In(loc).Format("15:04") != "03:00" {
+					t.Fatalf("gap end computed as %s", closing.In(loc))
+				}
+				var walls []string
+				for _, s := range providerSlots(t, db, p.ID) {
+					if string(s.Date) != tc.day {
+						continue
+					}
+					walls = append(walls, s.StartTime.In(loc).Format("15:04 MST"))
+					if s.EndTime.After(closing) {
+						t.Errorf("slot %s runs until %s, past the end of the working day at %s",
+							s.StartTime.In(loc).Format("15:04 MST"), s.EndTime.In(loc).Format("15:04 MST"), closing.In(loc).Format("15:04 MST"))
+					}
+				}
+				if !slices.Equal(walls, tc.walls) {
+					t.Fatalf("slots start at %v, want %v", walls, tc.walls)
+				}
+			})
+		}
+	})
+}
+
 func TestGenerationCreatesOnlySlotsThatStartAfterNow(t *testing.T) {
 	t.Parallel()
 	berlin := mustLoad(t, "Europe/Berlin")
