@@ -25,7 +25,7 @@ func (d *DB) newMigrator() (*goose.Provider, error) {
 	dialect := goose.DialectSQLite3
 	if d.Dialect == Postgres {
 		dialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300)) // retry each second, up to 5 minutes
 		if err != nil {
 			return nil, err
 		}

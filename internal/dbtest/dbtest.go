@@ -38,7 +38,7 @@ func Each(t *testing.T, fn func(t *testing.T, db *database.DB)) {
 func Open(t testing.TB, d database.Dialect) *database.DB {
 	t.Helper()
 	target := Target(t, d)
-	db, err := database.Open(context.Background(), target, database.Options{MaxOpenConns: 40})
+	db, err := database.Open(context.Background(), target, database.Options{MaxOpenConns: 16})
 	if err != nil {
 		t.Fatalf("open %s: %v", d, err)
 	}
