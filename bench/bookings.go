@@ -48,7 +48,9 @@ type bookingFigure struct {
 	Txn      pgbenchResult // every statement our booking transaction sends
 	ClaimSQL string
 	TxnSQL   []string
-	Hot      *hotFigure
+	LoadCPU  cpuSplit
+	ClaimCPU cpuSplit
+	TxnCPU   cpuSplit
 }
 
 func (f bookingFigure) rate() float64 { return float64(f.Bookings) / f.Load.Duration.Seconds() }
@@ -165,7 +167,9 @@ func measureBookings(ctx context.Context, b *benchDB, s *server, bin, tmp string
 		*t = bookTarget(s.base, ids[i], "customer-"+strconv.FormatInt(i, 10))
 		return nil
 	}
+	meter := startCPU(ctx, b, s.cmd.Process.Pid)
 	fig.Load = runLoad(ctx, tr, checkBooked, o.conns, 0, 0)
+	fig.LoadCPU = meter.finish(ctx, int(fig.Load.Requests), 0)
 	if fig.Load.Errors > 0 {
 		return fig, fmt.Errorf("bookings: %d of %d failed; first: %s", fig.Load.Errors, fig.Load.Requests, fig.Load.FirstError)
 	}
@@ -186,12 +190,16 @@ func measureBookings(ctx context.Context, b *benchDB, s *server, bin, tmp string
 
 	// The ceilings: the same claim, and the same transaction, as pgbench.
 	vars := map[string]string{"k": "0", "base": strconv.FormatInt(total/3, 10)}
+	meter = startCPU(ctx, b, 0)
 	fig.Claim, err = runPgbench(ctx, b.url, tmp, []pgbenchScript{build(claim, "c")}, vars, o.conns, 0, per)
+	fig.ClaimCPU = meter.finish(ctx, fig.Claim.Txns, fig.Claim.CPU)
 	if err != nil {
 		return fig, err
 	}
 	vars["base"] = strconv.FormatInt(2*total/3, 10)
+	meter = startCPU(ctx, b, 0)
 	fig.Txn, err = runPgbench(ctx, b.url, tmp, []pgbenchScript{build(txn, "t")}, vars, o.conns, 0, per)
+	fig.TxnCPU = meter.finish(ctx, fig.Txn.Txns, fig.Txn.CPU)
 	if err != nil {
 		return fig, err
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -73,6 +74,7 @@ type pgbenchResult struct {
 	Txns     int
 	Failed   int
 	Duration time.Duration
+	CPU      time.Duration // pgbench's own CPU
 }
 
 var (
@@ -121,6 +123,9 @@ func runPgbench(ctx context.Context, dbURL, dir string, scripts []pgbenchScript,
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	res := pgbenchResult{Duration: time.Since(start)}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
 	if err != nil {
 		return res, fmt.Errorf("pgbench: %v\n%s", err, out)
 	}

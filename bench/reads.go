@@ -132,17 +132,25 @@ type readFigure struct {
 	SQL      []string
 	Conns    int
 	Duration time.Duration
+	LoadCPU  cpuSplit
+	CeilCPU  cpuSplit
 }
 
 func (f readFigure) ratio() float64 { return f.Load.RPS / f.Ceiling.TPS }
 
 // readLoad warms up, then measures one endpoint.
 func readLoad(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration) loadResult {
+	return readLoadMetered(ctx, s, ds, api, o, d, func() {})
+}
+
+// readLoadMetered is readLoad calling begin between warm-up and measure.
+func readLoadMetered(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration, begin func()) loadResult {
 	wins := readWindows(ds, 0)
 	tr := readTargeter(api, s.base, ds, wins)
 	if o.warmup > 0 {
 		runLoad(ctx, tr, checkPage, o.conns, 0, o.warmup)
 	}
+	begin()
 	return runLoad(ctx, tr, checkPage, o.conns, 0, d)
 }
 
@@ -206,13 +214,17 @@ func measureRead(ctx context.Context, b *benchDB, s *server, bin, tmp string, o 
 	}
 	fig.SQL = sqls
 	fmt.Printf("  SQL per request (%d statements), pgbench script 1:\n%s", len(sqls), indent(scripts[0].Text))
-	fig.Load = readLoad(ctx, s, ds, api, o, o.duration)
+	var meter *backendMeter
+	fig.Load = readLoadMetered(ctx, s, ds, api, o, o.duration, func() { meter = startCPU(ctx, b, s.cmd.Process.Pid) })
+	fig.LoadCPU = meter.finish(ctx, int(fig.Load.Requests), 0)
 	if o.warmup > 0 {
 		if _, err := runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.warmup, 0); err != nil {
 			return fig, err
 		}
 	}
+	meter = startCPU(ctx, b, 0)
 	fig.Ceiling, err = runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.duration, 0)
+	fig.CeilCPU = meter.finish(ctx, fig.Ceiling.Txns, fig.Ceiling.CPU)
 	if err != nil {
 		return fig, err
 	}

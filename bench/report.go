@@ -144,14 +144,19 @@ func (r *report) text() string {
 			p("| %s | %s | %s | %s | %s | %d | %s | %s | %s | **%.2f×** |\n", f.API, humanCount(f.Slots), rate(f.Load.RPS),
 				ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors, rate(f.Ceiling.TPS), ms(f.Ceiling.P50), ms(f.Ceiling.P99), f.ratio())
 		}
+		p("\nCPU per request (process CPU time divided by requests; the sum bounds throughput on %d cores):\n\n", r.machine.CPUs)
+		p("| load | CPU per request |\n|---|---|\n")
+		for _, f := range r.reads {
+			p("| %s | %s |\n| pgbench, same SQL | %s |\n", f.API, f.LoadCPU, f.CeilCPU)
+		}
 		p("\nThe SQL both endpoints send per page (captured from the PostgreSQL log; pgbench draws the provider and one of eight week windows per transaction):\n\n```sql\n%s\n```\n\n", strings.Join(r.reads[0].SQL, ";\n"))
 	}
 	if f := r.bookings; f != nil {
 		p("### Bookings (%d clients, %s distinct slots over GraphQL; synchronous_commit %s)\n\n", f.Conns, humanCount(f.Bookings), r.machine.syncCommit())
-		p("| what | bookings/s | p50 | p99 | errors | ratio of ours to it |\n|---|---:|---:|---:|---:|---:|\n")
-		p("| **bookSlot over GraphQL** | %s | %s | %s | %d | |\n", rate(f.rate()), ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors)
-		p("| pgbench: the claim alone (conditional UPDATE) | %s | %s | %s | %d | **%.2f×** |\n", rate(f.Claim.TPS), ms(f.Claim.P50), ms(f.Claim.P99), f.Claim.Failed, f.rate()/f.Claim.TPS)
-		p("| pgbench: our whole booking transaction (%d statements) | %s | %s | %s | %d | **%.2f×** |\n\n", len(f.TxnSQL), rate(f.Txn.TPS), ms(f.Txn.P50), ms(f.Txn.P99), f.Txn.Failed, f.rate()/f.Txn.TPS)
+		p("| what | bookings/s | p50 | p99 | errors | CPU per booking | ratio of ours to it |\n|---|---:|---:|---:|---:|---|---:|\n")
+		p("| **bookSlot over GraphQL** | %s | %s | %s | %d | %s | |\n", rate(f.rate()), ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors, f.LoadCPU)
+		p("| pgbench: the claim alone (conditional UPDATE) | %s | %s | %s | %d | %s | **%.2f×** |\n", rate(f.Claim.TPS), ms(f.Claim.P50), ms(f.Claim.P99), f.Claim.Failed, f.ClaimCPU, f.rate()/f.Claim.TPS)
+		p("| pgbench: our whole booking transaction (%d statements) | %s | %s | %s | %d | %s | **%.2f×** |\n\n", len(f.TxnSQL), rate(f.Txn.TPS), ms(f.Txn.P50), ms(f.Txn.P99), f.Txn.Failed, f.TxnCPU, f.rate()/f.Txn.TPS)
 		p("The transaction our server sends per booking (captured from the PostgreSQL log):\n\n```sql\n%s\n```\n\n", strings.Join(f.TxnSQL, ";\n"))
 	}
 	if h := r.hot; h != nil {
@@ -216,14 +221,14 @@ func (l loadResult) line() string {
 }
 
 func (f readFigure) line() string {
-	return fmt.Sprintf("%s\n  pgbench ceiling: %s tps, p50 %s, p99 %s | ratio %.2f×",
-		f.Load.line(), rate(f.Ceiling.TPS), ms(f.Ceiling.P50), ms(f.Ceiling.P99), f.ratio())
+	return fmt.Sprintf("%s\n  CPU per request: %s\n  pgbench ceiling: %s tps, p50 %s, p99 %s; CPU per transaction: %s | ratio %.2f×",
+		f.Load.line(), f.LoadCPU, rate(f.Ceiling.TPS), ms(f.Ceiling.P50), ms(f.Ceiling.P99), f.CeilCPU, f.ratio())
 }
 
 func (f bookingFigure) line() string {
-	return fmt.Sprintf("  %d bookings in %s = %s bookings/s, p50 %s, p99 %s, %d errors\n  pgbench claim (conditional UPDATE): %s tps | ratio %.2f×\n  pgbench whole booking transaction (%d statements): %s tps | ratio %.2f×",
-		f.Bookings, secs(f.Load.Duration), rate(f.rate()), ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors,
-		rate(f.Claim.TPS), f.rate()/f.Claim.TPS, len(f.TxnSQL), rate(f.Txn.TPS), f.rate()/f.Txn.TPS)
+	return fmt.Sprintf("  %d bookings in %s = %s bookings/s, p50 %s, p99 %s, %d errors; CPU per booking: %s\n  pgbench claim (conditional UPDATE): %s tps; CPU %s | ratio %.2f×\n  pgbench whole booking transaction (%d statements): %s tps; CPU %s | ratio %.2f×",
+		f.Bookings, secs(f.Load.Duration), rate(f.rate()), ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors, f.LoadCPU,
+		rate(f.Claim.TPS), f.ClaimCPU, f.rate()/f.Claim.TPS, len(f.TxnSQL), rate(f.Txn.TPS), f.TxnCPU, f.rate()/f.Txn.TPS)
 }
 
 func (h *hotFigure) line() string {
