@@ -1,14 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"regexp"
+	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,97 +15,9 @@ import (
 	"timeslots/internal/dbtest"
 )
 
-// lockedBuffer collects a server's output while tests read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// opsServer is a whole server started through run on port 0.
-type opsServer struct {
-	URL  string
-	Out  *lockedBuffer
-	stop context.CancelFunc
-	done chan error
-
-	once sync.Once
-	err  error
-}
-
-// Stop cancels the server and answers run's error; it may be called again.
-func (s *opsServer) Stop() error {
-	s.once.Do(func() {
-		s.stop()
-		s.err = <-s.done
-	})
-	return s.err
-}
-
-var listening = regexp.MustCompile(`timeslots listening on (http://\S+)`)
-
-// envOf turns pairs into a getenv.
+// envOf turns a map into a getenv.
 func envOf(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
-}
-
-// startOpsServer runs the server with env (PORT=0 and quiet logs added
-// unless given) and waits until it listens.
-func startOpsServer(t *testing.T, env map[string]string) *opsServer {
-	t.Helper()
-	full := map[string]string{"PORT": "0", "LOG_LEVEL": "warn", "SCHEDULER_ENABLED": "false", "SEED_DEMO": "false"}
-	for k, v := range env {
-		full[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	out := &lockedBuffer{}
-	s := &opsServer{Out: out, stop: cancel, done: make(chan error, 1)}
-	go func() {
-		err := run(ctx, []string{"timeslots"}, envOf(full), pw)
-		_ = pw.Close()
-		s.done <- err
-	}()
-	urlc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			_, _ = out.Write([]byte(line + "\n"))
-			if m := listening.FindStringSubmatch(line); m != nil && !sent {
-				urlc <- m[1]
-				sent = true
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr)
-		close(urlc)
-	}()
-	select {
-	case u, ok := <-urlc:
-		if !ok {
-			err := <-s.done
-			t.Fatalf("server did not start: %v\n%s", err, out.String())
-		}
-		s.URL = u
-	case <-time.After(60 * time.Second):
-		cancel()
-		t.Fatalf("server did not start within 60s\n%s", out.String())
-	}
-	t.Cleanup(func() { _ = s.Stop() })
-	return s
 }
 
 func TestConfigErrorsStopStartupNamingTheVariable(t *testing.T) {
@@ -152,26 +63,84 @@ func TestSecretsAreNeverLogged(t *testing.T) {
 	const token = "s3cret-admin-token-0123456789"
 	url := dbtest.URL(t, database.Postgres)
 	withPassword := strings.Replace(url, "postgres@", "postgres:pa55w0rd-in-url@", 1)
-	srv := startOpsServer(t, map[string]string{
+	srv := startServer(t, database.Postgres, map[string]string{
 		"DATABASE_URL": withPassword, "ADMIN_TOKEN": token, "LOG_LEVEL": "debug", "SCHEDULER_ENABLED": "true",
+		"REDIS_URL": "redis://:redis-pa55@127.0.0.1:1/0", "RATE_LIMIT_RPS": "50",
 	})
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/healthz", nil)
-	req.Header.Set("Authorization", "Bearer wrong-"+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	for _, path := range []string{"/healthz", "/api/time-slots"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer wrong-"+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
-	if err := srv.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	logs := srv.Out.String()
-	if !strings.Contains(logs, `"msg":"scheduler started"`) {
+	logs := srv.Logs()
+	if !strings.Contains(logs, `"msg":"scheduler started"`) || !strings.Contains(logs, "rate limit store unreachable") {
 		t.Fatalf("expected start-up logs, got:\n%s", logs)
 	}
-	for _, secret := range []string{token, "pa55w0rd-in-url"} {
+	for _, secret := range []string{token, "pa55w0rd-in-url", "redis-pa55"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain the secret %q:\n%s", secret, logs)
+		}
+	}
+}
+
+// Two servers on one Redis share each client's limit, across REST and
+// GraphQL: a client alternating between them gets the burst once.
+func TestRateLimitIsSharedByReplicasThroughRedis(t *testing.T) {
+	t.Parallel()
+	redisURL := os.Getenv("TEST_REDIS_URL")
+	if redisURL == "" {
+		t.Fatal("TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+	}
+	env := map[string]string{
+		"RATE_LIMIT_RPS": "0.1", "RATE_LIMIT_BURST": "6",
+		"REDIS_URL": redisURL, "REDIS_PREFIX": fmt.Sprintf("timeslots-test:%s:%d", t.Name(), time.Now().UnixNano()),
+	}
+	a := startServer(t, database.SQLite, env)
+	b := startServer(t, database.SQLite, env)
+	passed := 0
+	for i := range 12 {
+		var resp *http.Response
+		var err error
+		if i%2 == 0 {
+			resp, err = http.Get(a.URL + "/api/time-slots?limit=1")
+		} else {
+			resp, err = http.Post(b.URL+"/graphql", "application/json", strings.NewReader(`{"query":"{ providers(first: 1) { totalCount } }"}`))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			passed++
+		case http.StatusTooManyRequests:
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"RATE_LIMITED"`) {
+				t.Errorf("429 without Retry-After or RATE_LIMITED: %v %s", resp.Header, body)
+			}
+		default:
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+		if resp.Header.Get("RateLimit-Limit") != "6" {
+			t.Errorf("request %d: RateLimit-Limit %q, want 6", i, resp.Header.Get("RateLimit-Limit"))
+		}
+	}
+	if passed != 6 {
+		t.Errorf("%d of 12 requests passed across two replicas, want the shared burst of 6", passed)
+	}
+	// Health, readiness and metrics are never limited.
+	for range 10 {
+		resp, err := http.Get(a.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/healthz answered %d after the limit was spent", resp.StatusCode)
 		}
 	}
 }

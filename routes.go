@@ -4,11 +4,14 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/redis/go-redis/v9"
+
 	"timeslots/graph"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
 	"timeslots/internal/jobs"
+	"timeslots/internal/ratelimit"
 	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 )
@@ -20,6 +23,7 @@ type application struct {
 	db     *database.DB
 	slots  *slots.Manager
 	jobs   *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
+	redis  *redis.Client   // nil without REDIS_URL
 }
 
 // routes builds the whole HTTP handler.
@@ -31,15 +35,25 @@ func (a *application) routes() (http.Handler, error) {
 	mux.HandleFunc("GET /readyz", a.readyz)
 
 	gate := httpx.NewAdminGate(a.cfg.AdminToken)
+	// Public endpoints are limited per client; requests with the admin
+	// token are not counted.
+	limiter, err := ratelimit.New(ratelimit.Options{
+		RPS: a.cfg.RateLimitRPS, Burst: a.cfg.RateLimitBurst,
+		Redis: a.redis, Prefix: a.cfg.RedisPrefix, Logger: a.logger,
+		Exempt: func(r *http.Request) bool { return gate.HasToken() && httpx.Admin(r.Context()) == nil },
+	})
+	if err != nil {
+		return nil, err
+	}
 	api, err := rest.New(rest.Config{Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes})
 	if err != nil {
 		return nil, err
 	}
-	mux.Handle(rest.Prefix, api)
+	mux.Handle(rest.Prefix, limiter.Middleware(api))
 
 	// GraphQL: queries by POST or GET, mutations by POST only (gqlgen's GET
 	// transport refuses them); GraphiQL at /playground, and / leads there.
-	gql := graph.NewHandler(a.cfg, a.slots)
+	gql := limiter.Middleware(graph.NewHandler(a.cfg, a.slots))
 	mux.Handle("POST /graphql", gql)
 	mux.Handle("GET /graphql", gql)
 	mux.Handle("OPTIONS /graphql", gql)
@@ -49,6 +63,7 @@ func (a *application) routes() (http.Handler, error) {
 	var h http.Handler = mux
 	h = gate.Middleware(h)
 	h = httpx.RequestLog(a.logger)(h)
+	h = httpx.ClientIPs(a.cfg.TrustedProxies)(h)
 	return h, nil
 }
 
@@ -72,5 +87,10 @@ func (a *application) stop() {
 		if err := a.jobs.Stop(); err != nil {
 			a.logger.Error("scheduler stop", slog.String("error", err.Error()))
 		}
+		a.jobs = nil
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+		a.redis = nil
 	}
 }

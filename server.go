@@ -23,6 +23,8 @@ import (
 	"time"
 	_ "time/tzdata" // providers' time zones must resolve on machines without zoneinfo
 
+	"github.com/redis/go-redis/v9"
+
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/jobs"
@@ -133,6 +135,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 
 	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr}
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return errors.New("REDIS_URL is not a valid redis:// URL")
+		}
+		app.redis = redis.NewClient(opt)
+	}
 	if cfg.SchedulerEnabled {
 		app.jobs, err = jobs.New(mgr, jobs.Options{
 			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,

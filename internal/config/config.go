@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"timeslots/internal/database"
 	"timeslots/internal/jobs"
 )
@@ -25,7 +27,8 @@ type Config struct {
 
 	RateLimitRPS   float64 // 0 disables
 	RateLimitBurst int
-	RedisURL       string
+	RedisURL       string // may hold a password: never logged
+	RedisPrefix    string // starts every rate-limit key in Redis
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
 
 	SchedulerEnabled bool
@@ -84,9 +87,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.RateLimitRPS = r.float("RATE_LIMIT_RPS", 50, 0, 1e6)
 	c.RateLimitBurst = r.intRange("RATE_LIMIT_BURST", 100, 0, 1e6)
 	c.RedisURL = r.str("REDIS_URL", "")
-	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && r.err == nil {
-		return nil, fmt.Errorf("REDIS_URL must start with redis:// or rediss://")
+	if c.RedisURL != "" && r.err == nil {
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return nil, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL")
+		}
 	}
+	c.RedisPrefix = r.str("REDIS_PREFIX", "timeslots:ratelimit")
 	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
 	c.SchedulerEnabled = r.boolean("SCHEDULER_ENABLED", true)
 	c.GenerateSchedule = r.schedule("GENERATE_SCHEDULE", "0 2 * * *")

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"net"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"timeslots/internal/apperr"
 )
@@ -28,25 +30,43 @@ const (
 // "Authorization: Bearer <token>" (compared in constant time, by digest, so
 // neither content nor length leaks); without one (development only), admin
 // operations are open to loopback clients and no one else.
+//
+// Guessing is slowed: a client that sent AdminFailureLimit wrong tokens
+// within AdminFailureWindow gets 429 (with Retry-After) for every request
+// that carries a token until the window ends, without the token being
+// checked.
 type AdminGate struct {
 	digest [32]byte
 	open   bool
+
+	failures *failureCounter
 }
+
+// Limits of admin token guessing, per client address.
+const (
+	AdminFailureLimit  = 5
+	AdminFailureWindow = time.Minute
+)
 
 // NewAdminGate builds the gate; an empty token means loopback-only access.
 func NewAdminGate(token string) *AdminGate {
-	g := &AdminGate{open: token == ""}
+	g := &AdminGate{open: token == "", failures: newFailureCounter(AdminFailureLimit, AdminFailureWindow, time.Now)}
 	if token != "" {
 		g.digest = sha256.Sum256([]byte(token))
 	}
 	return g
 }
 
-// Check decides the access of r. A token in the query string is ignored.
+// HasToken reports whether admin access needs a token (ADMIN_TOKEN is set).
+func (g *AdminGate) HasToken() bool { return !g.open }
+
+// Check decides the access of r. A token in the query string is ignored:
+// only the Authorization header counts. Loopback means the client address
+// (see ClientIPs), so a request relayed by a local proxy is not loopback.
 func (g *AdminGate) Check(r *http.Request) Access {
 	auth := r.Header.Get("Authorization")
 	if g.open {
-		if isLoopback(r.RemoteAddr) {
+		if ip := clientIPOf(r); ip.IsValid() && ip.IsLoopback() {
 			return AccessAdmin
 		}
 		return AccessForbidden
@@ -66,10 +86,28 @@ func (g *AdminGate) Check(r *http.Request) Access {
 }
 
 // Middleware records the admin decision in the request context, where
-// GraphQL's admin fields and the REST admin routes read it with Admin.
+// GraphQL's admin fields and the REST admin routes read it with Admin. A
+// client that has been guessing tokens is answered 429 while it carries
+// one; each wrong token counts against its address.
 func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), adminKey, g.Check(r))
+		if g.open || r.Header.Get("Authorization") == "" {
+			ctx := context.WithValue(r.Context(), adminKey, g.Check(r))
+			next.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		client := clientIPOf(r).String()
+		if wait := g.failures.blocked(client); wait > 0 {
+			Logger(r.Context()).Warn("admin token attempts slowed", slog.String("client", client))
+			WriteTooManyRequests(w, r, wait, "too many wrong admin tokens from this client")
+			return
+		}
+		access := g.Check(r)
+		if access != AccessAdmin {
+			g.failures.add(client)
+			Logger(r.Context()).Warn("wrong admin token", slog.String("client", client))
+		}
+		ctx := context.WithValue(r.Context(), adminKey, access)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -102,11 +140,56 @@ func Admin(ctx context.Context) error {
 	}
 }
 
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
+// failureCounter counts failures per client in fixed windows; memory is
+// bounded by sweeping ended windows once the map grows.
+type failureCounter struct {
+	limit  int
+	window time.Duration
+	now    func() time.Time
+
+	mu      sync.Mutex
+	clients map[string]*failureWindow
+}
+
+type failureWindow struct {
+	count int
+	ends  time.Time
+}
+
+// failureSweepAt is the map size at which ended windows are dropped.
+const failureSweepAt = 10_000
+
+func newFailureCounter(limit int, window time.Duration, now func() time.Time) *failureCounter {
+	return &failureCounter{limit: limit, window: window, now: now, clients: map[string]*failureWindow{}}
+}
+
+// add counts one failure of client.
+func (f *failureCounter) add(client string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	w := f.clients[client]
+	if w == nil || !now.Before(w.ends) {
+		if len(f.clients) >= failureSweepAt {
+			for k, v := range f.clients {
+				if !now.Before(v.ends) {
+					delete(f.clients, k)
+				}
+			}
+		}
+		w = &failureWindow{ends: now.Add(f.window)}
+		f.clients[client] = w
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	w.count++
+}
+
+// blocked answers how long client must wait, or 0 when it may try.
+func (f *failureCounter) blocked(client string) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.clients[client]
+	if w == nil || w.count < f.limit {
+		return 0
+	}
+	return w.ends.Sub(f.now())
 }

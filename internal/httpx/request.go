@@ -16,6 +16,7 @@ const (
 	requestIDKey ctxKey = iota
 	loggerKey
 	adminKey
+	clientIPKey
 )
 
 // RequestIDHeader carries the request id both ways.
