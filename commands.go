@@ -27,7 +27,7 @@ func runCommand(ctx context.Context, cmd string, args []string, cfg *config.Conf
 		}
 		return usageError{err.Error()}
 	}
-	db, err := openStore(ctx, cfg, logger)
+	db, err := openStore(ctx, cfg, logger, 0)
 	if err != nil {
 		return err
 	}

@@ -60,8 +60,15 @@ func (a *application) routes() (http.Handler, error) {
 	mux.Handle("GET /playground", graph.Playground(a.cfg, "/graphql"))
 	mux.Handle("GET /{$}", http.RedirectHandler("/playground", http.StatusFound))
 
+	// Outermost first: find the client, log, answer browsers, refuse
+	// oversized bodies, decide admin access, then give the request its
+	// deadline.
 	var h http.Handler = mux
+	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = gate.Middleware(h)
+	h = httpx.LimitBody(a.cfg.MaxBodyBytes)(h)
+	h = httpx.CORS(a.cfg.CORSOrigins)(h)
+	h = httpx.SecurityHeaders(h)
 	h = httpx.RequestLog(a.logger)(h)
 	h = httpx.ClientIPs(a.cfg.TrustedProxies)(h)
 	return h, nil

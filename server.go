@@ -97,9 +97,12 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// openStore opens and migrates the configured database.
-func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*database.DB, error) {
-	db, err := database.Open(ctx, cfg.Database, database.Options{MaxOpenConns: cfg.DBMaxConns})
+// openStore opens and migrates the configured database. The server passes
+// its request timeout as PostgreSQL's statement_timeout; the one-shot
+// commands pass 0 (no limit), so `timeslots migrate` can apply a long
+// migration.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, statementTimeout time.Duration) (*database.DB, error) {
+	db, err := database.Open(ctx, cfg.Database, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +118,7 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*d
 // serve runs the server until ctx is cancelled, then shuts down in order:
 // stop accepting and finish in-flight requests, stop jobs, close the pool.
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
-	db, err := openStore(ctx, cfg, logger)
+	db, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
 	if err != nil {
 		return err
 	}
@@ -166,10 +169,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// The write deadline outlasts the per-request deadline, so a request
+		// that runs out of time still gets its answer written.
+		WriteTimeout:   max(60*time.Second, cfg.RequestTimeout+10*time.Second),
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, "timeslots listening on %s\n  GraphQL:    %s/graphql\n  Playground: %s/playground\n  REST:       %s/api/time-slots\n  Health:     %s/healthz\n",

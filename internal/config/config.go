@@ -6,6 +6,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -101,7 +102,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.CleanupDaysOld = r.intRange("CLEANUP_DAYS_OLD", 30, 0, 3650)
 	c.SeedDemo = r.boolean("SEED_DEMO", !prod)
 	c.Introspection = r.boolean("INTROSPECTION", !prod)
-	c.CORSOrigins = r.list("CORS_ORIGINS")
+	c.CORSOrigins = r.origins("CORS_ORIGINS")
 	c.DBMaxConns = r.intRange("DB_MAX_CONNS", 0, 0, 1000)
 	c.RequestTimeout = r.duration("REQUEST_TIMEOUT", 10*time.Second)
 	c.MaxBodyBytes = int64(r.intRange("MAX_BODY_BYTES", 1<<20, 1024, 1<<30))
@@ -211,6 +212,23 @@ func (r *reader) list(name string) []string {
 	for _, s := range strings.Split(r.getenv(name), ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// origins reads browser origins: "*" or scheme://host[:port], nothing more.
+func (r *reader) origins(name string) []string {
+	out := r.list(name)
+	for _, o := range out {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			r.fail("%s must list origins like https://app.example.com (or *), got %q", name, o)
+			return nil
 		}
 	}
 	return out

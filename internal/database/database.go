@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,11 @@ type Options struct {
 	MaxOpenConns int           // 0: a dialect default (PostgreSQL 20, SQLite 8)
 	MaxIdleConns int           // 0: same as MaxOpenConns
 	ConnMaxIdle  time.Duration // 0: 5 minutes
+	// StatementTimeout, if set, makes PostgreSQL cancel any statement that
+	// runs longer (its statement_timeout, set on every connection), a
+	// deadline that holds even where a context does not reach. A
+	// statement_timeout already in DATABASE_URL wins.
+	StatementTimeout time.Duration
 	Logger       logger.Interface
 }
 
@@ -109,7 +115,11 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 	maxOpen := opt.MaxOpenConns
 	switch t.Dialect {
 	case Postgres:
-		dial = postgres.New(postgres.Config{DSN: t.DSN})
+		dsn, err := withStatementTimeout(t.DSN, opt.StatementTimeout)
+		if err != nil {
+			return nil, err
+		}
+		dial = postgres.New(postgres.Config{DSN: dsn})
 		if maxOpen == 0 {
 			maxOpen = 20
 		}
@@ -152,6 +162,24 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", t.Dialect, err)
 	}
 	return &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path}, nil
+}
+
+// withStatementTimeout adds statement_timeout (in milliseconds) to a
+// postgres:// URL; pgx sends unknown URL parameters as run-time settings.
+func withStatementTimeout(dsn string, d time.Duration) (string, error) {
+	if d <= 0 {
+		return dsn, nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", errors.New("DATABASE_URL is not a valid postgres:// URL")
+	}
+	q := u.Query()
+	if q.Get("statement_timeout") == "" {
+		q.Set("statement_timeout", strconv.FormatInt(d.Milliseconds(), 10))
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
 }
 
 // SQL answers the underlying pool.

@@ -112,15 +112,25 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// RequireAdmin answers 401/403 unless the request has admin access.
+// RequireAdmin answers 401/403 unless the request has admin access. It
+// uses the decision Middleware already recorded, if any, so a request is
+// checked (and a wrong token counted) once.
 func (g *AdminGate) RequireAdmin(next http.Handler) http.Handler {
-	return g.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	require := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := Admin(r.Context()); err != nil {
 			WriteError(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
-	}))
+	})
+	checked := g.Middleware(require)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Context().Value(adminKey).(Access); ok {
+			require.ServeHTTP(w, r)
+			return
+		}
+		checked.ServeHTTP(w, r)
+	})
 }
 
 // Admin answers nil when the context's request may use admin operations,

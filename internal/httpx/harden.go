@@ -1,0 +1,123 @@
+package httpx
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"timeslots/internal/apperr"
+)
+
+// AdminPathPrefix is where the REST admin endpoints live.
+const AdminPathPrefix = "/api/admin/"
+
+// SecurityHeaders sets the headers every answer carries: nosniff (a JSON
+// answer is never run as a script), no framing, no referrer; and
+// Cache-Control: no-store on answers that may hold admin data or
+// credentials' results (REST admin endpoints, GraphQL, metrics, and any
+// request that carried Authorization), so no shared cache keeps them.
+func SecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if noStore(r) {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func noStore(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.HasPrefix(p, AdminPathPrefix) || p == GraphQLPath || p == "/metrics" ||
+		r.Header.Get("Authorization") != ""
+}
+
+// CORS answers browsers from the allowed origins (CORS_ORIGINS). An exact
+// origin is echoed with credentials allowed; "*" admits any origin but
+// then never with credentials (browsers refuse the pair, and it would hand
+// a logged-in browser's access to any site). Preflights are answered here
+// with 204; other origins get no CORS headers, so browsers block them.
+func CORS(origins []string) func(http.Handler) http.Handler {
+	wildcard := slices.Contains(origins, "*")
+	allowed := map[string]bool{}
+	for _, o := range origins {
+		if o != "*" {
+			allowed[strings.TrimRight(o, "/")] = true
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		if len(origins) == 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			origin := r.Header.Get("Origin")
+			h := w.Header()
+			h.Add("Vary", "Origin")
+			ok := origin != "" && (allowed[origin] || wildcard)
+			if ok {
+				if allowed[origin] {
+					h.Set("Access-Control-Allow-Origin", origin)
+					h.Set("Access-Control-Allow-Credentials", "true")
+				} else {
+					h.Set("Access-Control-Allow-Origin", "*")
+				}
+				h.Set("Access-Control-Expose-Headers", "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After")
+			}
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Add("Vary", "Access-Control-Request-Method")
+				h.Add("Vary", "Access-Control-Request-Headers")
+				if ok {
+					h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+					h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+					h.Set("Access-Control-Max-Age", "600")
+				}
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// Deadline gives every request a context that ends after timeout, so a
+// slow query is cancelled (the database drivers stop the statement when
+// the context ends) instead of holding a connection past the client's
+// patience. PostgreSQL's statement_timeout (database.Options) backs it up.
+func Deadline(timeout time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if timeout <= 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// LimitBody refuses a body declared larger than max with 413 before
+// anything reads it, and caps every body at max bytes for whoever reads
+// it later (the edges then answer 413 themselves).
+func LimitBody(max int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength > max {
+				w.Header().Set("Connection", "close")
+				WriteProtocolError(w, r, http.StatusRequestEntityTooLarge,
+					apperr.E(apperr.BadUserInput, "%s", fmt.Sprintf("the request body is larger than the limit of %d bytes", max)))
+				return
+			}
+			if r.Body != nil && r.Body != http.NoBody {
+				r.Body = http.MaxBytesReader(w, r.Body, max)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
