@@ -28,8 +28,8 @@ type Config struct {
 
 	RateLimitRPS   float64 // 0 disables
 	RateLimitBurst int
-	RedisURL       string // may hold a password: never logged
-	RedisPrefix    string // starts every rate-limit key in Redis
+	RedisURL       string         // may hold a password: never logged
+	RedisPrefix    string         // starts every rate-limit key in Redis
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
 
 	SchedulerEnabled bool

@@ -52,7 +52,7 @@ type Options struct {
 	// deadline that holds even where a context does not reach. A
 	// statement_timeout already in DATABASE_URL wins.
 	StatementTimeout time.Duration
-	Logger       logger.Interface
+	Logger           logger.Interface
 }
 
 // DB is an open store: the GORM handle plus what the rest of the program
