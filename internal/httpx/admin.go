@@ -44,7 +44,7 @@ type AdminGate struct {
 
 // Limits of admin token guessing, per client address.
 const (
-	AdminFailureLimit  = 5
+	AdminFailureLimit  = 10
 	AdminFailureWindow = time.Minute
 )
 
@@ -88,7 +88,8 @@ func (g *AdminGate) Check(r *http.Request) Access {
 // Middleware records the admin decision in the request context, where
 // GraphQL's admin fields and the REST admin routes read it with Admin. A
 // client that has been guessing tokens is answered 429 while it carries
-// one; each wrong token counts against its address.
+// one; each wrong bearer token counts against its address (a malformed
+// Authorization header guesses nothing and is simply unauthenticated).
 func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.open || r.Header.Get("Authorization") == "" {
@@ -103,7 +104,7 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		access := g.Check(r)
-		if access != AccessAdmin {
+		if access == AccessForbidden { // a bearer token, and the wrong one
 			g.failures.add(client)
 			Logger(r.Context()).Warn("wrong admin token", slog.String("client", client))
 		}
