@@ -51,8 +51,8 @@ func (a *application) routes() (http.Handler, error) {
 	}
 	mux.Handle(rest.Prefix, limiter.Middleware(api))
 
-	// GraphQL: queries by POST or GET, mutations by POST only (gqlgen's GET
-	// transport refuses them); GraphiQL at /playground, and / leads there.
+	// GraphQL: queries by POST or GET, mutations by POST only (GET answers
+	// them 405); GraphiQL at /playground, and / leads there.
 	gql := limiter.Middleware(graph.NewHandler(a.cfg, a.slots))
 	mux.Handle("POST /graphql", gql)
 	mux.Handle("GET /graphql", gql)

@@ -121,18 +121,23 @@ func TestRequestLimits(t *testing.T) {
 			{"POST JSON", request{body: `{"query":"{ __typename }"}`}, true},
 			{"GET query", request{method: http.MethodGet, query: "?query=%7B__typename%7D"}, true},
 			{"GET mutation", request{method: http.MethodGet, query: "?query=mutation%7BcleanupSlots(input%3A%7BdaysOld%3A0%7D)%7Bdeleted%7D%7D"}, false},
+			{"GET with variables that are not JSON", request{method: http.MethodGet, query: "?query=%7B__typename%7D&variables=%7Bx"}, false},
 			{"multipart form", request{contentType: "multipart/form-data; boundary=x", body: "--x\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{\"query\":\"{ __typename }\"}\r\n--x--\r\n"}, false},
 			{"urlencoded form", request{contentType: "application/x-www-form-urlencoded", body: "query=%7B__typename%7D"}, false},
 			{"websocket upgrade", request{method: http.MethodGet, query: "?query=%7B__typename%7D", header: map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}}, false},
 		} {
 			res := a.do(t, c.req)
 			ok := res.Status == http.StatusOK && strings.Contains(res.Body, `"__typename":"Query"`)
-			if ok != c.ok || !ok && res.Status < 400 {
-				t.Errorf("%s: HTTP %d %s", c.name, res.Status, res.Body)
+			if ok != c.ok || !ok && (res.Status < 400 || res.Code() != "BAD_USER_INPUT") {
+				t.Errorf("%s: HTTP %d %s, want a 4xx refusal with BAD_USER_INPUT", c.name, res.Status, res.Body)
 			}
 			if c.req.method == "" && !ok && (res.Status != http.StatusUnsupportedMediaType || res.Code() != "BAD_USER_INPUT") {
 				t.Errorf("%s: HTTP %d %s, want 415 BAD_USER_INPUT", c.name, res.Status, res.Body)
 			}
+		}
+		// GraphQL over HTTP: a mutation by GET is 405, pointing at POST.
+		if res := a.do(t, request{method: http.MethodGet, query: "?query=mutation%7BcleanupSlots(input%3A%7BdaysOld%3A0%7D)%7Bdeleted%7D%7D"}); res.Status != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "POST" {
+			t.Errorf("GET mutation: HTTP %d, Allow %q", res.Status, res.Header.Get("Allow"))
 		}
 		if res := a.do(t, request{method: http.MethodOptions}); res.Status != http.StatusOK || !strings.Contains(res.Header.Get("Allow"), "POST") {
 			t.Errorf("OPTIONS: HTTP %d, Allow %q", res.Status, res.Header.Get("Allow"))

@@ -37,7 +37,7 @@ const (
 
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
 // transports (POST, GET for queries, OPTIONS; no multipart, form or
-// websocket), an LRU query cache, the limits of cfg (complexity, depth,
+// websocket; every refusal coded), an LRU query cache, the limits of cfg (complexity, depth,
 // mutation fields, body size, parser tokens), the error presenter, panic
 // recovery, and per-request dataloaders.
 func NewHandler(cfg *config.Config, m *slots.Manager) http.Handler {
@@ -47,7 +47,7 @@ func NewHandler(cfg *config.Config, m *slots.Manager) http.Handler {
 		Complexity: complexityRoot(),
 	}))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
 	srv.SetParserTokenLimit(ParserTokenLimit)
