@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -52,6 +53,10 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 	if code, ok := src.Extensions["code"].(string); ok {
 		if mapped, ok := requestLevelCodes[code]; ok {
 			out.Extensions = map[string]any{"code": string(mapped)}
+			if msg, ok := operationNotFound(out.Message); ok {
+				out.Message = msg
+				out.Extensions["argument"] = "operationName"
+			}
 			return out
 		}
 		if isContractCode(code) && src.Err == nil {
@@ -77,6 +82,23 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		Locations:  src.Locations,
 		Extensions: map[string]any{"code": string(apperr.Internal), "requestId": id},
 	}
+}
+
+// operationNotFound rewords gqlgen's "operation X not found" so that it
+// names the request parameter at fault, as every BAD_USER_INPUT does.
+func operationNotFound(msg string) (string, bool) {
+	name, ok := strings.CutPrefix(msg, "operation ")
+	if !ok {
+		return "", false
+	}
+	if name, ok = strings.CutSuffix(name, " not found"); !ok {
+		return "", false
+	}
+	if name == "" {
+		// Without a name gqlgen fails only when there are several operations.
+		return "operationName is required when the document has several operations", true
+	}
+	return fmt.Sprintf("operationName %q names no operation of the document", name), true
 }
 
 func isContractCode(code string) bool {

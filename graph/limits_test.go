@@ -145,6 +145,29 @@ func TestRequestLimits(t *testing.T) {
 	})
 }
 
+// TestOperationNameErrorsNameIt: a document whose operation cannot be
+// chosen is refused with a message about operationName, the parameter at
+// fault, not gqlgen's "operation  not found".
+func TestOperationNameErrorsNameIt(t *testing.T) {
+	a := newAPI(t, dbtest.Open(t, database.SQLite), nil)
+	two := `query A { __typename } query B { __typename }`
+	for _, c := range []struct {
+		name, body, want string
+	}{
+		{"several operations and no name", fmt.Sprintf(`{"query":%q}`, two), "operationName is required"},
+		{"a name the document lacks", fmt.Sprintf(`{"query":%q,"operationName":"C"}`, two), `operationName "C" names no operation`},
+	} {
+		res := a.do(t, request{body: c.body})
+		if res.Status != http.StatusUnprocessableEntity || res.Code() != "BAD_USER_INPUT" ||
+			res.Errors[0].Extensions["argument"] != "operationName" || !strings.Contains(res.Errors[0].Message, c.want) {
+			t.Errorf("%s: HTTP %d %s", c.name, res.Status, res.Body)
+		}
+	}
+	if res := a.do(t, request{body: fmt.Sprintf(`{"query":%q,"operationName":"B"}`, two)}); res.Status != http.StatusOK || len(res.Errors) != 0 {
+		t.Errorf("operationName B: HTTP %d %s", res.Status, res.Body)
+	}
+}
+
 // suggestive are operations that each trip one validation rule that can
 // append "Did you mean …?".
 var suggestive = map[string]string{
