@@ -10,6 +10,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"timeslots/internal/apperr"
@@ -56,6 +57,13 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 			if msg, ok := operationNotFound(out.Message); ok {
 				out.Message = msg
 				out.Extensions["argument"] = "operationName"
+			}
+			// gqlparser's variable errors ("must be defined", "unknown
+			// field") name the variable only in their path.
+			if len(out.Path) > 1 && out.Path[0] == ast.PathName("variable") {
+				name := "$" + out.Path[1:].String()
+				out.Message = "variable " + name + ": " + out.Message
+				out.Extensions["argument"] = name
 			}
 			return out
 		}

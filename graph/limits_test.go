@@ -145,21 +145,26 @@ func TestRequestLimits(t *testing.T) {
 	})
 }
 
-// TestOperationNameErrorsNameIt: a document whose operation cannot be
-// chosen is refused with a message about operationName, the parameter at
-// fault, not gqlgen's "operation  not found".
-func TestOperationNameErrorsNameIt(t *testing.T) {
+// TestRequestErrorsNameTheParameter: refusals about the request itself
+// name the parameter at fault in the message and in extensions.argument:
+// operationName when the operation cannot be chosen (not gqlgen's
+// "operation  not found"), the variable when its value does not fit (not
+// gqlparser's bare "must be defined").
+func TestRequestErrorsNameTheParameter(t *testing.T) {
 	a := newAPI(t, dbtest.Open(t, database.SQLite), nil)
 	two := `query A { __typename } query B { __typename }`
+	book := `mutation($i: BookSlotInput!) { bookSlot(input: $i) { booking { id } } }`
 	for _, c := range []struct {
-		name, body, want string
+		name, body, want, argument string
 	}{
-		{"several operations and no name", fmt.Sprintf(`{"query":%q}`, two), "operationName is required"},
-		{"a name the document lacks", fmt.Sprintf(`{"query":%q,"operationName":"C"}`, two), `operationName "C" names no operation`},
+		{"several operations and no name", fmt.Sprintf(`{"query":%q}`, two), "operationName is required", "operationName"},
+		{"a name the document lacks", fmt.Sprintf(`{"query":%q,"operationName":"C"}`, two), `operationName "C" names no operation`, "operationName"},
+		{"a missing input field", fmt.Sprintf(`{"query":%q,"variables":{"i":{"slotId":"1"}}}`, book), "variable $i.customer: must be defined", "$i.customer"},
+		{"an unknown input field", fmt.Sprintf(`{"query":%q,"variables":{"i":{"slotId":"1","customer":"A","x":1}}}`, book), "variable $i.x: unknown field", "$i.x"},
 	} {
 		res := a.do(t, request{body: c.body})
 		if res.Status != http.StatusUnprocessableEntity || res.Code() != "BAD_USER_INPUT" ||
-			res.Errors[0].Extensions["argument"] != "operationName" || !strings.Contains(res.Errors[0].Message, c.want) {
+			res.Errors[0].Extensions["argument"] != c.argument || !strings.Contains(res.Errors[0].Message, c.want) {
 			t.Errorf("%s: HTTP %d %s", c.name, res.Status, res.Body)
 		}
 	}
