@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,143 @@ func TestRateLimitIsSharedByReplicasThroughRedis(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("/healthz answered %d after the limit was spent", resp.StatusCode)
 		}
+	}
+}
+
+// getBody answers the status and body of a GET.
+func getBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func postJSON(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metricValue finds one sample in the Prometheus text answer.
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	return -1
+}
+
+// Requests, GraphQL operations, bookings, generation, job runs and the
+// pool all show in /metrics, and the admin stats carry the per-operation
+// percentiles and the last run of each job.
+func TestMetricsAndAdminStatsReportWhatHappened(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, database.SQLite, map[string]string{
+		"SEED_DEMO": "true", "SCHEDULER_ENABLED": "true",
+		"GENERATE_SCHEDULE": "@every 1s", "CLEANUP_SCHEDULE": "0 3 * * 0", "GENERATE_DAYS_AHEAD": "3",
+	})
+	status, body := getBody(t, srv.URL+"/api/time-slots?limit=2&status=available")
+	if status != 200 {
+		t.Fatalf("list: %d %s", status, body)
+	}
+	var list struct{ Data []struct{ ID int64 } }
+	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Data) == 0 {
+		t.Fatalf("list: %v %s", err, body)
+	}
+	book := fmt.Sprintf(`{"query":"mutation Book { bookSlot(input: {slotId: \"%d\", customer: \"ann\"}) { booking { id } } }"}`, list.Data[0].ID)
+	for i := range 2 { // the second is refused: ann already holds a seat
+		if status, body := postJSON(t, srv.URL+"/graphql", book); status != 200 {
+			t.Fatalf("book %d: %d %s", i, status, body)
+		}
+	}
+	if status, body := postJSON(t, srv.URL+"/graphql", `{"query":"{ providers(first: 2) { totalCount } }"}`); status != 200 {
+		t.Fatalf("providers: %d %s", status, body)
+	}
+
+	// The scheduler's first generate tick comes within about a second.
+	var text string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, text = getBody(t, srv.URL+"/metrics")
+		if metricValue(t, text, `timeslots_job_runs_total{job="generate",outcome="succeeded"}`) >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for series, min := range map[string]float64{
+		`timeslots_http_request_duration_seconds_count{method="GET",route="/api/time-slots",status="200"}`: 1,
+		`timeslots_graphql_operation_duration_seconds_count{operation="mutation Book",outcome="ok"}`:       1,
+		`timeslots_graphql_operation_duration_seconds_count{operation="mutation Book",outcome="error"}`:    1,
+		`timeslots_graphql_operation_duration_seconds_count{operation="query providers",outcome="ok"}`:     1,
+		`timeslots_bookings_total{outcome="ok"}`:                                                           1,
+		`timeslots_bookings_total{outcome="SLOT_UNAVAILABLE"}`:                                             1,
+		`timeslots_slots_generated_total{result="created"}`:                                                1,
+		`timeslots_job_runs_total{job="generate",outcome="succeeded"}`:                                     1,
+		`go_sql_max_open_connections{db_name="timeslots"}`:                                                 1,
+	} {
+		if got := metricValue(t, text, series); got < min {
+			t.Errorf("%s = %v, want at least %v", series, got, min)
+		}
+	}
+
+	status, body = getBody(t, srv.URL+"/api/admin/time-slots")
+	if status != 200 {
+		t.Fatalf("admin stats: %d %s", status, body)
+	}
+	var stats struct {
+		Maintenance struct {
+			SchedulerEnabled bool
+			Jobs             map[string]struct {
+				Schedule string
+				LastRun  *struct {
+					StartedAt, FinishedAt *time.Time
+					Outcome               string
+					Figures               map[string]any
+				}
+			}
+		}
+		Performance struct {
+			Operations []struct {
+				Operation           string
+				Count               int
+				P50Ms, P95Ms, P99Ms float64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &stats); err != nil {
+		t.Fatalf("admin stats: %v %s", err, body)
+	}
+	gen := stats.Maintenance.Jobs["generate"]
+	if !stats.Maintenance.SchedulerEnabled || gen.Schedule != "@every 1s" || gen.LastRun == nil ||
+		gen.LastRun.StartedAt == nil || gen.LastRun.Outcome == "" || gen.LastRun.Figures["daysAhead"] != float64(3) {
+		t.Errorf("maintenance = %s", body)
+	}
+	if c := stats.Maintenance.Jobs["cleanup"]; c.Schedule != "0 3 * * 0" || c.LastRun != nil {
+		t.Errorf("cleanup has not run yet: %+v", c)
+	}
+	ops := map[string]int{}
+	for _, op := range stats.Performance.Operations {
+		ops[op.Operation] = op.Count
+		if op.Count > 0 && (op.P50Ms <= 0 || op.P50Ms > op.P95Ms || op.P95Ms > op.P99Ms) {
+			t.Errorf("percentiles out of order: %+v", op)
+		}
+	}
+	if ops["GET /api/time-slots"] != 1 || ops["graphql mutation Book"] != 2 || ops["graphql query providers"] != 1 {
+		t.Errorf("performance operations = %v", ops)
 	}
 }

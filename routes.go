@@ -11,6 +11,7 @@ import (
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
 	"timeslots/internal/jobs"
+	"timeslots/internal/metrics"
 	"timeslots/internal/ratelimit"
 	"timeslots/internal/rest"
 	"timeslots/internal/slots"
@@ -24,6 +25,8 @@ type application struct {
 	slots  *slots.Manager
 	jobs   *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
 	redis  *redis.Client   // nil without REDIS_URL
+
+	metrics *metrics.Metrics
 }
 
 // routes builds the whole HTTP handler.
@@ -33,6 +36,7 @@ func (a *application) routes() (http.Handler, error) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("GET /metrics", a.metrics.Handler())
 
 	gate := httpx.NewAdminGate(a.cfg.AdminToken)
 	// Public endpoints are limited per client; requests with the admin
@@ -45,7 +49,15 @@ func (a *application) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := rest.New(rest.Config{Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes})
+	api, err := rest.New(rest.Config{
+		Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes,
+		Maintenance: jobs.Maintenance{
+			Slots: a.slots, SchedulerEnabled: a.cfg.SchedulerEnabled,
+			Generate: a.cfg.GenerateSchedule, GenerateDays: a.cfg.GenerateDays,
+			Cleanup: a.cfg.CleanupSchedule, CleanupDaysOld: a.cfg.CleanupDaysOld,
+		},
+		Performance: a.metrics,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +65,7 @@ func (a *application) routes() (http.Handler, error) {
 
 	// GraphQL: queries by POST or GET, mutations by POST only (GET answers
 	// them 405); GraphiQL at /playground, and / leads there.
-	gql := limiter.Middleware(graph.NewHandler(a.cfg, a.slots))
+	gql := limiter.Middleware(graph.NewHandler(a.cfg, a.slots, a.metrics.GraphQL()))
 	mux.Handle("POST /graphql", gql)
 	mux.Handle("GET /graphql", gql)
 	mux.Handle("OPTIONS /graphql", gql)
@@ -63,7 +75,9 @@ func (a *application) routes() (http.Handler, error) {
 	// Outermost first: find the client, log, answer browsers, refuse
 	// oversized bodies, decide admin access, then give the request its
 	// deadline.
-	var h http.Handler = mux
+	// The route timer wraps the mux directly: it reads the pattern the mux
+	// matched back from the request.
+	h := a.metrics.Routes(mux)
 	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = gate.Middleware(h)
 	h = httpx.LimitBody(a.cfg.MaxBodyBytes)(h)

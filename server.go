@@ -28,6 +28,7 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/jobs"
+	"timeslots/internal/metrics"
 	"timeslots/internal/slots"
 )
 
@@ -123,7 +124,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		return err
 	}
 	defer db.Close()
-	mgr := slots.New(db)
+	met := metrics.New(db.SQL())
+	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()))
 	if cfg.SeedDemo {
 		res, err := mgr.SeedDemo(ctx)
 		if err != nil {
@@ -137,7 +139,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		logger.Warn("ADMIN_TOKEN is not set: admin operations are open to loopback clients only")
 	}
 
-	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr}
+	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, metrics: met}
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -149,7 +151,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		app.jobs, err = jobs.New(mgr, jobs.Options{
 			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
 			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
-			Instance: instanceName(), Logger: logger,
+			Instance: instanceName(), Logger: logger, Observe: met.ObserveJob,
 		})
 		if err != nil {
 			return err

@@ -40,7 +40,10 @@ const (
 // websocket; every refusal coded), an LRU query cache, the limits of cfg (complexity, depth,
 // mutation fields, body size, parser tokens), the error presenter, panic
 // recovery, and per-request dataloaders.
-func NewHandler(cfg *config.Config, m *slots.Manager) http.Handler {
+//
+// Extensions (such as the metrics' operation timer) are added last, so
+// they see every operation the limits let through.
+func NewHandler(cfg *config.Config, m *slots.Manager, extensions ...graphql.HandlerExtension) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{
 		Resolvers:  &Resolver{Slots: m},
 		Directives: DirectiveRoot{Admin: adminDirective},
@@ -60,6 +63,9 @@ func NewHandler(cfg *config.Config, m *slots.Manager) http.Handler {
 	}
 	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
 	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxMutations: cfg.MaxMutations})
+	for _, ext := range extensions {
+		srv.Use(ext)
+	}
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 

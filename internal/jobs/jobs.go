@@ -188,3 +188,74 @@ func (s *Scheduler) observe(job string, tick time.Time, outcome models.JobOutcom
 		s.opt.Observe(job, tick, outcome, d)
 	}
 }
+
+// Maintenance answers the "maintenance" object of the admin stats: each
+// job's schedule and its last run, read from job_runs, so every replica
+// reports the same runs whichever replica executed them.
+type Maintenance struct {
+	Slots            *slots.Manager
+	SchedulerEnabled bool // in this replica
+	Generate         Schedule
+	GenerateDays     int
+	Cleanup          Schedule
+	CleanupDaysOld   int
+}
+
+// MaintenanceReport implements the REST edge's MaintenanceReporter.
+func (m Maintenance) MaintenanceReport(ctx context.Context) (any, error) {
+	runs, err := m.Slots.LastJobRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last := map[string]*RunReport{}
+	for _, r := range runs {
+		last[r.Job] = newRunReport(r)
+	}
+	return MaintenanceReport{
+		SchedulerEnabled: m.SchedulerEnabled,
+		Jobs: map[string]JobReport{
+			GenerateJob: {Schedule: m.Generate.String(), DaysAhead: m.GenerateDays, LastRun: last[GenerateJob]},
+			CleanupJob:  {Schedule: m.Cleanup.String(), DaysOld: m.CleanupDaysOld, LastRun: last[CleanupJob]},
+		},
+	}, nil
+}
+
+// MaintenanceReport is the JSON shape of the "maintenance" object.
+type MaintenanceReport struct {
+	SchedulerEnabled bool                 `json:"schedulerEnabled"`
+	Jobs             map[string]JobReport `json:"jobs"`
+}
+
+// JobReport is one job's schedule and last run (null before its first).
+type JobReport struct {
+	Schedule  string     `json:"schedule"`
+	DaysAhead int        `json:"daysAhead,omitempty"`
+	DaysOld   int        `json:"daysOld,omitempty"`
+	LastRun   *RunReport `json:"lastRun"`
+}
+
+// RunReport is one recorded run.
+type RunReport struct {
+	Tick       time.Time       `json:"tick"`
+	StartedAt  time.Time       `json:"startedAt"`
+	FinishedAt *time.Time      `json:"finishedAt"`
+	Outcome    string          `json:"outcome"`
+	Instance   string          `json:"instance"`
+	Figures    json.RawMessage `json:"figures,omitempty"`
+	Error      string          `json:"error,omitempty"`
+}
+
+func newRunReport(r models.JobRun) *RunReport {
+	out := &RunReport{
+		Tick: r.Tick.UTC(), StartedAt: r.StartedAt.UTC(), Outcome: string(r.Outcome),
+		Instance: r.Instance, Error: r.Error,
+	}
+	if r.FinishedAt != nil {
+		f := r.FinishedAt.UTC()
+		out.FinishedAt = &f
+	}
+	if json.Valid([]byte(r.Details)) {
+		out.Figures = json.RawMessage(r.Details)
+	}
+	return out
+}

@@ -1,0 +1,278 @@
+// Package metrics exposes the server's Prometheus metrics (/metrics) and
+// keeps the per-operation latency figures of the admin stats. Each server
+// has its own registry, so several servers can run in one process (tests).
+package metrics
+
+import (
+	"context"
+	"database/sql"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"timeslots/internal/apperr"
+	"timeslots/internal/slots"
+	"timeslots/models"
+)
+
+const namespace = "timeslots"
+
+// Metrics holds the collectors of one server.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests   *prometheus.HistogramVec
+	operations *prometheus.HistogramVec
+	bookings   *prometheus.CounterVec
+	generated  *prometheus.CounterVec
+	deleted    prometheus.Counter
+	jobRuns    *prometheus.CounterVec
+	jobSeconds *prometheus.HistogramVec
+
+	opNames *boundedNames
+	perf    *Performance
+}
+
+// latencyBuckets of the histograms, in seconds: 1 ms to 30 s.
+var latencyBucketsSeconds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// New builds the metrics of a server whose pool is db (nil: no pool stats).
+func New(db *sql.DB) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help:    "Time to answer HTTP requests, by route pattern, method and status.",
+			Buckets: latencyBucketsSeconds,
+		}, []string{"route", "method", "status"}),
+		operations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "graphql_operation_duration_seconds",
+			Help:    "Time to execute GraphQL operations, by operation and whether the answer carried errors.",
+			Buckets: latencyBucketsSeconds,
+		}, []string{"operation", "outcome"}),
+		bookings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "bookings_total",
+			Help: "Booking attempts by outcome: ok, or the refusal's error code.",
+		}, []string{"outcome"}),
+		generated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "slots_generated_total",
+			Help: "Slots considered by generation: created, or skipped because they existed.",
+		}, []string{"result"}),
+		deleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "slots_deleted_total",
+			Help: "Slots deleted by cleanup.",
+		}),
+		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "job_runs_total",
+			Help: "Scheduled job ticks seen by this replica, by job and outcome (succeeded, failed, or skipped when another replica ran the tick).",
+		}, []string{"job", "outcome"}),
+		jobSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "job_run_duration_seconds",
+			Help:    "Duration of the scheduled job runs this replica executed.",
+			Buckets: []float64{.01, .1, .5, 1, 5, 10, 30, 60, 300, 900},
+		}, []string{"job"}),
+		opNames: newBoundedNames(maxOperations),
+		perf:    NewPerformance(),
+	}
+	m.reg.MustRegister(m.requests, m.operations, m.bookings, m.generated, m.deleted, m.jobRuns, m.jobSeconds,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db != nil {
+		m.reg.MustRegister(collectors.NewDBStatsCollector(db, namespace))
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Performance answers the per-operation latency record.
+func (m *Metrics) Performance() *Performance { return m.perf }
+
+// PerformanceReport is the "performance" object of the admin stats.
+func (m *Metrics) PerformanceReport(context.Context) (any, error) { return m.perf.Snapshot(), nil }
+
+// SlotHooks feed booking outcomes and generated/deleted rows from the
+// manager.
+func (m *Metrics) SlotHooks() slots.Hooks {
+	return slots.Hooks{
+		BookingOutcome: func(code apperr.Code) {
+			outcome := "ok"
+			if code != "" {
+				outcome = string(code)
+			}
+			m.bookings.WithLabelValues(outcome).Inc()
+		},
+		Generated: func(created, skipped int) {
+			m.generated.WithLabelValues("created").Add(float64(created))
+			m.generated.WithLabelValues("skipped").Add(float64(skipped))
+		},
+		Deleted: func(deleted int) { m.deleted.Add(float64(deleted)) },
+	}
+}
+
+// ObserveJob counts a scheduled tick's outcome (jobs.Options.Observe).
+func (m *Metrics) ObserveJob(job string, _ time.Time, outcome models.JobOutcome, d time.Duration) {
+	m.jobRuns.WithLabelValues(job, string(outcome)).Inc()
+	if outcome == models.JobSucceeded || outcome == models.JobFailed {
+		m.jobSeconds.WithLabelValues(job).Observe(d.Seconds())
+	}
+}
+
+// statusRecorder keeps the status an inner handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// unobserved routes are not part of the performance record (probes and
+// scrapes would drown the operations people care about); Prometheus still
+// sees them.
+var unobserved = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// Routes measures every request by the pattern of the ServeMux that
+// served it. It must wrap the ServeMux directly: the mux writes the
+// matched pattern into the request it was given (nested muxes, such as
+// the REST one, overwrite it with their finer pattern), which is read
+// back here after serving. Unmatched paths share one label, so clients
+// cannot create label values.
+func (m *Metrics) Routes(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		mux.ServeHTTP(rec, r)
+		took := time.Since(start)
+		route := routeOf(r.Pattern)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Observe(took.Seconds())
+		if !unobserved[route] && route != "unmatched" && route != "/graphql" {
+			m.perf.Observe(r.Method+" "+route, took)
+		}
+	})
+}
+
+// routeOf strips the method from a pattern ("GET /healthz" → "/healthz").
+func routeOf(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
+}
+
+// GraphQL is a gqlgen extension that times every operation: from the start
+// of its handling (reading, parsing, validation) to its complete answer.
+// Operations are named "query Name" (or, unnamed, by their root fields,
+// "query timeSlots"), at most maxOperations distinct names.
+func (m *Metrics) GraphQL() graphql.HandlerExtension { return graphQLTimer{m} }
+
+type graphQLTimer struct{ m *Metrics }
+
+var (
+	_ graphql.HandlerExtension    = graphQLTimer{}
+	_ graphql.ResponseInterceptor = graphQLTimer{}
+)
+
+func (graphQLTimer) ExtensionName() string                   { return "TimeslotsMetrics" }
+func (graphQLTimer) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (g graphQLTimer) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if !graphql.HasOperationContext(ctx) {
+		return resp
+	}
+	oc := graphql.GetOperationContext(ctx)
+	start := oc.Stats.OperationStart
+	if start.IsZero() {
+		return resp
+	}
+	took := time.Since(start)
+	name := g.m.opNames.name(operationName(oc))
+	outcome := "ok"
+	if resp == nil || len(resp.Errors) > 0 {
+		outcome = "error"
+	}
+	g.m.operations.WithLabelValues(name, outcome).Observe(took.Seconds())
+	g.m.perf.Observe("graphql "+name, took)
+	return resp
+}
+
+// operationName names an operation by its type and name, or by its root
+// fields when it has no name.
+func operationName(oc *graphql.OperationContext) string {
+	op := oc.Operation
+	if op == nil {
+		return "unknown"
+	}
+	kind := string(op.Operation)
+	if op.Name != "" {
+		return kind + " " + op.Name
+	}
+	var fields []string
+	for _, sel := range op.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok {
+			fields = append(fields, f.Name)
+		}
+	}
+	if len(fields) == 0 {
+		return kind
+	}
+	return kind + " " + strings.Join(fields, ",")
+}
+
+// boundedNames admits at most limit distinct names; later ones become
+// OtherOperation, so client-chosen names cannot grow the label set.
+type boundedNames struct {
+	limit int
+	mu    sync.Mutex
+	seen  map[string]bool
+}
+
+func newBoundedNames(limit int) *boundedNames {
+	return &boundedNames{limit: limit, seen: map[string]bool{}}
+}
+
+func (b *boundedNames) name(n string) string {
+	if len(n) > 100 {
+		n = n[:100]
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen[n] {
+		return n
+	}
+	if len(b.seen) >= b.limit {
+		return OtherOperation
+	}
+	b.seen[n] = true
+	return n
+}
