@@ -33,6 +33,9 @@ func startServer(t *testing.T, d database.Dialect, env map[string]string) *testS
 		"DATABASE_URL":      dbtest.URL(t, d),
 		"SCHEDULER_ENABLED": "false",
 		"RATE_LIMIT_RPS":    "0",
+		// Under -race on a busy test machine a 30-day generation on SQLite
+		// can outlast the production default of 10 s.
+		"REQUEST_TIMEOUT": "2m",
 	}
 	for k, v := range env {
 		vars[k] = v
