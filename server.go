@@ -6,7 +6,7 @@
 //	timeslots seed                  seed demo data into an empty database
 //	timeslots generate --days N     generate the next N days of slots
 //	timeslots cleanup --days-old N  delete slots that ended more than N days ago
-//	timeslots stats                 print slot statistics as JSON
+//	timeslots stats                 print slot statistics and the last job runs as JSON
 package main
 
 import (
@@ -38,12 +38,21 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "timeslots:", err)
-		var ec exitCoder
-		if errors.As(err, &ec) {
-			os.Exit(ec.ExitCode())
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode answers the process status of run's error: 0 for none, the
+// error's own code (2 for usage errors), else 1.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ec exitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return 1
 }
 
 // exitCoder lets a subcommand choose its exit status (2 for usage errors).
@@ -68,6 +77,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	switch cmd {
 	case "serve":
+		switch {
+		case len(rest) == 1 && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help"):
+			fmt.Fprint(stdout, serveUsage)
+			return nil
+		case len(rest) > 0:
+			return usageError{fmt.Sprintf("serve takes no arguments, got %q\n%s", rest, serveUsage)}
+		}
 		return serve(ctx, cfg, logger, stdout)
 	case "migrate", "seed", "generate", "cleanup", "stats":
 		return runCommand(ctx, cmd, rest, cfg, logger, stdout)
@@ -87,9 +103,17 @@ commands:
   seed                       seed demo providers and slots into an empty database
   generate --days N          generate slots for the next N days [--providers 1,2,3]
   cleanup --days-old N       delete slots that ended more than N days ago
-  stats                      print slot statistics as JSON
+  stats                      print slot statistics and the last job runs as JSON
 
+each command takes --help. Exit status: 0 done, 1 failure, 2 usage error.
 configuration comes from environment variables; see README.md.
+`
+
+const serveUsage = `usage: timeslots [serve]
+
+Run the HTTP server (GraphQL, REST, health, metrics) and, unless
+SCHEDULER_ENABLED=false, the maintenance jobs, until SIGINT or SIGTERM.
+Configuration comes from environment variables; see README.md.
 `
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

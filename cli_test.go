@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"timeslots/internal/dbtest"
+	"timeslots/internal/slots"
+)
+
+// runCLI runs one subcommand through run and answers its output and exit
+// status.
+func runCLI(t *testing.T, env map[string]string, args ...string) (string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	err := run(context.Background(), append([]string{"timeslots"}, args...), envOf(env), &out)
+	if err != nil {
+		out.WriteString("\nerror: " + err.Error())
+	}
+	return out.String(), exitCode(err)
+}
+
+// lastJSON decodes the command's answer: the last JSON document of its
+// output (log lines come before it).
+func lastJSON(t *testing.T, out string, v any) {
+	t.Helper()
+	i := strings.LastIndex(out, "\n{\n")
+	if i < 0 {
+		i = strings.Index(out, "{\n")
+	}
+	if i < 0 {
+		t.Fatalf("no JSON answer in:\n%s", out)
+	}
+	if err := json.Unmarshal([]byte(out[i:]), v); err != nil {
+		t.Fatalf("answer: %v\n%s", err, out)
+	}
+}
+
+func TestCLISubcommands(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"DATABASE_URL": dbtest.URL(t, d), "LOG_LEVEL": "info"}
+
+			if out, code := runCLI(t, env, "migrate"); code != 0 {
+				t.Fatalf("migrate: %d\n%s", code, out)
+			}
+			out, code := runCLI(t, env, "seed")
+			var seeded struct{ Seeded bool }
+			if lastJSON(t, out, &seeded); code != 0 || !seeded.Seeded {
+				t.Fatalf("seed: %d\n%s", code, out)
+			}
+			if out, _ := runCLI(t, env, "seed"); strings.Contains(out, `"Seeded": true`) {
+				t.Fatalf("a second seed must not seed again:\n%s", out)
+			}
+
+			out, code = runCLI(t, env, "generate", "--days", "10", "--providers", "1,2")
+			var gen slots.GenerateResult
+			if lastJSON(t, out, &gen); code != 0 || gen.Providers != 2 || gen.Days != 10 || gen.Created == 0 {
+				t.Fatalf("generate: %d %+v\n%s", code, gen, out)
+			}
+			// Not a terminal: progress comes as log lines.
+			if !strings.Contains(out, `"msg":"generate progress"`) {
+				t.Errorf("generate without a terminal logs no progress:\n%s", out)
+			}
+
+			out, code = runCLI(t, env, "cleanup", "--days-old", "0")
+			var clean slots.CleanupResult
+			if lastJSON(t, out, &clean); code != 0 || clean.Batches == 0 {
+				t.Fatalf("cleanup: %d %+v\n%s", code, clean, out)
+			}
+
+			out, code = runCLI(t, env, "stats")
+			var st struct {
+				Slots struct {
+					TotalSlots int64
+					Providers  int64
+				}
+				Maintenance struct{ Jobs map[string]any }
+			}
+			if lastJSON(t, out, &st); code != 0 || st.Slots.Providers != 7 || st.Slots.TotalSlots == 0 || len(st.Maintenance.Jobs) != 2 {
+				t.Fatalf("stats: %d %+v\n%s", code, st, out)
+			}
+		})
+	}
+}
+
+func TestCLIHelpAndExitCodes(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/cli.db", "LOG_LEVEL": "warn"}
+	for _, cmd := range []string{"serve", "migrate", "seed", "generate", "cleanup", "stats"} {
+		out, code := runCLI(t, env, cmd, "--help")
+		if code != 0 || !strings.Contains(out, "usage: timeslots") {
+			t.Errorf("%s --help: exit %d\n%s", cmd, code, out)
+		}
+	}
+	if out, _ := runCLI(t, env, "generate", "--help"); !strings.Contains(out, "-days") || !strings.Contains(out, "-providers") {
+		t.Errorf("generate --help does not describe its flags:\n%s", out)
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+	}{
+		{"no command shows help", env, []string{"--help"}, 0},
+		{"an unknown command is a usage error", env, []string{"frobnicate"}, 2},
+		{"an unknown flag is a usage error", env, []string{"generate", "--weeks", "2"}, 2},
+		{"a stray argument is a usage error", env, []string{"stats", "now"}, 2},
+		{"serve takes no arguments", env, []string{"serve", "fast"}, 2},
+		{"a malformed provider list is a usage error", env, []string{"generate", "--providers", "1,x"}, 2},
+		{"days out of range is refused by the manager as bad input", env, []string{"generate", "--days", "0"}, 2},
+		{"days-old out of range likewise", env, []string{"cleanup", "--days-old", "-1"}, 2},
+		{"an unreachable database is a failure", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, []string{"stats"}, 1},
+		{"invalid configuration is a failure", map[string]string{"GENERATE_SCHEDULE": "soon"}, []string{"stats"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if out, code := runCLI(t, tc.env, tc.args...); code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", code, tc.code, out)
+			}
+		})
+	}
+}
+
+// On a terminal, the bar advances with the providers done.
+func TestProgressBarOnATerminal(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	p := progressSink{bar: newBar(&buf, "generate"), name: "generate"}
+	for i := 1; i <= 4; i++ {
+		p.generate(slots.GenerateProgress{ProvidersDone: i, ProvidersTotal: 4, Created: 100 * i})
+	}
+	p.done()
+	if s := buf.String(); !strings.Contains(s, "400 created") || !strings.Contains(s, "100%") {
+		t.Errorf("bar output %q, want the created count and 100%%", s)
+	}
+}
