@@ -83,7 +83,8 @@ func (s *statusRecorder) Flush() {
 
 // RequestLog gives every request an id (kept from X-Request-Id when the
 // client sent a sane one), returns it in the answer, puts a logger carrying
-// it in the context, and logs one line per request.
+// it in the context, and logs one line per request (and, at debug level,
+// one when it starts, so a stuck request can be found).
 func RequestLog(base *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,6 +97,7 @@ func RequestLog(base *slog.Logger) func(http.Handler) http.Handler {
 			ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), loggerKey, l)
 			rec := &statusRecorder{ResponseWriter: w}
 			start := time.Now()
+			l.Debug("request started", slog.String("method", r.Method), slog.String("path", r.URL.Path))
 			next.ServeHTTP(rec, r.WithContext(ctx))
 			if rec.status == 0 {
 				rec.status = http.StatusOK
