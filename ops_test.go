@@ -294,3 +294,48 @@ func TestMetricsAndAdminStatsReportWhatHappened(t *testing.T) {
 		t.Errorf("performance operations = %v", ops)
 	}
 }
+
+// Requests with the admin token are not rate limited; others are. With
+// SCHEDULER_ENABLED=false no scheduler starts, and the stats say so.
+func TestAdminTokenIsNotRateLimitedAndSchedulerCanBeOff(t *testing.T) {
+	t.Parallel()
+	const token = "ops-test-admin-token-0123"
+	srv := startServer(t, database.SQLite, map[string]string{
+		"ADMIN_TOKEN": token, "RATE_LIMIT_RPS": "0.01", "RATE_LIMIT_BURST": "1",
+		"SCHEDULER_ENABLED": "false", "GENERATE_SCHEDULE": "@every 1s", "LOG_LEVEL": "info",
+	})
+	do := func(auth string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/admin/time-slots", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("admin answer Cache-Control %q, want no-store", cc)
+		}
+		return resp.StatusCode, string(b)
+	}
+	for i := range 3 {
+		status, body := do(token)
+		if status != http.StatusOK {
+			t.Fatalf("admin request %d: %d %s", i, status, body)
+		}
+		if i == 0 && !strings.Contains(body, `"schedulerEnabled":false`) {
+			t.Errorf("stats do not say the scheduler is off: %s", body)
+		}
+	}
+	if status, _ := do(""); status != http.StatusUnauthorized {
+		t.Fatalf("first request without a token: %d, want 401 (counted, not limited yet)", status)
+	}
+	if status, body := do(""); status != http.StatusTooManyRequests {
+		t.Fatalf("second request without a token: %d %s, want 429", status, body)
+	}
+	if strings.Contains(srv.Logs(), `"msg":"scheduler started"`) {
+		t.Error("the scheduler started with SCHEDULER_ENABLED=false")
+	}
+}

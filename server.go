@@ -29,6 +29,7 @@ import (
 	"timeslots/internal/database"
 	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
+	"timeslots/internal/ratelimit"
 	"timeslots/internal/slots"
 )
 
@@ -169,6 +170,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		if err != nil {
 			return errors.New("REDIS_URL is not a valid redis:// URL")
 		}
+		ratelimit.UseLogger(logger)
 		app.redis = redis.NewClient(opt)
 	}
 	if cfg.SchedulerEnabled {

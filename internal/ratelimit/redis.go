@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -116,4 +117,20 @@ func (c *redisCounter) up() {
 	if c.failing.Swap(false) {
 		c.logger.Info("rate limit store answers again: limits are shared across replicas")
 	}
+}
+
+// redisLog sends go-redis's own messages (dial failures, pool notices) to
+// the server's JSON log instead of a plain line on standard error.
+type redisLog struct{ logger *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.logger.Warn("redis client", slog.String("detail", fmt.Sprintf(format, v...)))
+}
+
+var setRedisLogger sync.Once
+
+// UseLogger routes go-redis's process-wide log to logger; the first call
+// wins (go-redis has one logger per process).
+func UseLogger(logger *slog.Logger) {
+	setRedisLogger.Do(func() { redis.SetLogger(redisLog{logger}) })
 }
