@@ -339,3 +339,34 @@ func TestAdminTokenIsNotRateLimitedAndSchedulerCanBeOff(t *testing.T) {
 		t.Error("the scheduler started with SCHEDULER_ENABLED=false")
 	}
 }
+
+// Oversized headers and bodies are refused before any handler, and every
+// answer carries nosniff and the request id.
+func TestHeaderAndBodyLimits(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, database.SQLite, map[string]string{"MAX_BODY_BYTES": "2048"})
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/healthz", nil)
+	req.Header.Set("X-Padding", strings.Repeat("x", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("100 KiB of headers: %d, want 431", resp.StatusCode)
+	}
+	for _, path := range []string{"/graphql", "/api/admin/time-slots"} {
+		status, body := postJSON(t, srv.URL+path, `{"query":"`+strings.Repeat(" ", 4096)+`{ providers { totalCount } }"}`)
+		if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "2048") {
+			t.Errorf("POST %s with 4 KiB: %d %s, want 413 naming the limit", path, status, body)
+		}
+	}
+	resp, err = http.Get(srv.URL + "/api/time-slots")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Request-Id") == "" {
+		t.Errorf("headers %v, want nosniff and X-Request-Id", resp.Header)
+	}
+}
