@@ -177,7 +177,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		app.jobs, err = jobs.New(mgr, jobs.Options{
 			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
 			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
-			Instance: instanceName(), Logger: logger, Observe: met.ObserveJob,
+			Instance: instanceName(), Logger: logger, Observe: met.ObserveJob, CatchUp: true,
 		})
 		if err != nil {
 			return err

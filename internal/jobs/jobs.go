@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/go-co-op/gocron/v2"
@@ -47,6 +48,10 @@ type Options struct {
 	// Instance names this process in job_runs (host and pid).
 	Instance string
 	Logger   *slog.Logger
+	// CatchUp makes Start also run each job's latest scheduled tick, so a
+	// tick missed while no replica was up (or a fresh deployment) is done at
+	// once; the tick claim keeps it to one run if it did happen.
+	CatchUp bool
 	// Observe, if set, learns every tick's outcome and the run's duration,
 	// for metrics.
 	Observe func(job string, tick time.Time, outcome models.JobOutcome, d time.Duration)
@@ -57,6 +62,10 @@ type Scheduler struct {
 	mgr  *slots.Manager
 	opt  Options
 	cron gocron.Scheduler
+
+	ctx     context.Context // ends on Stop; bounds the catch-up runs
+	cancel  context.CancelFunc
+	catchUp sync.WaitGroup
 }
 
 // New builds a scheduler; Start starts it.
@@ -72,6 +81,7 @@ func New(mgr *slots.Manager, opt Options) (*Scheduler, error) {
 		return nil, fmt.Errorf("jobs: new scheduler: %w", err)
 	}
 	s := &Scheduler{mgr: mgr, opt: opt, cron: c}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	now := time.Now()
 	for _, j := range []struct {
 		name  string
@@ -97,12 +107,27 @@ func (s *Scheduler) Start() {
 		slog.String("generate_schedule", s.opt.Generate.String()), slog.Int("generate_days_ahead", s.opt.GenerateDays),
 		slog.String("cleanup_schedule", s.opt.Cleanup.String()), slog.Int("cleanup_days_old", s.opt.CleanupDaysOld))
 	s.cron.Start()
+	if s.opt.CatchUp {
+		s.catchUp.Go(func() {
+			now := time.Now()
+			for _, j := range []struct {
+				name  string
+				sched Schedule
+			}{{GenerateJob, s.opt.Generate}, {CleanupJob, s.opt.Cleanup}} {
+				if tick := j.sched.Previous(now); !tick.IsZero() && s.ctx.Err() == nil {
+					_, _ = s.RunTick(s.ctx, j.name, tick)
+				}
+			}
+		})
+	}
 }
 
 // Stop stops firing and cancels a running job (generation and cleanup stop
 // at their next batch; the tick is recorded as failed and the next tick
 // redoes the work, which is idempotent), waiting for it to return.
 func (s *Scheduler) Stop() error {
+	s.cancel()
+	s.catchUp.Wait()
 	err := s.cron.Shutdown()
 	s.opt.Logger.Info("scheduler stopped")
 	return err

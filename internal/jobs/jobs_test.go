@@ -304,3 +304,76 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestPreviousScheduledInstant(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 4, 1, 30, 0, 0, time.UTC) // a Wednesday
+	for _, tc := range []struct {
+		spec string
+		t    time.Time
+		want time.Time
+	}{
+		{"0 2 * * *", at, time.Date(2026, 3, 3, 2, 0, 0, 0, time.UTC)},
+		{"0 2 * * *", time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC), time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)},
+		{"0 3 * * 0", at, time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)},
+		{"*/5 * * * *", at.Add(7 * time.Minute), at.Add(5 * time.Minute)},
+		{"0 0 1 1 *", at, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"@every 10s", at.Add(13 * time.Second), at.Add(10 * time.Second)},
+	} {
+		if got := jobs.MustParseSchedule(tc.spec).Previous(tc.t); !got.Equal(tc.want) {
+			t.Errorf("%q before %v = %v, want %v", tc.spec, tc.t, got, tc.want)
+		}
+	}
+}
+
+// A replica that starts runs the latest scheduled tick if no replica ran
+// it (a fresh deployment, or downtime over the scheduled instant); the next
+// replica to start finds it claimed and skips it.
+func TestCatchUpRunsTheMissedTickOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		mgr := slots.New(db)
+		demoProvider(t, mgr)
+		type event struct {
+			job     string
+			tick    time.Time
+			outcome models.JobOutcome
+		}
+		start := func() []event {
+			var mu sync.Mutex
+			var events []event
+			s := newScheduler(t, mgr, jobs.Options{
+				GenerateDays: 3, CleanupDaysOld: 30, CatchUp: true,
+				Observe: func(job string, tick time.Time, o models.JobOutcome, _ time.Duration) {
+					mu.Lock()
+					defer mu.Unlock()
+					events = append(events, event{job, tick, o})
+				},
+			})
+			s.Start()
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				mu.Lock()
+				n := len(events)
+				mu.Unlock()
+				if n >= 2 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if err := s.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return events
+		}
+		now := time.Now()
+		first := start()
+		if len(first) != 2 || first[0].outcome != models.JobSucceeded || first[1].outcome != models.JobSucceeded ||
+			!first[0].tick.Equal(jobs.MustParseSchedule("0 2 * * *").Previous(now)) {
+			t.Fatalf("first start: %+v, want the latest generate and cleanup ticks run", first)
+		}
+		second := start()
+		if len(second) != 2 || second[0].outcome != jobs.Skipped || second[1].outcome != jobs.Skipped {
+			t.Fatalf("second start: %+v, want both ticks skipped as already run", second)
+		}
+	})
+}
