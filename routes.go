@@ -72,11 +72,11 @@ func (a *application) routes() (http.Handler, error) {
 	mux.Handle("GET /playground", graph.Playground(a.cfg, "/graphql"))
 	mux.Handle("GET /{$}", http.RedirectHandler("/playground", http.StatusFound))
 
-	// Outermost first: find the client, log, answer browsers, refuse
-	// oversized bodies, decide admin access, then give the request its
-	// deadline.
-	// The route timer wraps the mux directly: it reads the pattern the mux
-	// matched back from the request.
+	// From the outermost: find the client, log, set the common headers,
+	// answer browsers, refuse oversized bodies, decide admin access, give
+	// the request its deadline, time it by route. The route timer wraps the
+	// mux directly: it reads the pattern the mux matched back from the
+	// request.
 	h := a.metrics.Routes(mux)
 	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = gate.Middleware(h)
