@@ -96,7 +96,12 @@ func TestRateLimitIsSharedByReplicasThroughRedis(t *testing.T) {
 	t.Parallel()
 	redisURL := os.Getenv("TEST_REDIS_URL")
 	if redisURL == "" {
-		t.Fatal("TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+		// As for PostgreSQL: a plain `go test ./...` skips with a notice;
+		// CI (REQUIRE_POSTGRES=1) demands every service.
+		if os.Getenv("REQUIRE_POSTGRES") == "1" {
+			t.Fatal("TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+		}
+		t.Skip("set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run the shared rate-limit test")
 	}
 	env := map[string]string{
 		"RATE_LIMIT_RPS": "0.1", "RATE_LIMIT_BURST": "6",
