@@ -2,6 +2,7 @@ package slots
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -250,20 +251,25 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 	if err := q.Limit(pg.limit + 1).Find(&rows).Error; err != nil {
 		return nil, dbError("list slots", err)
 	}
+	out := &SlotPage{}
+	out.Slots, out.HasNextPage, out.HasPreviousPage = finishPage(rows, pg, key != nil)
+	return out, nil
+}
+
+// finishPage turns the limit+1 rows of a keyset query into a page: it drops
+// the probe row that only tells whether more follow, puts a backward page
+// back into ascending order, and answers hasNext and hasPrevious (a cursor
+// means rows exist on the side it came from).
+func finishPage[T any](rows []T, pg page, hasCursor bool) (_ []T, hasNext, hasPrevious bool) {
 	more := len(rows) > pg.limit
 	if more {
 		rows = rows[:pg.limit]
 	}
-	out := &SlotPage{Slots: rows}
-	if pg.backward {
-		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-			rows[i], rows[j] = rows[j], rows[i]
-		}
-		out.HasPreviousPage, out.HasNextPage = more, key != nil
-	} else {
-		out.HasNextPage, out.HasPreviousPage = more, key != nil
+	if !pg.backward {
+		return rows, more, hasCursor
 	}
-	return out, nil
+	slices.Reverse(rows)
+	return rows, hasCursor, more
 }
 
 // CountSlots answers how many slots match f. Edges call it only when the
@@ -322,19 +328,8 @@ func (m *Manager) ListProviders(ctx context.Context, req PageRequest) (*Provider
 			return nil, dbError("list providers", err)
 		}
 	}
-	more := len(rows) > pg.limit
-	if more {
-		rows = rows[:pg.limit]
-	}
-	out := &ProviderPage{Providers: rows}
-	if pg.backward {
-		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-			rows[i], rows[j] = rows[j], rows[i]
-		}
-		out.HasPreviousPage, out.HasNextPage = more, after != nil
-	} else {
-		out.HasNextPage, out.HasPreviousPage = more, after != nil
-	}
+	out := &ProviderPage{}
+	out.Providers, out.HasNextPage, out.HasPreviousPage = finishPage(rows, pg, after != nil)
 	return out, nil
 }
 
