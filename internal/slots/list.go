@@ -82,8 +82,8 @@ func (r PageRequest) resolve() (page, error) {
 // SlotFilter narrows a slot listing. All given conditions must hold.
 type SlotFilter struct {
 	ProviderID  *int64
-	ProviderIDs []int64 // nil: any provider; empty is refused
-	Statuses    []models.SlotStatus
+	ProviderIDs []int64             // nil: any provider; empty is refused
+	Statuses    []models.SlotStatus // nil: AVAILABLE (bookable: a seat free, not started); BOOKED: full
 	Date        *models.Date
 	StartDate   *models.Date
 	EndDate     *models.Date
@@ -110,8 +110,9 @@ const (
 	maxBehindOfUTC = 12 * time.Hour
 )
 
-// scope applies the filter's conditions to q.
-func (f SlotFilter) scope(q *gorm.DB) (*gorm.DB, error) {
+// scope applies the filter's conditions to q; now decides which slots
+// have started.
+func (f SlotFilter) scope(q *gorm.DB, now time.Time) (*gorm.DB, error) {
 	if f.ProviderIDs != nil && len(f.ProviderIDs) == 0 {
 		return nil, apperr.Invalid("providerIds", "providerIds must not be empty; leave it out for all providers")
 	}
@@ -142,11 +143,18 @@ func (f SlotFilter) scope(q *gorm.DB) (*gorm.DB, error) {
 			return nil, apperr.Invalid("status", "status %q is not a slot status", s)
 		}
 	}
+	// AVAILABLE lists what can still be booked: a seat is free and the slot
+	// has not started. A slot that started without filling up is history,
+	// not availability, so no status filter lists it (it stays readable by
+	// id and in the statistics until cleanup).
+	const bookable, full = "(booked_count < capacity AND start_time > ?)", "booked_count >= capacity"
 	switch {
-	case hasAvail && !hasBooked:
-		q = q.Where("booked_count < capacity")
-	case hasBooked && !hasAvail:
-		q = q.Where("booked_count >= capacity")
+	case hasAvail && hasBooked:
+		q = q.Where("("+bookable+" OR "+full+")", now)
+	case hasAvail:
+		q = q.Where(bookable, now)
+	default:
+		q = q.Where(full)
 	}
 	// Edges parse dates with models.ParseDate; checking again here keeps a
 	// date the database cannot read (2025-02-30) a BAD_USER_INPUT for any caller.
@@ -229,7 +237,7 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 		}
 		key = &k
 	}
-	q, err := f.scope(m.db.WithContext(ctx).Model(&models.TimeSlot{}))
+	q, err := f.scope(m.db.WithContext(ctx).Model(&models.TimeSlot{}), m.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +283,7 @@ func finishPage[T any](rows []T, pg page, hasCursor bool) (_ []T, hasNext, hasPr
 // CountSlots answers how many slots match f. Edges call it only when the
 // client asked for a total, since it scans every match.
 func (m *Manager) CountSlots(ctx context.Context, f SlotFilter) (int64, error) {
-	q, err := f.scope(m.db.WithContext(ctx).Model(&models.TimeSlot{}))
+	q, err := f.scope(m.db.WithContext(ctx).Model(&models.TimeSlot{}), m.Now())
 	if err != nil {
 		return 0, err
 	}

@@ -21,6 +21,7 @@ type listing struct {
 	db  *database.DB
 	m   *slots.Manager
 	now time.Time
+	clk *clock
 	// provider ids by name
 	kiritimati, pagoPago, berlinA, berlinB, newYork int64
 }
@@ -28,8 +29,8 @@ type listing struct {
 func newListing(t *testing.T, db *database.DB) *listing {
 	t.Helper()
 	now := time.Date(2030, 1, 7, 0, 0, 0, 0, time.UTC) // a Monday
-	m, _ := newManager(db, now)
-	l := &listing{db: db, m: m, now: now}
+	m, clk := newManager(db, now)
+	l := &listing{db: db, m: m, now: now, clk: clk}
 	aroundMidnight := func(name, zone string, minutes, capacity int) int64 {
 		hours := append(everyDay("00:00", "02:00"), everyDay("21:00", "24:00")...)
 		return mustProvider(t, m, models.ProviderInput{Name: name, TimeZone: zone, SlotMinutes: minutes,
@@ -79,14 +80,21 @@ func (l *listing) expect(t *testing.T, f slots.SlotFilter) []int64 {
 	if f.ProviderIDs != nil {
 		add("provider_id IN ?", f.ProviderIDs)
 	}
-	statuses := []string{"available"}
+	// AVAILABLE: a seat is free and the slot has not started; BOOKED: full.
+	statuses := []models.SlotStatus{models.SlotAvailable}
 	if f.Statuses != nil {
-		statuses = nil
-		for _, s := range f.Statuses {
-			statuses = append(statuses, string(s))
+		statuses = f.Statuses
+	}
+	var either []string
+	for _, s := range statuses {
+		if s == models.SlotAvailable {
+			either = append(either, "(status = 'available' AND start_time > ?)")
+			args = append(args, l.clk.Now())
+		} else {
+			either = append(either, "status = 'booked'")
 		}
 	}
-	add("status IN ?", statuses)
+	where = append(where, "("+strings.Join(either, " OR ")+")")
 	if f.Date != nil {
 		add("date = ?", string(*f.Date))
 	}
@@ -181,6 +189,36 @@ func TestListingWalksEveryPageForwardAndBackwardInKeysetOrder(t *testing.T) {
 				t.Fatalf("ties %d, full %d, partly taken %d: the data set does not exercise the listing", ties, full, partly)
 			}
 		})
+	})
+}
+
+func TestListingAvailableOmitsSlotsThatHaveStarted(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		l := newListing(t, db)
+		l.clk.Set(l.now.Add(30 * time.Hour)) // the first day and a bit have started
+		started := count(t, db, "SELECT COUNT(*) FROM time_slots WHERE status = 'available' AND start_time <= ?", l.clk.Now())
+		if started == 0 {
+			t.Fatal("no started slot with a free seat: the test exercises nothing")
+		}
+		both := []models.SlotStatus{models.SlotAvailable, models.SlotBooked}
+		for _, f := range []slots.SlotFilter{{}, {Statuses: both}, {Statuses: []models.SlotStatus{models.SlotBooked}}} {
+			want := l.expect(t, f)
+			if got := walkForward(t, l.m, f, 50); !slices.Equal(got, want) {
+				t.Fatalf("statuses %v: listed %d ids, want %d", f.Statuses, len(got), len(want))
+			}
+			n, err := l.m.CountSlots(ctx, f)
+			if err != nil || n != int64(len(want)) {
+				t.Fatalf("statuses %v: CountSlots = %d, %v; want %d", f.Statuses, n, err, len(want))
+			}
+		}
+		for _, id := range walkForward(t, l.m, slots.SlotFilter{}, 100) {
+			s, err := l.m.Slot(ctx, id)
+			if err != nil || !s.StartTime.After(l.clk.Now()) || s.Remaining() == 0 {
+				t.Fatalf("AVAILABLE listed slot %d (%v): started or full", id, err)
+			}
+		}
 	})
 }
 
