@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"timeslots/internal/dbtest"
+	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 )
 
@@ -50,17 +51,25 @@ func TestCLISubcommands(t *testing.T) {
 				t.Fatalf("migrate: %d\n%s", code, out)
 			}
 			out, code := runCLI(t, env, "seed")
-			var seeded struct{ Seeded bool }
-			if lastJSON(t, out, &seeded); code != 0 || !seeded.Seeded {
+			var seeded struct {
+				Seeded    bool `json:"seeded"`
+				Providers int  `json:"providers"`
+				Generate  struct {
+					Created int `json:"created"`
+				} `json:"generate"`
+			}
+			if lastJSON(t, out, &seeded); code != 0 || !seeded.Seeded || seeded.Providers != 7 || seeded.Generate.Created == 0 {
 				t.Fatalf("seed: %d\n%s", code, out)
 			}
-			if out, _ := runCLI(t, env, "seed"); strings.Contains(out, `"Seeded": true`) {
+			if out, _ := runCLI(t, env, "seed"); strings.Contains(out, `"seeded": true`) {
 				t.Fatalf("a second seed must not seed again:\n%s", out)
 			}
 
 			out, code = runCLI(t, env, "generate", "--days", "10", "--providers", "1,2")
-			var gen slots.GenerateResult
-			if lastJSON(t, out, &gen); code != 0 || gen.Providers != 2 || gen.Days != 10 || gen.Created == 0 {
+			// The same field names as the admin API's answer.
+			var gen rest.GenerateJSON
+			if lastJSON(t, out, &gen); code != 0 || gen.Providers != 2 || gen.Days != 10 || gen.Created == 0 ||
+				!strings.Contains(out, `"durationMs"`) {
 				t.Fatalf("generate: %d %+v\n%s", code, gen, out)
 			}
 			// Not a terminal: progress comes as log lines.
@@ -69,20 +78,17 @@ func TestCLISubcommands(t *testing.T) {
 			}
 
 			out, code = runCLI(t, env, "cleanup", "--days-old", "0")
-			var clean slots.CleanupResult
-			if lastJSON(t, out, &clean); code != 0 || clean.Batches == 0 {
+			var clean map[string]any
+			if lastJSON(t, out, &clean); code != 0 || clean["deleted"] == nil || clean["durationMs"] == nil {
 				t.Fatalf("cleanup: %d %+v\n%s", code, clean, out)
 			}
 
 			out, code = runCLI(t, env, "stats")
 			var st struct {
-				Slots struct {
-					TotalSlots int64
-					Providers  int64
-				}
-				Maintenance struct{ Jobs map[string]any }
+				rest.StatsJSON
+				Maintenance struct{ Jobs map[string]any } `json:"maintenance"`
 			}
-			if lastJSON(t, out, &st); code != 0 || st.Slots.Providers != 7 || st.Slots.TotalSlots == 0 || len(st.Maintenance.Jobs) != 2 {
+			if lastJSON(t, out, &st); code != 0 || st.Providers != 7 || st.TotalSlots == 0 || len(st.Maintenance.Jobs) != 2 {
 				t.Fatalf("stats: %d %+v\n%s", code, st, out)
 			}
 		})

@@ -19,6 +19,7 @@ import (
 	"timeslots/internal/apperr"
 	"timeslots/internal/config"
 	"timeslots/internal/jobs"
+	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 )
 
@@ -52,7 +53,11 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				return c.out.Encode(res)
+				return c.out.Encode(struct {
+					Seeded    bool              `json:"seeded"`
+					Providers int               `json:"providers"`
+					Generate  rest.GenerateJSON `json:"generate"`
+				}{res.Seeded, res.Providers, rest.NewGenerateJSON(res.Generate)})
 			}
 		},
 	},
@@ -78,7 +83,7 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				return c.out.Encode(res)
+				return c.out.Encode(rest.NewGenerateJSON(res))
 			}
 		},
 	},
@@ -92,7 +97,7 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				return c.out.Encode(res)
+				return c.out.Encode(rest.NewCleanupJSON(res))
 			}
 		},
 	},
@@ -112,10 +117,9 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				return c.out.Encode(struct {
-					Slots       *slots.Stats `json:"slots"`
-					Maintenance any          `json:"maintenance"`
-				}{st, maint})
+				out := rest.NewStatsJSON(st)
+				out.Maintenance = maint
+				return c.out.Encode(out)
 			}
 		},
 	},

@@ -31,9 +31,9 @@ type utilizationJSON struct {
 	Horizon     *models.Date `json:"horizon"`
 }
 
-// statsJSON carries the fields of GraphQL's SlotStats, plus what the
+// StatsJSON carries the fields of GraphQL's SlotStats, plus what the
 // scheduler and the request metrics report.
-type statsJSON struct {
+type StatsJSON struct {
 	TotalSlots            int64             `json:"totalSlots"`
 	AvailableSlots        int64             `json:"availableSlots"`
 	BookedSlots           int64             `json:"bookedSlots"`
@@ -45,21 +45,13 @@ type statsJSON struct {
 	LastSlotAt            *string           `json:"lastSlotAt"`
 	UtilizationByProvider []utilizationJSON `json:"utilizationByProvider"`
 	Maintenance           any               `json:"maintenance"`
-	Performance           any               `json:"performance"`
+	Performance           any               `json:"performance,omitempty"` // absent only outside a server (CLI)
 }
 
-// stats serves GET /api/admin/time-slots.
-func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
-	if _, err := parseQuery(r.URL.RawQuery); err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	st, err := h.slots.Stats(r.Context())
-	if err != nil {
-		httpx.WriteError(w, r, err)
-		return
-	}
-	out := statsJSON{
+// NewStatsJSON renders statistics with the admin API's field names (those of
+// GraphQL's SlotStats); the CLI prints the same shape.
+func NewStatsJSON(st *slots.Stats) StatsJSON {
+	out := StatsJSON{
 		TotalSlots: st.TotalSlots, AvailableSlots: st.AvailableSlots, BookedSlots: st.BookedSlots,
 		AvailablePercent: st.AvailablePercent, BookedPercent: st.BookedPercent,
 		Providers: st.Providers, DaysGenerated: st.DaysGenerated,
@@ -88,6 +80,21 @@ func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
 			TotalSlots: u.TotalSlots, BookedSlots: u.BookedSlots, Utilization: u.Utilization, Horizon: u.Horizon,
 		}
 	}
+	return out
+}
+
+// stats serves GET /api/admin/time-slots.
+func (h *handler) stats(w http.ResponseWriter, r *http.Request) {
+	if _, err := parseQuery(r.URL.RawQuery); err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	st, err := h.slots.Stats(r.Context())
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	out := NewStatsJSON(st)
 	var maintenance, performance reporter
 	if h.maintenance != nil {
 		maintenance = h.maintenance.MaintenanceReport
@@ -132,7 +139,8 @@ var generateTypes = map[string]string{
 	"providerIds": "a list of provider ids (integers)",
 }
 
-type generateJSON struct {
+// GenerateJSON carries the fields of GraphQL's GenerateSlotsPayload.
+type GenerateJSON struct {
 	Created    int   `json:"created"`
 	Skipped    int   `json:"skipped"`
 	Providers  int   `json:"providers"`
@@ -161,13 +169,19 @@ func (h *handler) generate(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, generateJSON{
-		Created: res.Created, Skipped: res.Skipped, Providers: res.Providers, Days: res.Days,
-		Batches: res.Batches, DurationMs: res.Duration.Milliseconds(),
-	})
+	httpx.WriteJSON(w, http.StatusOK, NewGenerateJSON(res))
 }
 
-type cleanupJSON struct {
+// NewGenerateJSON renders a generation's result as the admin API answers it.
+func NewGenerateJSON(res slots.GenerateResult) GenerateJSON {
+	return GenerateJSON{
+		Created: res.Created, Skipped: res.Skipped, Providers: res.Providers, Days: res.Days,
+		Batches: res.Batches, DurationMs: res.Duration.Milliseconds(),
+	}
+}
+
+// CleanupJSON carries the fields of GraphQL's CleanupSlotsPayload.
+type CleanupJSON struct {
 	Deleted    int   `json:"deleted"`
 	DurationMs int64 `json:"durationMs"`
 }
@@ -194,5 +208,10 @@ func (h *handler) cleanup(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, cleanupJSON{Deleted: res.Deleted, DurationMs: res.Duration.Milliseconds()})
+	httpx.WriteJSON(w, http.StatusOK, NewCleanupJSON(res))
+}
+
+// NewCleanupJSON renders a cleanup's result as the admin API answers it.
+func NewCleanupJSON(res slots.CleanupResult) CleanupJSON {
+	return CleanupJSON{Deleted: res.Deleted, DurationMs: res.Duration.Milliseconds()}
 }
