@@ -49,21 +49,32 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-// statusRecorder remembers the status and size of an answer.
-type statusRecorder struct {
+// StatusRecorder remembers the status and size of an answer, for the
+// request log and the metrics.
+type StatusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int
 }
 
-func (s *statusRecorder) WriteHeader(code int) {
+// Status answers the status written, 200 when the handler wrote none.
+func (s *StatusRecorder) Status() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// WriteHeader records the first status written.
+func (s *StatusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
-func (s *statusRecorder) Write(b []byte) (int, error) {
+// Write records an implicit 200 and the bytes written.
+func (s *StatusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
@@ -72,10 +83,11 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+// Unwrap lets http.ResponseController reach the inner writer.
+func (s *StatusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // Flush lets streaming answers through the recorder.
-func (s *statusRecorder) Flush() {
+func (s *StatusRecorder) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -95,16 +107,13 @@ func RequestLog(base *slog.Logger) func(http.Handler) http.Handler {
 			w.Header().Set(RequestIDHeader, id)
 			l := base.With(slog.String("request_id", id))
 			ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), loggerKey, l)
-			rec := &statusRecorder{ResponseWriter: w}
+			rec := &StatusRecorder{ResponseWriter: w}
 			start := time.Now()
 			l.Debug("request started", slog.String("method", r.Method), slog.String("path", r.URL.Path))
 			next.ServeHTTP(rec, r.WithContext(ctx))
-			if rec.status == 0 {
-				rec.status = http.StatusOK
-			}
 			l.Info("request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+				slog.Int("status", rec.Status()), slog.Int("bytes", rec.bytes),
 				slog.Duration("duration", time.Since(start)))
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/httpx"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
@@ -128,28 +129,6 @@ func (m *Metrics) ObserveJob(job string, _ time.Time, outcome models.JobOutcome,
 	}
 }
 
-// statusRecorder keeps the status an inner handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // unobserved routes are not part of the performance record (probes and
 // scrapes would drown the operations people care about); Prometheus still
 // sees them.
@@ -164,14 +143,11 @@ var unobserved = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": 
 func (m *Metrics) Routes(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &httpx.StatusRecorder{ResponseWriter: w}
 		mux.ServeHTTP(rec, r)
 		took := time.Since(start)
 		route := routeOf(r.Pattern)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Observe(took.Seconds())
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.Status())).Observe(took.Seconds())
 		if !unobserved[route] && route != "unmatched" && route != "/graphql" {
 			m.perf.Observe(r.Method+" "+route, took)
 		}
