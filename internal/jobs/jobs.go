@@ -48,9 +48,9 @@ type Options struct {
 	// Instance names this process in job_runs (host and pid).
 	Instance string
 	Logger   *slog.Logger
-	// CatchUp makes Start also run each job's latest scheduled tick, so a
-	// tick missed while no replica was up (or a fresh deployment) is done at
-	// once; the tick claim keeps it to one run if it did happen.
+	// CatchUp makes Start also run Scheduler.CatchUp, so a tick missed
+	// while no replica was up is done at once; the tick claim keeps it to
+	// one run if it did happen.
 	CatchUp bool
 	// Observe, if set, learns every tick's outcome and the run's duration,
 	// for metrics.
@@ -109,17 +109,46 @@ func (s *Scheduler) Start() {
 	s.cron.Start()
 	if s.opt.CatchUp {
 		s.catchUp.Go(func() {
-			now := time.Now()
-			for _, j := range []struct {
-				name  string
-				sched Schedule
-			}{{GenerateJob, s.opt.Generate}, {CleanupJob, s.opt.Cleanup}} {
-				if tick := j.sched.Previous(now); !tick.IsZero() && s.ctx.Err() == nil {
-					_, _ = s.RunTick(s.ctx, j.name, tick)
-				}
+			if _, err := s.CatchUp(s.ctx, time.Now()); err != nil && s.ctx.Err() == nil {
+				s.opt.Logger.Error("catch-up not done", slog.String("error", err.Error()))
 			}
 		})
 	}
+}
+
+// CatchUp runs each job's latest scheduled tick before now unless some
+// replica already ran it, so a tick missed while no replica was up is done
+// at start. A job that has never run is left to its schedule: on a new
+// database a missed tick had nothing to do (production starts without
+// providers; the demo seed has generated its own days). It answers the jobs
+// it ran.
+func (s *Scheduler) CatchUp(ctx context.Context, now time.Time) ([]string, error) {
+	last, err := s.mgr.LastJobRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hasRun := map[string]bool{}
+	for _, r := range last {
+		hasRun[r.Job] = true
+	}
+	var ran []string
+	for _, j := range []struct {
+		name  string
+		sched Schedule
+	}{{GenerateJob, s.opt.Generate}, {CleanupJob, s.opt.Cleanup}} {
+		tick := j.sched.Previous(now)
+		if !hasRun[j.name] || tick.IsZero() || ctx.Err() != nil {
+			continue
+		}
+		ok, err := s.RunTick(ctx, j.name, tick)
+		if err != nil {
+			return ran, err
+		}
+		if ok {
+			ran = append(ran, j.name)
+		}
+	}
+	return ran, nil
 }
 
 // Stop stops firing and cancels a running job (generation and cleanup stop

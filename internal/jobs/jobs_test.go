@@ -326,54 +326,49 @@ func TestPreviousScheduledInstant(t *testing.T) {
 	}
 }
 
-// A replica that starts runs the latest scheduled tick if no replica ran
-// it (a fresh deployment, or downtime over the scheduled instant); the next
-// replica to start finds it claimed and skips it.
-func TestCatchUpRunsTheMissedTickOnce(t *testing.T) {
+// CatchUp runs a job's latest tick when the job has run before but missed
+// that tick (downtime over the scheduled instant), once across replicas;
+// a job that never ran is left to its schedule, so a new database keeps
+// exactly what its seed made.
+func TestCatchUpRunsAMissedTickOnceAndLeavesNewDatabasesAlone(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *database.DB) {
 		mgr := slots.New(db)
 		demoProvider(t, mgr)
-		type event struct {
-			job     string
-			tick    time.Time
-			outcome models.JobOutcome
-		}
-		start := func() []event {
-			var mu sync.Mutex
-			var events []event
-			s := newScheduler(t, mgr, jobs.Options{
-				GenerateDays: 3, CleanupDaysOld: 30, CatchUp: true,
-				Observe: func(job string, tick time.Time, o models.JobOutcome, _ time.Duration) {
-					mu.Lock()
-					defer mu.Unlock()
-					events = append(events, event{job, tick, o})
-				},
-			})
-			s.Start()
-			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				mu.Lock()
-				n := len(events)
-				mu.Unlock()
-				if n >= 2 || time.Now().After(deadline) {
-					break
-				}
-			}
-			if err := s.Stop(); err != nil {
+		countSlots := func() int64 {
+			var n int64
+			if err := db.Model(&models.TimeSlot{}).Count(&n).Error; err != nil {
 				t.Fatal(err)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			return events
+			return n
 		}
+		s := newScheduler(t, mgr, jobs.Options{GenerateDays: 3, CleanupDaysOld: 30})
 		now := time.Now()
-		first := start()
-		if len(first) != 2 || first[0].outcome != models.JobSucceeded || first[1].outcome != models.JobSucceeded ||
-			!first[0].tick.Equal(jobs.MustParseSchedule("0 2 * * *").Previous(now)) {
-			t.Fatalf("first start: %+v, want the latest generate and cleanup ticks run", first)
+		if ran, err := s.CatchUp(context.Background(), now); err != nil || len(ran) != 0 || countSlots() != 0 {
+			t.Fatalf("fresh database: CatchUp ran %v (%v) and made %d slots, want nothing", ran, err, countSlots())
 		}
-		second := start()
-		if len(second) != 2 || second[0].outcome != jobs.Skipped || second[1].outcome != jobs.Skipped {
-			t.Fatalf("second start: %+v, want both ticks skipped as already run", second)
+
+		// Both jobs ran at some earlier tick, then every replica was down
+		// over the latest one.
+		gen, clean := jobs.MustParseSchedule("0 2 * * *"), jobs.MustParseSchedule("0 3 * * 0")
+		for job, tick := range map[string]time.Time{
+			jobs.GenerateJob: gen.Previous(gen.Previous(now).Add(-time.Minute)),
+			jobs.CleanupJob:  clean.Previous(clean.Previous(now).Add(-time.Minute)),
+		} {
+			run, err := mgr.ClaimJobRun(context.Background(), job, tick, "earlier")
+			if err != nil || run == nil {
+				t.Fatalf("record an earlier %s run: %v", job, err)
+			}
+			if err := mgr.FinishJobRun(context.Background(), run.ID, models.JobSucceeded, "", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ran, err := s.CatchUp(context.Background(), now)
+		if err != nil || len(ran) != 2 || countSlots() == 0 {
+			t.Fatalf("after downtime: CatchUp ran %v (%v), %d slots; want both jobs and slots", ran, err, countSlots())
+		}
+		other := newScheduler(t, mgr, jobs.Options{GenerateDays: 3, CleanupDaysOld: 30})
+		if ran, err := other.CatchUp(context.Background(), now); err != nil || len(ran) != 0 {
+			t.Fatalf("second replica: CatchUp ran %v (%v), want the ticks left as already run", ran, err)
 		}
 	})
 }
