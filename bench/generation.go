@@ -67,6 +67,8 @@ type genFigure struct {
 	Reported time.Duration
 	PeakRSS  int64 // the largest over the runs
 	Copy     time.Duration
+	OursCPU  cpuSplit // of the last run, per row
+	CopyCPU  cpuSplit
 }
 
 func (g genFigure) oursRate() float64 { return float64(g.W.Slots()) / g.Ours.Seconds() }
@@ -93,7 +95,7 @@ func setupProviders(ctx context.Context, b *benchDB, w workload, capacity int) (
 // measureGeneration runs, runs times: COPY of the dataset's rows into the
 // freshly emptied table, then generateSlots through the server into the
 // freshly emptied table; it leaves the last generation's slots in place.
-func measureGeneration(ctx context.Context, b *benchDB, gen generator, ds *dataset, runs int) (genFigure, error) {
+func measureGeneration(ctx context.Context, b *benchDB, gen generator, serverPID int, ds *dataset, runs int) (genFigure, error) {
 	want := ds.w.Slots()
 	var ours, reported, copies []time.Duration
 	fig := genFigure{W: ds.w, Runs: runs}
@@ -101,7 +103,9 @@ func measureGeneration(ctx context.Context, b *benchDB, gen generator, ds *datas
 		if err := b.emptySlots(ctx, false); err != nil {
 			return fig, err
 		}
+		meter := startCPU(ctx, b, 0)
 		n, d, err := copySlots(ctx, b, ds, 0)
+		fig.CopyCPU = meter.finish(ctx, n, 0)
 		if err != nil {
 			return fig, fmt.Errorf("COPY: %w", err)
 		}
@@ -112,7 +116,9 @@ func measureGeneration(ctx context.Context, b *benchDB, gen generator, ds *datas
 		if err := b.emptySlots(ctx, false); err != nil {
 			return fig, err
 		}
+		meter = startCPU(ctx, b, serverPID)
 		g, err := gen(ctx, ds.w.Days)
+		fig.OursCPU = meter.finish(ctx, g.Created, 0)
 		if err != nil {
 			return fig, err
 		}

@@ -37,6 +37,7 @@ type options struct {
 	cleanupReadRate int
 	pgLog           string
 	profileDir      string
+	serverEnv       []string
 	readme          string
 	chart           string
 	only            map[string]bool
@@ -82,11 +83,16 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.cleanupReadRate, "cleanup-read-rate", 500, "GraphQL reads per second during the cleanup phase")
 	fs.StringVar(&o.pgLog, "pg-log", "", "PostgreSQL server log file, to capture the SQL the server sends (default: found)")
 	fs.StringVar(&o.profileDir, "profile", "", "also record CPU profiles of the server under each read load into this directory (a separate pass with a benchpprof build)")
+	var serverEnv string
+	fs.StringVar(&serverEnv, "server-env", "", "extra environment of the measured server, comma-separated (e.g. GOGC=400,DB_MAX_CONNS=32)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
 	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,cleanup")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if serverEnv != "" {
+		o.serverEnv = strings.Split(serverEnv, ",")
 	}
 	n, err := parseSize(size)
 	if err != nil {
@@ -214,7 +220,7 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 	if ctx.Err() != nil {
 		return append(failures, ctx.Err())
 	}
-	s, err := startServer(ctx, bin, b.url)
+	s, err := startServer(ctx, bin, b.url, o.serverEnv...)
 	if err != nil {
 		return append(failures, err)
 	}
@@ -225,7 +231,7 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 		ds, err := setupProviders(ctx, b, seedWorkload(), 1)
 		if err == nil {
 			var f genFigure
-			f, err = measureGeneration(ctx, b, serverGenerator(s, bin, b.url, ds.w.Slots()), ds, max(o.runs, 1))
+			f, err = measureGeneration(ctx, b, serverGenerator(s, bin, b.url, ds.w.Slots()), s.cmd.Process.Pid, ds, max(o.runs, 1))
 			if err == nil {
 				r.seed = &f
 			}
@@ -251,7 +257,7 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			if n >= 1_000_000 {
 				runs = 1
 			}
-			f, err := measureGeneration(ctx, b, serverGenerator(s, bin, b.url, w.Slots()), ds, runs)
+			f, err := measureGeneration(ctx, b, serverGenerator(s, bin, b.url, w.Slots()), s.cmd.Process.Pid, ds, runs)
 			if err != nil {
 				fail("generation "+w.Name, err)
 				continue

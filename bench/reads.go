@@ -31,7 +31,9 @@ func readWindows(ds *dataset, offsetDays int) []window {
 // pageSize is the page every read asks for.
 const pageSize = 20
 
-const timeSlotsQuery = `query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(first: 20, filter: {providerId: $p, startDate: $s, endDate: $e}) { edges { cursor node { id providerId startTime endTime date durationMinutes capacity bookedCount remaining status } } pageInfo { hasNextPage endCursor } } }`
+// timeSlotsQuery asks for the fields the REST shim answers (the same data
+// both ways), with the edge cursors and the page info a client pages by.
+const timeSlotsQuery = `query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(first: 20, filter: {providerId: $p, startDate: $s, endDate: $e}) { edges { cursor node { id providerId startTime endTime date status capacity bookedCount } } pageInfo { hasNextPage endCursor } } }`
 
 // readAPI is one of the two read endpoints.
 type readAPI struct {

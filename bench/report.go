@@ -106,8 +106,8 @@ func humanCount(n int) string {
 }
 
 func (g genFigure) line() string {
-	return fmt.Sprintf("  %s slots: generateSlots %s = %s rows/s, peak RSS %s | COPY ceiling %s = %s rows/s | ratio %.2f×",
-		humanCount(g.W.Slots()), secs(g.Ours), rate(g.oursRate()), mib(g.PeakRSS), secs(g.Copy), rate(g.copyRate()), g.ratio())
+	return fmt.Sprintf("  %s slots: generateSlots %s = %s rows/s, peak RSS %s | COPY ceiling %s = %s rows/s | ratio %.2f×\n  CPU per row: generateSlots %s | COPY %s",
+		humanCount(g.W.Slots()), secs(g.Ours), rate(g.oursRate()), mib(g.PeakRSS), secs(g.Copy), rate(g.copyRate()), g.ratio(), g.OursCPU, g.CopyCPU)
 }
 
 // text renders the results as the Markdown that goes into bench/README.md.
