@@ -122,7 +122,8 @@ func sampleDeletes(ctx context.Context, b *benchDB) (longest time.Duration, samp
 		case <-tick.C:
 		}
 		rows, err := conn.Query(ctx, `SELECT xact_start, (extract(epoch FROM clock_timestamp() - xact_start) * 1e6)::bigint
-			FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE 'DELETE FROM "time_slots"%'`)
+			FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND xact_start IS NOT NULL
+			AND query LIKE 'DELETE FROM "time_slots"%'`)
 		if err != nil {
 			if ctx.Err() != nil {
 				return longest, samples, len(seen), nil

@@ -38,10 +38,10 @@ func seedWorkload() workload {
 	return workload{Name: "seed", Providers: 20, SlotMinutes: 20, Start: "09:00", End: "17:00", Days: 30, Capacity: 1}
 }
 
-// sizeWorkload has about n slots: providers × 30 days × 34 fifteen-minute
-// slots (09:00–17:30); 1,000 providers make 1,020,000.
+// sizeWorkload has about n slots: n/1,000 providers × 30 days × 34
+// fifteen-minute slots (09:00–17:30); 1,000 providers make 1,020,000.
 func sizeWorkload(n int) workload {
-	p := max(1, (n+510)/1020)
+	p := max(1, n/1000)
 	return workload{Name: humanCount(n), Providers: p, SlotMinutes: 15, Start: "09:00", End: "17:30", Days: 30, Capacity: 1}
 }
 
