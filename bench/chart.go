@@ -107,7 +107,7 @@ func (c countTicks) Ticks(min, max float64) []plot.Tick {
 	for _, v := range c {
 		var label string
 		switch {
-		case v >= 1e6:
+		case v >= 995e3:
 			label = fmt.Sprintf("%.3gM", v/1e6)
 		case v >= 1e3:
 			label = fmt.Sprintf("%.3gk", v/1e3)
