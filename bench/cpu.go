@@ -113,7 +113,7 @@ func startCPU(ctx context.Context, b *benchDB, serverPID int) *backendMeter {
 }
 
 func (m *backendMeter) poll(ctx context.Context, baseline bool) {
-	rows, err := m.b.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+	rows, err := m.b.pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
 	if err != nil {
 		return
 	}
