@@ -58,14 +58,17 @@ func WithHooks(h Hooks) Option { return func(m *Manager) { m.hooks = h } }
 // New builds a manager over an open, migrated database.
 func New(db *database.DB, opts ...Option) *Manager {
 	m := &Manager{db: db.DB, dialect: db.Dialect, now: time.Now}
-	// Measured: PostgreSQL takes multi-row INSERTs best at ~1,000 rows, with
-	// two writers to keep both cores busy; the pure-Go SQLite driver binds
-	// parameters in time quadratic in the batch, so ~100 rows is fastest,
-	// and SQLite has one writer at a time anyway.
+	// Measured (1M slots, 2 cores, CPU time per run): on PostgreSQL batches
+	// of 4,000 rows (28,000 parameters, under the 65,535 limit) cost the
+	// database 7% and the Go side 25% less CPU than batches of 1,000, and
+	// two writers keep both cores busy (one writer: half the rate; three:
+	// no gain). The pure-Go SQLite driver binds parameters in time
+	// quadratic in the batch, so ~100 rows is fastest, and SQLite has one
+	// writer at a time anyway.
 	if db.Dialect == database.SQLite {
 		m.batchSize, m.writers = 100, 1
 	} else {
-		m.batchSize, m.writers = 1000, 2
+		m.batchSize, m.writers = 4000, 2
 	}
 	for _, o := range opts {
 		o(m)
