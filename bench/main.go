@@ -177,6 +177,7 @@ func run(ctx context.Context, args []string) error {
 
 	failures := rep.runAll(ctx, o, b, root, bin, tmp)
 	rep.elapsed = time.Since(started)
+	rep.machine.LoadEnd = loadAvg()
 	fmt.Println()
 	fmt.Print(rep.text())
 	if o.chart != "" && len(rep.scaling) > 0 {

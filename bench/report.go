@@ -20,11 +20,27 @@ type machine struct {
 	SyncCommit string
 	GoVersion  string
 	Date       string
+	LoadStart  string // /proc/loadavg when the run started
+	LoadEnd    string
 }
 
 func (m machine) String() string {
 	return fmt.Sprintf("machine: %d CPUs (%s), %.0f GiB memory, PostgreSQL %s (%s), %s, %s",
 		m.CPUs, m.CPUModel, m.MemGiB, m.Postgres, m.Settings, m.GoVersion, m.Date)
+}
+
+// loadAvg answers the 1-, 5- and 15-minute load averages: on a shared
+// machine they tell how much else was running.
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func readMachine(ctx context.Context, b *benchDB) machine {
@@ -42,6 +58,7 @@ func readMachine(ctx context.Context, b *benchDB) machine {
 		fmt.Sscanf(strings.TrimPrefix(strings.SplitN(string(raw), "\n", 2)[0], "MemTotal:"), "%f", &kb)
 		m.MemGiB = kb / (1 << 20)
 	}
+	m.LoadStart = loadAvg()
 	m.Postgres = b.serverVersion(ctx)
 	m.SyncCommit = b.setting(ctx, "synchronous_commit")
 	m.Settings = fmt.Sprintf("shared_buffers %s, synchronous_commit %s, fsync %s",
@@ -118,7 +135,9 @@ func (r *report) text() string {
 	if r.opts.smoke {
 		mode = "smoke run (tiny sizes, timings not meaningful)"
 	}
-	p("Measured %s, %s; %s in %s.\n\n", r.machine.Date, mode, r.machine.String(), r.elapsed.Round(time.Second))
+	p("Measured %s, %s; %s in %s. Load average (1/5/15 min) %s at the start, %s at the end.\n\n",
+		r.machine.Date, mode, r.machine.String(), r.elapsed.Round(time.Second), r.machine.LoadStart, r.machine.LoadEnd)
+	r.targets(p)
 
 	if r.seed != nil || len(r.gens) > 0 {
 		p("### Generation (generateSlots over GraphQL vs. pgx CopyFrom into the same table)\n\n")
@@ -243,3 +262,58 @@ func (f cleanupFigure) line() string {
 }
 
 func (m machine) syncCommit() string { return m.SyncCommit }
+
+// targets prints the targets beside what this run measured.
+func (r *report) targets(p func(string, ...any)) {
+	type row struct{ what, target, got, met string }
+	var rows []row
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "**no**"
+	}
+	if g := r.seed; g != nil {
+		rows = append(rows, row{"seed workload (14,400 slots) on PostgreSQL", "≤ 0.3 s", fmt.Sprintf("%s (COPY of the same rows: %s)", secs(g.Ours), secs(g.Copy)), yes(g.Ours <= 300*time.Millisecond)})
+	}
+	var rss int64
+	for _, g := range append(r.gens, r.seedList()...) {
+		rss = max(rss, g.PeakRSS)
+		if g.W.Slots() >= 1_000_000 && g.W.Slots() < 2_000_000 {
+			rows = append(rows, row{"1M slots against COPY", "≥ 0.7×", fmt.Sprintf("%.2f× (%s vs %s rows/s)", g.ratio(), rate(g.oursRate()), rate(g.copyRate())), yes(g.ratio() >= 0.7)})
+		}
+	}
+	if rss > 0 {
+		rows = append(rows, row{"server peak RSS during generation, any size", "≤ 64 MiB", mib(rss), yes(rss <= 64<<20)})
+	}
+	for _, f := range r.reads {
+		rows = append(rows, row{f.API + " against pgbench", "≥ 0.3×", fmt.Sprintf("%.2f×", f.ratio()), yes(f.ratio() >= 0.3)})
+		rows = append(rows, row{f.API + " p99", "≤ 10 ms", ms(f.Load.P99), yes(f.Load.P99 <= 10*time.Millisecond)})
+		rows = append(rows, row{f.API + " errors", "0", fmt.Sprint(f.Load.Errors), yes(f.Load.Errors == 0)})
+	}
+	if f := r.bookings; f != nil {
+		rows = append(rows, row{"bookings against the pgbench claim", "≥ 0.25×", fmt.Sprintf("%.2f× (%s vs %s /s)", f.rate()/f.Claim.TPS, rate(f.rate()), rate(f.Claim.TPS)), yes(f.rate()/f.Claim.TPS >= 0.25)})
+		rows = append(rows, row{"booking errors", "0", fmt.Sprint(f.Load.Errors), yes(f.Load.Errors == 0)})
+	}
+	if h := r.hot; h != nil {
+		rows = append(rows, row{"hot slots: winners per slot", fmt.Sprintf("exactly %d", h.Capacity), fmt.Sprint(h.PerSlot), "yes"})
+	}
+	if s := r.sqlite; s != nil {
+		rows = append(rows, row{"seed workload on SQLite", "≤ 1 s", secs(s.Ours), yes(s.Ours <= time.Second)})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("| target | wanted | measured | met |\n|---|---|---|---|\n")
+	for _, x := range rows {
+		p("| %s | %s | %s | %s |\n", x.what, x.target, x.got, x.met)
+	}
+	p("\n")
+}
+
+func (r *report) seedList() []genFigure {
+	if r.seed == nil {
+		return nil
+	}
+	return []genFigure{*r.seed}
+}
