@@ -77,7 +77,7 @@ func (l *pgLog) readFrom(ctx context.Context, off int64) (string, error) {
 
 var (
 	// "duration: 0.123 ms  execute stmtcache_x: SELECT …" or "… statement: BEGIN"
-	reExecute = regexp.MustCompile(`LOG:\s+duration: [0-9.]+ ms\s+(?:execute [^:]+|statement): (.*)$`)
+	reExecute = regexp.MustCompile(`LOG:\s+(?:duration: [0-9.]+ ms\s+)?(?:execute [^:]+|statement): (.*)$`)
 	reParams  = regexp.MustCompile(`DETAIL:\s+parameters: (.*)$`)
 )
 
