@@ -8,12 +8,21 @@ import (
 	"time"
 )
 
-// cleanupDaysOld is the cleanup's cutoff; the dataset is laid 39 days back,
-// so the oldest 9 of its 30 days (30%) ended more than 30 days ago.
+// cleanupDaysOld is the cleanup's cutoff. The cleanup dataset lays 9 of
+// the workload's 30 days 39 to 31 days back (30% of the slots, older than
+// the cutoff) and the other 21 from today on, where the reads that run
+// during the cleanup find bookable slots.
 const (
 	cleanupDaysOld = 30
-	cleanupShift   = -39
+	cleanupOldDays = 9
 )
+
+func cleanupDays(d int) int {
+	if d < cleanupOldDays {
+		return d - (cleanupDaysOld + cleanupOldDays)
+	}
+	return d - cleanupOldDays
+}
 
 // cleanupFigure is cleanupSlots deleting the oldest 30% of the slots while
 // reads go on.
@@ -38,19 +47,19 @@ func measureCleanup(ctx context.Context, b *benchDB, s *server, o *options, ds *
 	if err := b.emptySlots(ctx, false); err != nil {
 		return fig, err
 	}
-	if _, _, err := copySlots(ctx, b, ds, cleanupShift); err != nil {
+	if _, _, err := copySlots(ctx, b, ds, cleanupDays); err != nil {
 		return fig, err
 	}
 	if err := b.exec(ctx, "VACUUM ANALYZE time_slots"); err != nil {
 		return fig, err
 	}
-	want := ds.w.Slots() * (-cleanupShift - cleanupDaysOld) / ds.w.Days
+	want := ds.w.Slots() * cleanupOldDays / ds.w.Days
 
-	// Reads of the days that stay: eight one-week windows from 30 to 10
-	// days ago.
+	// Reads of the days that stay: eight one-week windows from today to
+	// 20 days ahead.
 	var wins []window
 	for i := 0; i < 8; i++ {
-		st := ds.today.AddDays(-30 + 2*i)
+		st := ds.today.AddDays(2 * i)
 		wins = append(wins, window{Start: st, End: st.AddDays(6)})
 	}
 	tr := readTargeter(graphqlRead, s.base, ds, wins)

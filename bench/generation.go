@@ -104,7 +104,7 @@ func measureGeneration(ctx context.Context, b *benchDB, gen generator, serverPID
 			return fig, err
 		}
 		meter := startCPU(ctx, b, 0)
-		n, d, err := copySlots(ctx, b, ds, 0)
+		n, d, err := copySlots(ctx, b, ds, sameDays)
 		fig.CopyCPU = meter.finish(ctx, n, 0)
 		if err != nil {
 			return fig, fmt.Errorf("COPY: %w", err)

@@ -266,7 +266,7 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			r.gens = append(r.gens, f)
 			pt.GenRowsPerSec, pt.CopyRowsPerSec = f.oursRate(), f.copyRate()
 			fmt.Println(f.line())
-		} else if _, _, err := copySlots(ctx, b, ds, 0); err != nil {
+		} else if _, _, err := copySlots(ctx, b, ds, sameDays); err != nil {
 			fail("load "+w.Name, err)
 			continue
 		}

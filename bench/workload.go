@@ -105,23 +105,27 @@ func createProviders(ctx context.Context, db *database.DB, w workload, capacity 
 }
 
 // slotCopySource streams a dataset's slots to COPY, expanded from the
-// providers' schedules exactly as generation expands them, shifted by
-// shiftDays (negative: into the past).
+// providers' schedules exactly as generation expands them; the d-th of the
+// workload's days is the local date today+day(d) (past dates on purpose
+// when day(d) < 0).
 type slotCopySource struct {
-	ds        *dataset
-	shiftDays int
-	now       time.Time
-	scheds    []*models.Schedule
-	p, d      int
-	specs     []models.SlotSpec
-	i         int
-	cur       *models.Provider
-	row       []any
-	err       error
+	ds     *dataset
+	day    func(d int) int
+	now    time.Time
+	scheds []*models.Schedule
+	p, d   int
+	specs  []models.SlotSpec
+	i      int
+	cur    *models.Provider
+	row    []any
+	err    error
 }
 
-func newSlotCopySource(ds *dataset, shiftDays int) (*slotCopySource, error) {
-	s := &slotCopySource{ds: ds, shiftDays: shiftDays, now: time.Now().UTC(), row: make([]any, len(copyColumns))}
+// sameDays lays the workload's days from today on, as generation does.
+func sameDays(d int) int { return d }
+
+func newSlotCopySource(ds *dataset, day func(int) int) (*slotCopySource, error) {
+	s := &slotCopySource{ds: ds, day: day, now: time.Now().UTC(), row: make([]any, len(copyColumns))}
 	for i := range ds.providers {
 		sc, err := models.NewSchedule(&ds.providers[i])
 		if err != nil {
@@ -142,9 +146,10 @@ func (s *slotCopySource) Next() bool {
 			return false
 		}
 		sc := s.scheds[s.p]
-		day := sc.Today(s.now).AddDays(s.d + s.shiftDays)
+		off := s.day(s.d)
+		day := sc.Today(s.now).AddDays(off)
 		cutoff := s.now
-		if s.shiftDays < 0 {
+		if off < 0 {
 			cutoff = time.Time{} // past slots on purpose
 		}
 		s.specs = sc.Day(s.specs[:0], day, cutoff)
@@ -172,8 +177,8 @@ func (s *slotCopySource) Err() error { return s.err }
 
 // copySlots writes the dataset's slots with one pgx CopyFrom: the
 // database's own bulk-load path, the ceiling for generation.
-func copySlots(ctx context.Context, b *benchDB, ds *dataset, shiftDays int) (int, time.Duration, error) {
-	src, err := newSlotCopySource(ds, shiftDays)
+func copySlots(ctx context.Context, b *benchDB, ds *dataset, day func(int) int) (int, time.Duration, error) {
+	src, err := newSlotCopySource(ds, day)
 	if err != nil {
 		return 0, 0, err
 	}
