@@ -16,9 +16,6 @@ import (
 	"timeslots/internal/database"
 )
 
-// generator runs one generation of the next days days.
-type generator func(ctx context.Context, days int) (genRun, error)
-
 // genRun is one generation through the server.
 type genRun struct {
 	Created  int
@@ -95,7 +92,11 @@ func setupProviders(ctx context.Context, b *benchDB, w workload, capacity int) (
 // measureGeneration runs, runs times: COPY of the dataset's rows into the
 // freshly emptied table, then generateSlots through the server into the
 // freshly emptied table; it leaves the last generation's slots in place.
-func measureGeneration(ctx context.Context, b *benchDB, gen generator, serverPID int, ds *dataset, runs int) (genFigure, error) {
+//
+// Each run has a server of its own, started just before, so its peak RSS
+// is generation's footprint, not memory a long-lived process kept from
+// earlier phases; above cliAbove slots a run is the one-shot CLI instead.
+func measureGeneration(ctx context.Context, b *benchDB, bin string, env []string, ds *dataset, runs int) (genFigure, error) {
 	want := ds.w.Slots()
 	var ours, reported, copies []time.Duration
 	fig := genFigure{W: ds.w, Runs: runs}
@@ -116,9 +117,8 @@ func measureGeneration(ctx context.Context, b *benchDB, gen generator, serverPID
 		if err := b.emptySlots(ctx, false); err != nil {
 			return fig, err
 		}
-		meter = startCPU(ctx, b, serverPID)
-		g, err := gen(ctx, ds.w.Days)
-		fig.OursCPU = meter.finish(ctx, g.Created, 0)
+		g, cpu, err := generateOnce(ctx, b, bin, env, ds)
+		fig.OursCPU = cpu
 		if err != nil {
 			return fig, err
 		}
@@ -225,17 +225,28 @@ func generateViaCLI(ctx context.Context, bin, databaseURL string, days int) (gen
 	return genRun{Created: res.Created, Wall: wall, Reported: res.Duration, PeakRSS: rss}, nil
 }
 
-// serverGenerator answers generation through the server's generateSlots
-// mutation; above cliAbove slots, where one request would outlast the
-// server's 60 s write timeout, through the operators' one-shot
-// `timeslots generate` instead (same manager, same code path below the edge).
-func serverGenerator(s *server, bin, databaseURL string, slots int) generator {
-	if slots > cliAbove {
-		return func(ctx context.Context, days int) (genRun, error) {
-			return generateViaCLI(ctx, bin, databaseURL, days)
-		}
+// generateOnce runs one generation of the dataset's days through a fresh
+// server's generateSlots, or the CLI above cliAbove slots, and measures
+// the CPU it cost.
+func generateOnce(ctx context.Context, b *benchDB, bin string, env []string, ds *dataset) (genRun, cpuSplit, error) {
+	if ds.w.Slots() > cliAbove {
+		meter := startCPU(ctx, b, 0)
+		g, err := generateViaCLI(ctx, bin, b.url, ds.w.Days)
+		return g, meter.finish(ctx, g.Created, 0), err
 	}
-	return func(ctx context.Context, days int) (genRun, error) { return generateViaGraphQL(ctx, s, days) }
+	s, err := startServer(ctx, bin, b.url, env...)
+	if err != nil {
+		return genRun{}, cpuSplit{}, err
+	}
+	defer s.stop()
+	// One read first, as a running server would have had: the pool's first
+	// connection and the GraphQL handler are warm.
+	if err := s.graphql(ctx, http.DefaultClient, false, `{ providers(first: 1) { edges { cursor } } }`, nil, nil); err != nil {
+		return genRun{}, cpuSplit{}, fmt.Errorf("warm-up query: %w", err)
+	}
+	meter := startCPU(ctx, b, s.cmd.Process.Pid)
+	g, err := generateViaGraphQL(ctx, s, ds.w.Days)
+	return g, meter.finish(ctx, g.Created, 0), err
 }
 
 // cliAbove is the largest generation sent as one GraphQL request.

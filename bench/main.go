@@ -232,7 +232,7 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 		ds, err := setupProviders(ctx, b, seedWorkload(), 1)
 		if err == nil {
 			var f genFigure
-			f, err = measureGeneration(ctx, b, serverGenerator(s, bin, b.url, ds.w.Slots()), s.cmd.Process.Pid, ds, max(o.runs, 1))
+			f, err = measureGeneration(ctx, b, bin, o.serverEnv, ds, max(o.runs, 1))
 			if err == nil {
 				r.seed = &f
 			}
@@ -258,7 +258,7 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			if n >= 1_000_000 {
 				runs = 1
 			}
-			f, err := measureGeneration(ctx, b, serverGenerator(s, bin, b.url, w.Slots()), s.cmd.Process.Pid, ds, runs)
+			f, err := measureGeneration(ctx, b, bin, o.serverEnv, ds, runs)
 			if err != nil {
 				fail("generation "+w.Name, err)
 				continue
