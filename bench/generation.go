@@ -212,8 +212,8 @@ func generateViaCLI(ctx context.Context, bin, databaseURL string, days int) (gen
 		return genRun{}, fmt.Errorf("timeslots generate: %v\n%s", err, out)
 	}
 	var res struct {
-		Created  int
-		Duration time.Duration
+		Created    int `json:"created"`
+		DurationMs int `json:"durationMs"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		return genRun{}, fmt.Errorf("timeslots generate printed %.200q: %w", out, err)
@@ -222,7 +222,7 @@ func generateViaCLI(ctx context.Context, bin, databaseURL string, days int) (gen
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss << 10
 	}
-	return genRun{Created: res.Created, Wall: wall, Reported: res.Duration, PeakRSS: rss}, nil
+	return genRun{Created: res.Created, Wall: wall, Reported: time.Duration(res.DurationMs) * time.Millisecond, PeakRSS: rss}, nil
 }
 
 // generateOnce runs one generation of the dataset's days through a fresh
@@ -249,5 +249,5 @@ func generateOnce(ctx context.Context, b *benchDB, bin string, env []string, ds 
 	return g, meter.finish(ctx, g.Created, 0), err
 }
 
-// cliAbove is the largest generation sent as one GraphQL request.
-const cliAbove = 3_000_000
+// cliAbove is the largest generation sent as one GraphQL request (-cli-above).
+var cliAbove = 3_000_000

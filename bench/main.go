@@ -81,6 +81,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.hotSlots, "hot-slots", 10, "hot slots for the contention check")
 	fs.IntVar(&o.hotAttempts, "hot-attempts", 1000, "concurrent booking attempts on the hot slots")
 	fs.IntVar(&o.cleanupReadRate, "cleanup-read-rate", 500, "GraphQL reads per second during the cleanup phase")
+	fs.IntVar(&cliAbove, "cli-above", cliAbove, "generations of more slots than this use the one-shot `timeslots generate` (one GraphQL request would outlast the server's write timeout)")
 	fs.StringVar(&o.pgLog, "pg-log", "", "PostgreSQL server log file, to capture the SQL the server sends (default: found)")
 	fs.StringVar(&o.profileDir, "profile", "", "also record CPU profiles of the server under each read load into this directory (a separate pass with a benchpprof build)")
 	var serverEnv string
