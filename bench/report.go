@@ -141,7 +141,7 @@ func (r *report) text() string {
 
 	if r.seed != nil || len(r.gens) > 0 {
 		p("### Generation (generateSlots over GraphQL vs. pgx CopyFrom into the same table)\n\n")
-		p("| slots | workload | runs | generateSlots | rows/s | server peak RSS | COPY ceiling | COPY rows/s | ratio |\n")
+		p("| slots | workload | runs | generateSlots | rows/s | peak RSS | COPY ceiling | COPY rows/s | ratio |\n")
 		p("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		all := r.gens
 		if r.seed != nil {
@@ -284,7 +284,7 @@ func (r *report) targets(p func(string, ...any)) {
 		}
 	}
 	if rss > 0 {
-		rows = append(rows, row{"server peak RSS during generation, any size", "≤ 64 MiB", mib(rss), yes(rss <= 64<<20)})
+		rows = append(rows, row{"peak RSS of the generating process, any size", "≤ 64 MiB", mib(rss), yes(rss <= 64<<20)})
 	}
 	for _, f := range r.reads {
 		rows = append(rows, row{f.API + " against pgbench", "≥ 0.3×", fmt.Sprintf("%.2f×", f.ratio()), yes(f.ratio() >= 0.3)})
