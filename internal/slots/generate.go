@@ -95,16 +95,16 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 		return GenerateResult{}, err
 	}
 	now := m.Now()
-	res := GenerateResult{Providers: len(providers), Days: in.DaysAhead}
+	res := GenerateResult{Providers: providers.total, Days: in.DaysAhead}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	chunks := make(chan chunk, m.writers*2)
-	var produced int
+	var produced, walked int
 	var prodErr error
 	go func() {
 		defer close(chunks)
-		produced, prodErr = m.produce(ctx, providers, in.DaysAhead, now, chunks)
+		produced, walked, prodErr = m.produce(ctx, providers, in.DaysAhead, now, chunks)
 	}()
 
 	var (
@@ -133,7 +133,7 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 					res.Batches++
 					if in.Progress != nil {
 						in.Progress(GenerateProgress{
-							ProvidersDone: c.providersDone, ProvidersTotal: len(providers),
+							ProvidersDone: c.providersDone, ProvidersTotal: providers.total,
 							Created: res.Created, Skipped: res.Skipped,
 						})
 					}
@@ -144,6 +144,7 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	}
 	wg.Wait()
 	res.Duration = time.Since(started)
+	res.Providers = walked
 	if firstErr != nil {
 		return res, dbError("generate slots", firstErr)
 	}
@@ -159,24 +160,42 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	return res, nil
 }
 
-// generationProviders loads the providers to generate for: the active ones,
-// or exactly those asked for (each must exist; inactive ones get no slots).
-func (m *Manager) generationProviders(ctx context.Context, ids []int64) ([]models.Provider, error) {
+// providerPage bounds how many providers generation holds at once, so
+// memory stays flat in the number of providers as well as of slots.
+const providerPage = 500
+
+// providerSet is the providers one generation walks: how many there are,
+// and their pages in id order.
+type providerSet struct {
+	total int
+	ids   []int64 // nil: every active provider
+}
+
+// page answers the next at most providerPage providers after id after.
+func (ps providerSet) page(ctx context.Context, m *Manager, after int64) ([]models.Provider, error) {
 	var rows []models.Provider
-	q := m.db.WithContext(ctx).Order("id")
-	if ids != nil {
-		if len(ids) > 10000 {
-			return nil, apperr.Invalid("providerIds", "providerIds may list at most 10000 providers")
-		}
-		q = q.Where("id IN ?", ids)
+	q := m.db.WithContext(ctx).Where("active = ? AND id > ?", true, after)
+	if ps.ids != nil {
+		q = q.Where("id IN ?", ps.ids)
 	}
-	if err := q.Where("active = ?", true).Find(&rows).Error; err != nil {
+	if err := q.Order("id").Limit(providerPage).Find(&rows).Error; err != nil {
 		return nil, dbError("load providers", err)
 	}
+	return rows, nil
+}
+
+// generationProviders picks the providers to generate for: the active ones,
+// or exactly those asked for (each must exist; inactive ones get no slots).
+func (m *Manager) generationProviders(ctx context.Context, ids []int64) (providerSet, error) {
+	set := providerSet{ids: ids}
+	q := m.db.WithContext(ctx).Model(&models.Provider{})
 	if ids != nil {
+		if len(ids) > 10000 {
+			return set, apperr.Invalid("providerIds", "providerIds may list at most 10000 providers")
+		}
 		var all []int64
 		if err := m.db.WithContext(ctx).Model(&models.Provider{}).Where("id IN ?", ids).Pluck("id", &all).Error; err != nil {
-			return nil, dbError("load providers", err)
+			return set, dbError("load providers", err)
 		}
 		have := make(map[int64]bool, len(all))
 		for _, id := range all {
@@ -184,55 +203,73 @@ func (m *Manager) generationProviders(ctx context.Context, ids []int64) ([]model
 		}
 		for _, id := range ids {
 			if !have[id] {
-				return nil, apperr.Invalid("providerIds", "providerIds: provider %d does not exist", id)
+				return set, apperr.Invalid("providerIds", "providerIds: provider %d does not exist", id)
 			}
 		}
+		q = q.Where("id IN ?", ids)
 	}
-	return rows, nil
+	var n int64
+	if err := q.Where("active = ?", true).Count(&n).Error; err != nil {
+		return set, dbError("count providers", err)
+	}
+	set.total = int(n)
+	return set, nil
 }
 
-// produce expands every provider's schedule into chunks of at most
-// batchSize rows and answers how many rows it produced.
-func (m *Manager) produce(ctx context.Context, providers []models.Provider, days int, now time.Time, out chan<- chunk) (int, error) {
-	total := 0
+// produce expands every provider's schedule, a page of providers at a
+// time, into chunks of at most batchSize rows and answers how many rows it
+// produced and how many providers it walked.
+func (m *Manager) produce(ctx context.Context, providers providerSet, days int, now time.Time, out chan<- chunk) (rows, walked int, err error) {
 	buf := make([]newSlot, 0, m.batchSize)
 	var specs []models.SlotSpec
-	send := func(done int) error {
+	send := func() error {
 		if len(buf) == 0 {
 			return nil
 		}
 		select {
-		case out <- chunk{rows: buf, providersDone: done}:
+		case out <- chunk{rows: buf, providersDone: walked}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		buf = make([]newSlot, 0, m.batchSize)
 		return nil
 	}
-	for i := range providers {
-		p := &providers[i]
-		sched, err := models.NewSchedule(p)
+	var after int64
+	for {
+		page, err := providers.page(ctx, m, after)
 		if err != nil {
-			return total, fmt.Errorf("provider %d: %w", p.ID, err)
+			return rows, walked, err
 		}
-		today := sched.Today(now)
-		for d := 0; d < days; d++ {
-			specs = sched.Day(specs[:0], today.AddDays(d), now)
-			for _, s := range specs {
-				buf = append(buf, newSlot{
-					ProviderID: p.ID, StartTime: s.Start, EndTime: s.End, Date: s.Date,
-					Capacity: p.Capacity, CreatedAt: now, UpdatedAt: now,
-				})
-				total++
-				if len(buf) == m.batchSize {
-					if err := send(i); err != nil {
-						return total, err
+		for i := range page {
+			p := &page[i]
+			sched, err := models.NewSchedule(p)
+			if err != nil {
+				return rows, walked, fmt.Errorf("provider %d: %w", p.ID, err)
+			}
+			today := sched.Today(now)
+			for d := 0; d < days; d++ {
+				specs = sched.Day(specs[:0], today.AddDays(d), now)
+				for _, s := range specs {
+					buf = append(buf, newSlot{
+						ProviderID: p.ID, StartTime: s.Start, EndTime: s.End, Date: s.Date,
+						Capacity: p.Capacity, CreatedAt: now, UpdatedAt: now,
+					})
+					rows++
+					if len(buf) == m.batchSize {
+						if err := send(); err != nil {
+							return rows, walked, err
+						}
 					}
 				}
 			}
+			walked++
 		}
+		if len(page) < providerPage {
+			break
+		}
+		after = page[len(page)-1].ID
 	}
-	return total, send(len(providers))
+	return rows, walked, send()
 }
 
 // insertChunk writes rows in one INSERT … ON CONFLICT DO NOTHING and
