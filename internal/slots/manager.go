@@ -162,68 +162,55 @@ func (m *Manager) UpdateProvider(ctx context.Context, id int64, in models.Provid
 
 // Provider answers one provider, or NOT_FOUND.
 func (m *Manager) Provider(ctx context.Context, id int64) (*models.Provider, error) {
-	var p models.Provider
-	if err := m.db.WithContext(ctx).First(&p, id).Error; err != nil {
-		if isNotFound(err) {
-			return nil, notFound("provider", id)
-		}
-		return nil, dbError("load provider", err)
-	}
-	return &p, nil
+	return loadOne[models.Provider](ctx, m.db, "provider", id)
 }
 
 // ProvidersByID loads many providers in one query, for dataloaders. Missing
 // ids are simply absent from the map.
 func (m *Manager) ProvidersByID(ctx context.Context, ids []int64) (map[int64]*models.Provider, error) {
-	var rows []models.Provider
-	if len(ids) > 0 {
-		if err := m.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-			return nil, dbError("load providers", err)
-		}
-	}
-	out := make(map[int64]*models.Provider, len(rows))
-	for i := range rows {
-		out[rows[i].ID] = &rows[i]
-	}
-	return out, nil
+	return loadMany(ctx, m.db, "providers", ids, func(r *models.Provider) int64 { return r.ID })
 }
 
 // SlotsByID loads many slots in one query, for dataloaders. Missing ids are
 // simply absent from the map.
 func (m *Manager) SlotsByID(ctx context.Context, ids []int64) (map[int64]*models.TimeSlot, error) {
-	var rows []models.TimeSlot
-	if len(ids) > 0 {
-		if err := m.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
-			return nil, dbError("load slots", err)
-		}
-	}
-	out := make(map[int64]*models.TimeSlot, len(rows))
-	for i := range rows {
-		out[rows[i].ID] = &rows[i]
-	}
-	return out, nil
+	return loadMany(ctx, m.db, "slots", ids, func(r *models.TimeSlot) int64 { return r.ID })
 }
 
 // Slot answers one slot, or NOT_FOUND.
 func (m *Manager) Slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
-	var s models.TimeSlot
-	if err := m.db.WithContext(ctx).First(&s, id).Error; err != nil {
-		if isNotFound(err) {
-			return nil, notFound("time slot", id)
-		}
-		return nil, dbError("load slot", err)
-	}
-	return &s, nil
+	return loadOne[models.TimeSlot](ctx, m.db, "time slot", id)
 }
 
 // Booking answers one booking, or NOT_FOUND.
 func (m *Manager) Booking(ctx context.Context, id int64) (*models.Booking, error) {
-	var b models.Booking
-	if err := m.db.WithContext(ctx).First(&b, id).Error; err != nil {
+	return loadOne[models.Booking](ctx, m.db, "booking", id)
+}
+
+// loadOne answers the row of T with id, or NOT_FOUND naming what it is.
+func loadOne[T any](ctx context.Context, db *gorm.DB, what string, id int64) (*T, error) {
+	var row T
+	if err := db.WithContext(ctx).First(&row, id).Error; err != nil {
 		if isNotFound(err) {
-			return nil, notFound("booking", id)
+			return nil, notFound(what, id)
 		}
-		return nil, dbError("load booking", err)
+		return nil, dbError("load "+what, err)
 	}
-	return &b, nil
+	return &row, nil
+}
+
+// loadMany loads the rows of T with the given ids in one query, keyed by id;
+// missing ids are absent from the map.
+func loadMany[T any](ctx context.Context, db *gorm.DB, what string, ids []int64, id func(*T) int64) (map[int64]*T, error) {
+	var rows []T
+	if len(ids) > 0 {
+		if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+			return nil, dbError("load "+what, err)
+		}
+	}
+	out := make(map[int64]*T, len(rows))
+	for i := range rows {
+		out[id(&rows[i])] = &rows[i]
+	}
+	return out, nil
 }
