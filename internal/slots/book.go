@@ -80,11 +80,7 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 			}
 			claim := tx.Model(&models.TimeSlot{}).
 				Where("id = ? AND booked_count < capacity AND start_time > ?", in.SlotID, now).
-				Updates(map[string]any{
-					"booked_count": gorm.Expr("booked_count + 1"),
-					"version":      gorm.Expr("version + 1"),
-					"updated_at":   now,
-				})
+				Updates(seatChange(+1, now))
 			if claim.Error != nil {
 				return claim.Error
 			}
@@ -256,11 +252,7 @@ func (m *Manager) Cancel(ctx context.Context, bookingID int64) (*models.Booking,
 		}
 		free := tx.Model(&models.TimeSlot{}).
 			Where("id = ? AND booked_count > 0", *booking.SlotID).
-			Updates(map[string]any{
-				"booked_count": gorm.Expr("booked_count - 1"),
-				"version":      gorm.Expr("version + 1"),
-				"updated_at":   now,
-			})
+			Updates(seatChange(-1, now))
 		if free.Error != nil {
 			return free.Error
 		}
@@ -283,4 +275,14 @@ func (m *Manager) Cancel(ctx context.Context, bookingID int64) (*models.Booking,
 		slot = s
 	}
 	return &booking, slot, nil
+}
+
+// seatChange is the column update of taking (+1) or freeing (-1) one seat:
+// the count, the row's version and its update time move together.
+func seatChange(delta int, now time.Time) map[string]any {
+	return map[string]any{
+		"booked_count": gorm.Expr("booked_count + ?", delta),
+		"version":      gorm.Expr("version + 1"),
+		"updated_at":   now,
+	}
 }
