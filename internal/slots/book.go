@@ -2,11 +2,13 @@ package slots
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/database"
@@ -26,17 +28,19 @@ type BookInput struct {
 	IdempotencyKey string // optional
 }
 
-// errIdempotencyRace marks a transaction that lost the race to insert the
-// same idempotency key; the winner's booking is then replayed.
+// errIdempotencyRace marks an attempt that lost the race to insert the same
+// idempotency key; the next attempt replays the winner's booking.
 var errIdempotencyRace = errors.New("idempotency key taken concurrently")
 
 // Book takes one seat of a slot for a customer.
 //
-// Inside one transaction the seat is claimed by a single conditional UPDATE
-// (… WHERE booked_count < capacity AND start_time > now), which the database
-// serialises per row: of any number of concurrent attempts on a slot exactly
-// capacity succeed, on PostgreSQL by its row lock and on SQLite because
-// every transaction takes the write lock at BEGIN. No FOR UPDATE is needed.
+// The seat is claimed by a single conditional UPDATE (… WHERE booked_count <
+// capacity AND start_time > now), which the database serialises per row: of
+// any number of concurrent attempts on a slot exactly capacity succeed, on
+// PostgreSQL by its row lock and on SQLite because every transaction takes
+// the write lock at BEGIN. No FOR UPDATE is needed. The booking row is
+// written in the same transaction; a customer's second confirmed booking of
+// a slot is refused by a unique index, which undoes the claim with it.
 //
 // A repeated call with the same idempotency key and input answers the
 // original booking; the same key with other input is IDEMPOTENCY_CONFLICT.
@@ -61,72 +65,15 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 	case len(in.IdempotencyKey) > MaxIdempotencyKeyLength:
 		return nil, nil, apperr.Invalid("idempotencyKey", "idempotencyKey must be at most %d bytes", MaxIdempotencyKeyLength)
 	}
+	attemptOnce := m.bookInTransaction
+	if m.dialect == database.Postgres {
+		attemptOnce = m.bookInOneStatement
+	}
 	for attempt := 0; ; attempt++ {
-		var booking models.Booking
-		var slot models.TimeSlot
-		err := m.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if in.IdempotencyKey != "" {
-				replayed, err := m.replay(tx, in)
-				if err != nil || replayed != nil {
-					if replayed != nil {
-						booking = *replayed
-					}
-					return err
-				}
-			}
-			now := m.Now()
-			if err := m.checkBookable(tx, in, now); err != nil {
-				return m.replayInstead(tx, in, &booking, err)
-			}
-			claim := tx.Model(&models.TimeSlot{}).
-				Where("id = ? AND booked_count < capacity AND start_time > ?", in.SlotID, now).
-				Updates(seatChange(+1, now))
-			if claim.Error != nil {
-				return claim.Error
-			}
-			if claim.RowsAffected == 0 {
-				return m.replayInstead(tx, in, &booking,
-					apperr.E(apperr.SlotUnavailable, "time slot %d is fully booked", in.SlotID))
-			}
-			if err := tx.First(&slot, in.SlotID).Error; err != nil {
-				return err
-			}
-			booking = models.Booking{
-				SlotID: &slot.ID, ProviderID: slot.ProviderID,
-				StartTime: slot.StartTime, EndTime: slot.EndTime,
-				Customer: in.Customer, Status: models.BookingConfirmed, CreatedAt: now,
-			}
-			if in.IdempotencyKey != "" {
-				key := in.IdempotencyKey
-				booking.IdempotencyKey = &key
-			}
-			if err := tx.Create(&booking).Error; err != nil {
-				if c, ok := database.IsUniqueViolation(err); ok {
-					// With a key, the clash may be a concurrent attempt with
-					// the same key (on the key, or on the customer's seat):
-					// the retry replays it, or finds the real reason.
-					if in.IdempotencyKey != "" || strings.Contains(c, "idempotency") {
-						return errIdempotencyRace
-					}
-					return apperr.E(apperr.SlotUnavailable, "customer already holds a booking for time slot %d", in.SlotID)
-				}
-				return err
-			}
-			return nil
-		})
+		b, s, err := attemptOnce(ctx, in)
 		switch {
 		case err == nil:
-			if slot.ID == 0 { // replayed: answer the slot as it is now
-				if booking.SlotID != nil {
-					s, err := m.Slot(ctx, *booking.SlotID)
-					if err != nil && apperr.ErrorCode(err) != apperr.NotFound {
-						return nil, nil, err
-					}
-					return &booking, s, nil
-				}
-				return &booking, nil, nil
-			}
-			return &booking, &slot, nil
+			return b, s, nil
 		case errors.Is(err, errIdempotencyRace) && attempt < 3:
 			continue // the winner has committed: the next attempt replays it
 		case database.IsRetryable(err) && attempt < 3 && ctx.Err() == nil:
@@ -136,6 +83,152 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 			return nil, nil, dbError("book slot", err)
 		}
 	}
+}
+
+// bookStatement claims a seat and records the booking in one PostgreSQL
+// statement, so a booking costs one round trip and one implicit
+// transaction: the conditional UPDATE (joined with the provider for its
+// active flag and minimum notice) and the INSERT of the booking commit or
+// fail together. It answers the slot as updated and the booking's id, or no
+// row when the slot cannot be claimed. It is sent (and logged) as one line.
+var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (
+	UPDATE time_slots AS s
+	   SET booked_count = s.booked_count + 1, version = s.version + 1, updated_at = @now
+	  FROM providers AS p
+	 WHERE s.id = @slot AND p.id = s.provider_id AND p.active
+	   AND s.booked_count < s.capacity AND s.start_time > @now
+	   AND s.start_time - make_interval(mins => p.min_notice_minutes) >= @now
+	RETURNING s.*
+), booked AS (
+	INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at)
+	SELECT id, provider_id, start_time, end_time, @customer, @status, @key, @now FROM claimed
+	RETURNING id
+)
+SELECT claimed.*, booked.id AS booking_id FROM claimed, booked`), " ")
+
+// bookInOneStatement is one booking attempt on PostgreSQL. Only when the
+// statement books nothing does it read further: the booking already made
+// with the idempotency key, or the precise reason the slot was refused.
+func (m *Manager) bookInOneStatement(ctx context.Context, in BookInput) (*models.Booking, *models.TimeSlot, error) {
+	db := m.db.WithContext(ctx)
+	now := m.Now()
+	var key *string
+	if in.IdempotencyKey != "" {
+		k := in.IdempotencyKey
+		key = &k
+	}
+	var row struct {
+		models.TimeSlot
+		BookingID int64
+	}
+	res := db.Raw(bookStatement,
+		sql.Named("now", now), sql.Named("slot", in.SlotID), sql.Named("customer", in.Customer),
+		sql.Named("status", models.BookingConfirmed), sql.Named("key", key)).Scan(&row)
+	switch {
+	case res.Error == nil && res.RowsAffected == 1:
+		slot := row.TimeSlot
+		return newBooking(&slot, in, now, row.BookingID), &slot, nil
+	case res.Error != nil:
+		constraint, unique := database.IsUniqueViolation(res.Error)
+		if !unique {
+			return nil, nil, res.Error
+		}
+		// The key or the customer's seat is taken. PostgreSQL raises the
+		// violation only once the other booking has committed, so with a
+		// key the booking made with it (if that is the clash) is visible.
+		if in.IdempotencyKey != "" {
+			if b, s, err := m.replayNow(ctx, db, in); err != nil || b != nil {
+				return b, s, err
+			}
+			if strings.Contains(constraint, "idempotency") {
+				return nil, nil, errIdempotencyRace
+			}
+		}
+		return nil, nil, customerHolds(in)
+	}
+	// Nothing claimed. With a key, a booking made with it answers (it may
+	// be what filled the slot); otherwise say why the slot was refused.
+	if in.IdempotencyKey != "" {
+		if b, s, err := m.replayNow(ctx, db, in); err != nil || b != nil {
+			return b, s, err
+		}
+	}
+	if err := m.checkBookable(db, in, now); err != nil {
+		return nil, nil, err
+	}
+	return nil, nil, fullyBooked(in)
+}
+
+// bookInTransaction is one booking attempt on SQLite, where every statement
+// is local and the transaction holds the write lock from BEGIN: the key is
+// looked up, the slot checked, the seat claimed and the booking written in
+// turn, with nothing interleaving.
+func (m *Manager) bookInTransaction(ctx context.Context, in BookInput) (*models.Booking, *models.TimeSlot, error) {
+	var booking *models.Booking
+	var slot models.TimeSlot
+	err := m.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if in.IdempotencyKey != "" {
+			prev, err := m.replay(tx, in)
+			if err != nil || prev != nil {
+				booking = prev
+				return err
+			}
+		}
+		now := m.Now()
+		if err := m.checkBookable(tx, in, now); err != nil {
+			return err
+		}
+		claim := tx.Model(&slot).Clauses(clause.Returning{}).
+			Where("id = ? AND booked_count < capacity AND start_time > ?", in.SlotID, now).
+			Updates(seatChange(+1, now))
+		if claim.Error != nil {
+			return claim.Error
+		}
+		if claim.RowsAffected == 0 {
+			return fullyBooked(in)
+		}
+		booking = newBooking(&slot, in, now, 0)
+		if err := tx.Create(booking).Error; err != nil {
+			if constraint, ok := database.IsUniqueViolation(err); ok {
+				if strings.Contains(constraint, "idempotency") {
+					return errIdempotencyRace
+				}
+				return customerHolds(in)
+			}
+			return err
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case slot.ID == 0: // replayed: answer the slot as it is now
+		s, err := m.slotOf(ctx, booking)
+		return booking, s, err
+	}
+	return booking, &slot, nil
+}
+
+// newBooking is the confirmed booking of a just-claimed seat of slot.
+func newBooking(slot *models.TimeSlot, in BookInput, now time.Time, id int64) *models.Booking {
+	b := &models.Booking{
+		ID: id, SlotID: &slot.ID, ProviderID: slot.ProviderID,
+		StartTime: slot.StartTime, EndTime: slot.EndTime,
+		Customer: in.Customer, Status: models.BookingConfirmed, CreatedAt: now,
+	}
+	if in.IdempotencyKey != "" {
+		key := in.IdempotencyKey
+		b.IdempotencyKey = &key
+	}
+	return b
+}
+
+func fullyBooked(in BookInput) error {
+	return apperr.E(apperr.SlotUnavailable, "time slot %d is fully booked", in.SlotID)
+}
+
+func customerHolds(in BookInput) error {
+	return apperr.E(apperr.SlotUnavailable, "customer already holds a booking for time slot %d", in.SlotID)
 }
 
 // replay answers the booking already made with in's idempotency key, nil
@@ -157,29 +250,32 @@ func (m *Manager) replay(tx *gorm.DB, in BookInput) (*models.Booking, error) {
 	return &prev, nil
 }
 
-// replayInstead answers the booking made with in's idempotency key when err
-// says the seat is taken: on PostgreSQL a concurrent attempt with the same
-// key may have committed after this transaction's first look (its UPDATE
-// waited for that commit), and a retry with the same key must answer that
-// booking, not SLOT_UNAVAILABLE. Any other error is answered as it is.
-func (m *Manager) replayInstead(tx *gorm.DB, in BookInput, booking *models.Booking, err error) error {
-	if in.IdempotencyKey == "" || apperr.ErrorCode(err) != apperr.SlotUnavailable {
-		return err
+// replayNow is replay outside a transaction, with the booking's slot as it
+// is now; both nil when no booking was made with the key.
+func (m *Manager) replayNow(ctx context.Context, db *gorm.DB, in BookInput) (*models.Booking, *models.TimeSlot, error) {
+	prev, err := m.replay(db, in)
+	if err != nil || prev == nil {
+		return nil, nil, err
 	}
-	prev, rerr := m.replay(tx, in)
-	if rerr != nil {
-		return rerr
+	s, err := m.slotOf(ctx, prev)
+	return prev, s, err
+}
+
+// slotOf answers a booking's slot as it is now, nil once cleaned up.
+func (m *Manager) slotOf(ctx context.Context, b *models.Booking) (*models.TimeSlot, error) {
+	if b.SlotID == nil {
+		return nil, nil
 	}
-	if prev == nil {
-		return err
+	s, err := m.Slot(ctx, *b.SlotID)
+	if err != nil && apperr.ErrorCode(err) != apperr.NotFound {
+		return nil, err
 	}
-	*booking = *prev
-	return nil
+	return s, nil
 }
 
 // checkBookable gives the precise reason a slot cannot be booked: missing,
-// past, inside the provider's minimum notice, or already held by the
-// customer. The claim itself is still the conditional UPDATE.
+// past, inside the provider's minimum notice, or of a provider not taking
+// bookings. The claim itself is still the conditional UPDATE.
 func (m *Manager) checkBookable(tx *gorm.DB, in BookInput, now time.Time) error {
 	var row struct {
 		StartTime        time.Time
@@ -205,15 +301,6 @@ func (m *Manager) checkBookable(tx *gorm.DB, in BookInput, now time.Time) error 
 			in.SlotID, row.MinNoticeMinutes)
 	case !row.Active:
 		return apperr.E(apperr.SlotUnavailable, "the provider of time slot %d is not taking bookings", in.SlotID)
-	}
-	var held int64
-	if err := tx.Model(&models.Booking{}).
-		Where("slot_id = ? AND customer = ? AND status = ?", in.SlotID, in.Customer, models.BookingConfirmed).
-		Count(&held).Error; err != nil {
-		return err
-	}
-	if held > 0 {
-		return apperr.E(apperr.SlotUnavailable, "customer already holds a booking for time slot %d", in.SlotID)
 	}
 	return nil
 }
@@ -267,12 +354,10 @@ func (m *Manager) Cancel(ctx context.Context, bookingID int64) (*models.Booking,
 	if err != nil {
 		return nil, nil, dbError("cancel booking", err)
 	}
-	if slot == nil && booking.SlotID != nil {
-		s, err := m.Slot(ctx, *booking.SlotID)
-		if err != nil && apperr.ErrorCode(err) != apperr.NotFound {
+	if slot == nil {
+		if slot, err = m.slotOf(ctx, &booking); err != nil {
 			return nil, nil, err
 		}
-		slot = s
 	}
 	return &booking, slot, nil
 }

@@ -219,6 +219,29 @@ func TestOneCustomerHoldsAtMostOneSeatOfASlot(t *testing.T) {
 			}
 			_, _, err := m.Book(ctx, slots.BookInput{SlotID: id, Customer: "ada"})
 			wantCode(t, err, apperr.SlotUnavailable, "")
+			_, _, err = m.Book(ctx, slots.BookInput{SlotID: id, Customer: "ada", IdempotencyKey: "ada-again"})
+			wantCode(t, err, apperr.SlotUnavailable, "")
+			f.wantSeats(t, id, 1, 2)
+		})
+		t.Run("twenty bookings at once with their own keys give one seat", func(t *testing.T) {
+			id := f.slots[2].ID
+			errs := together(20, func(i int) error {
+				_, _, err := m.Book(ctx, slots.BookInput{SlotID: id, Customer: "linus", IdempotencyKey: fmt.Sprintf("linus-%d", i)})
+				return err
+			})
+			ok := 0
+			for i, err := range errs {
+				switch apperr.ErrorCode(err) {
+				case "":
+					ok++
+				case apperr.SlotUnavailable:
+				default:
+					t.Errorf("attempt %d: %v", i, err)
+				}
+			}
+			if ok != 1 {
+				t.Fatalf("%d attempts succeeded, want 1", ok)
+			}
 			f.wantSeats(t, id, 1, 2)
 		})
 		t.Run("twenty bookings at once give one seat", func(t *testing.T) {
