@@ -1,0 +1,110 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"timeslots/internal/config"
+	"timeslots/internal/database"
+	"timeslots/internal/dbtest"
+	"timeslots/internal/metrics"
+	"timeslots/internal/slots"
+)
+
+// BenchmarkReadPage measures what one 20-slot page costs the server's own
+// CPU, through the whole handler chain of routes but without a network or
+// a load generator: the bench reads' GraphQL query and REST request, on
+// the demo data. Besides ns/op (which includes waiting for the database)
+// it reports cpu-µs/op, the process CPU time per page, which is what bounds
+// throughput on a machine the database shares.
+func BenchmarkReadPage(b *testing.B) {
+	for _, d := range dbtest.Dialects() {
+		b.Run(string(d), func(b *testing.B) {
+			h := benchHandler(b, d)
+			from := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
+			to := time.Now().UTC().AddDate(0, 0, 6).Format("2006-01-02")
+			gql := `{"query":"query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(first: 20, filter: {providerId: $p, startDate: $s, endDate: $e}) { edges { cursor node { id providerId startTime endTime date status capacity bookedCount } } pageInfo { hasNextPage endCursor } } }","variables":{"p":"1","s":"` + from + `","e":"` + to + `"}}`
+			for _, tc := range []struct {
+				name string
+				req  func() *http.Request
+			}{
+				{"GraphQL", func() *http.Request {
+					r := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(gql))
+					r.Header.Set("Content-Type", "application/json")
+					return r
+				}},
+				{"REST", func() *http.Request {
+					return httptest.NewRequest(http.MethodGet, "/api/time-slots?providerId=1&startDate="+from+"&endDate="+to+"&limit=20", nil)
+				}},
+			} {
+				b.Run(tc.name, func(b *testing.B) {
+					serve := func() {
+						r := tc.req()
+						r.RemoteAddr = "127.0.0.1:40000"
+						w := httptest.NewRecorder()
+						h.ServeHTTP(w, r)
+						if w.Code != http.StatusOK || strings.Contains(w.Body.String(), `"errors"`) || !strings.Contains(w.Body.String(), "startTime") {
+							b.Fatalf("status %d: %s", w.Code, w.Body)
+						}
+					}
+					serve()
+					b.ReportAllocs()
+					start := cpuTime()
+					b.ResetTimer()
+					for range b.N {
+						serve()
+					}
+					b.StopTimer()
+					b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+				})
+			}
+		})
+	}
+}
+
+// benchHandler answers the server's handler over a fresh database of
+// dialect d holding the demo data.
+func benchHandler(b *testing.B, d database.Dialect) http.Handler {
+	b.Helper()
+	env := map[string]string{
+		"DATABASE_URL": dbtest.URL(b, d), "SCHEDULER_ENABLED": "false", "RATE_LIMIT_RPS": "0",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		b.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	ctx := context.Background()
+	db, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	met := metrics.New(db.SQL())
+	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()))
+	if _, err := mgr.SeedDemo(ctx); err != nil {
+		b.Fatal(err)
+	}
+	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, metrics: met}
+	h, err := app.routes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// cpuTime answers the CPU time this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
