@@ -27,7 +27,11 @@ type SlotKey struct {
 
 // EncodeSlotCursor answers the opaque cursor of a slot position.
 func EncodeSlotCursor(k SlotKey) string {
-	return seal(kindSlot, strconv.FormatInt(k.Start.UnixMicro(), 10), strconv.FormatInt(k.ID, 10))
+	var buf [64]byte
+	b := append(buf[:0], kindSlot+":"...)
+	b = strconv.AppendInt(b, k.Start.UnixMicro(), 10)
+	b = append(b, ':')
+	return seal(strconv.AppendInt(b, k.ID, 10))
 }
 
 // DecodeSlotCursor reads a cursor made by EncodeSlotCursor; field names the
@@ -59,7 +63,10 @@ var (
 )
 
 // EncodeProviderCursor answers the opaque cursor of a provider position.
-func EncodeProviderCursor(id int64) string { return seal(kindProvider, strconv.FormatInt(id, 10)) }
+func EncodeProviderCursor(id int64) string {
+	var buf [64]byte
+	return seal(strconv.AppendInt(append(buf[:0], kindProvider+":"...), id, 10))
+}
 
 // DecodeProviderCursor reads a cursor made by EncodeProviderCursor, and
 // only the exact text it gives.
@@ -75,9 +82,18 @@ func DecodeProviderCursor(field, s string) (int64, error) {
 	return id, nil
 }
 
-func seal(kind string, fields ...string) string {
-	body := kind + ":" + strings.Join(fields, ":")
-	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("%s:%08x", body, crc32.ChecksumIEEE([]byte(body)))))
+// seal answers the cursor of body ("kind:fields…"): base64url of
+// "body:checksum", the checksum in eight hex digits. A page seals a cursor
+// per row, so it is built in one buffer.
+func seal(body []byte) string {
+	const hex = "0123456789abcdef"
+	sum := crc32.ChecksumIEEE(body)
+	b := append(body, ':')
+	for shift := 28; shift >= 0; shift -= 4 {
+		b = append(b, hex[sum>>shift&0xf])
+	}
+	var out [96]byte
+	return string(base64.RawURLEncoding.AppendEncode(out[:0], b))
 }
 
 func open(field, kind, s string, n int) ([]string, error) {

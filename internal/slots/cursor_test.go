@@ -106,3 +106,32 @@ func TestCursorsRoundTripAndAreOpaque(t *testing.T) {
 		t.Fatalf("provider cursor round trip: %d, %v", id, err)
 	}
 }
+
+// Cursors handed out before an upgrade must still be accepted after it, so
+// their spelling is fixed: base64url of "kind:fields…:crc32 in hex".
+func TestCursorsKeepTheirSpelling(t *testing.T) {
+	t.Parallel()
+	for _, k := range []slots.SlotKey{
+		{Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), ID: 1},
+		{Start: time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), ID: 1<<63 - 1},
+		{Start: time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), ID: 42},
+	} {
+		want := sealed("s1", fmt.Sprint(k.Start.UnixMicro()), fmt.Sprint(k.ID))
+		if got := slots.EncodeSlotCursor(k); got != want {
+			t.Errorf("EncodeSlotCursor(%+v) = %q, want %q", k, got, want)
+		}
+	}
+	for _, id := range []int64{1, 7, 1<<63 - 1} {
+		if got, want := slots.EncodeProviderCursor(id), sealed("p1", fmt.Sprint(id)); got != want {
+			t.Errorf("EncodeProviderCursor(%d) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+func BenchmarkEncodeSlotCursor(b *testing.B) {
+	k := slots.SlotKey{Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), ID: 123456}
+	b.ReportAllocs()
+	for range b.N {
+		_ = slots.EncodeSlotCursor(k)
+	}
+}
