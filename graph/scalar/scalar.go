@@ -19,10 +19,15 @@ import (
 	"timeslots/models"
 )
 
+// The marshalers below run for every scalar of a response (a 20-slot page
+// has a hundred), so each builds its JSON string in one small buffer.
+
 // MarshalID writes an int64 id as a GraphQL ID (a JSON string).
 func MarshalID(id int64) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
-		_, err := io.WriteString(w, strconv.Quote(strconv.FormatInt(id, 10)))
+		var buf [24]byte
+		b := strconv.AppendInt(append(buf[:0], '"'), id, 10)
+		_, err := w.Write(append(b, '"'))
 		return err
 	})
 }
@@ -55,7 +60,9 @@ func UnmarshalID(ctx context.Context, v any) (int64, error) {
 // MarshalTime writes an instant in RFC 3339, always in UTC with a Z.
 func MarshalTime(t time.Time) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
-		_, err := io.WriteString(w, strconv.Quote(t.UTC().Format(time.RFC3339)))
+		var buf [48]byte
+		b := t.UTC().AppendFormat(append(buf[:0], '"'), time.RFC3339)
+		_, err := w.Write(append(b, '"'))
 		return err
 	})
 }
@@ -75,7 +82,8 @@ func UnmarshalTime(ctx context.Context, v any) (time.Time, error) {
 // MarshalDate writes a calendar date as YYYY-MM-DD.
 func MarshalDate(d models.Date) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
-		_, err := io.WriteString(w, strconv.Quote(string(d)))
+		var buf [24]byte
+		_, err := w.Write(strconv.AppendQuote(buf[:0], string(d)))
 		return err
 	})
 }
