@@ -51,7 +51,7 @@ func NewHandler(cfg *config.Config, m *slots.Manager, extensions ...graphql.Hand
 	}))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	if cfg.Production() {

@@ -1,0 +1,4 @@
+package graph
+
+// WriteJSON exposes writeJSON to the external tests.
+var WriteJSON = writeJSON
