@@ -2,6 +2,7 @@ package database_test
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +82,7 @@ func TestTheSchemaKeepsOneProvidersSlotsFromOverlapping(t *testing.T) {
 		{name: "a slot starting inside the existing one is refused", offset: 15, minutes: 30, lands: false},
 		{name: "a slot ending inside the existing one is refused", offset: -15, minutes: 30, lands: false},
 		{name: "a slot enclosing the existing one is refused", offset: -60, minutes: 480, lands: false},
-		{name: "an overlapping slot is skipped by ON CONFLICT DO NOTHING", offset: 15, minutes: 45, onConflict: true, lands: false},
+		{name: "an overlapping slot is refused (PostgreSQL) or dropped (SQLite) with ON CONFLICT DO NOTHING", offset: 15, minutes: 45, onConflict: true, lands: false},
 		{name: "a duplicate is skipped by ON CONFLICT DO NOTHING", offset: 0, minutes: 30, onConflict: true, lands: false},
 		{name: "a slot starting where the existing one ends is accepted", offset: 30, minutes: 30, lands: true},
 		{name: "a slot ending where the existing one starts is accepted", offset: -30, minutes: 30, lands: true},
@@ -108,6 +109,12 @@ func TestTheSchemaKeepsOneProvidersSlotsFromOverlapping(t *testing.T) {
 					return
 				}
 				switch {
+				case tc.onConflict && tc.offset != 0 && db.Dialect == database.Postgres:
+					// The overlap guard refuses the statement; only the
+					// duplicate start is a conflict that DO NOTHING skips.
+					if code := sqlState(err); code != "23P01" {
+						t.Fatalf("insert ON CONFLICT DO NOTHING: %d rows, error %v (SQLSTATE %q), want an exclusion violation", n, err, code)
+					}
 				case tc.onConflict && (err != nil || n != 0):
 					t.Fatalf("insert ON CONFLICT DO NOTHING = %d rows, %v; want 0 rows and no error", n, err)
 				case !tc.onConflict && db.Dialect == database.Postgres:
@@ -183,6 +190,34 @@ func TestTheSchemaRefusesInconsistentRows(t *testing.T) {
 				t.Fatal("writing the generated status column succeeded")
 			}
 		})
+		t.Run("a slot longer than 480 minutes is refused", func(t *testing.T) {
+			if _, err := insertSlot(db, p, at(7), 481, 1, 0, false); err == nil {
+				t.Fatal("insert of a 481-minute slot succeeded")
+			}
+			if n, err := insertSlot(db, p, at(20), 480, 1, 0, false); err != nil || n != 1 {
+				t.Fatalf("insert of a 480-minute slot: %d, %v", n, err)
+			}
+		})
+		t.Run("a slot's provider, start and end never change", func(t *testing.T) {
+			if n, err := insertSlot(db, p, at(30), 30, 1, 0, false); err != nil || n != 1 {
+				t.Fatalf("insert: %d, %v", n, err)
+			}
+			id := slotID(t, db, p, at(30))
+			for _, set := range []string{"start_time = start_time", "end_time = end_time", "provider_id = provider_id"} {
+				// SQLite refuses naming the column at all; PostgreSQL refuses a change.
+				if db.Dialect == database.SQLite {
+					if err := db.Exec("UPDATE time_slots SET "+set+" WHERE id = ?", id).Error; err == nil {
+						t.Fatalf("SET %s succeeded", set)
+					}
+				}
+			}
+			if err := db.Exec("UPDATE time_slots SET start_time = ?, end_time = ? WHERE id = ?", at(31), at(31).Add(30*time.Minute), id).Error; err == nil {
+				t.Fatal("moving a slot succeeded")
+			}
+			if err := db.Exec("UPDATE time_slots SET provider_id = ? WHERE id = ?", insertProvider(t, db), id).Error; err == nil {
+				t.Fatal("moving a slot to another provider succeeded")
+			}
+		})
 		t.Run("a slot ending before it starts is refused", func(t *testing.T) {
 			if _, err := insertSlot(db, p, at(5), -30, 1, 0, false); err == nil {
 				t.Fatal("insert with end before start succeeded")
@@ -249,5 +284,46 @@ func TestTheSchemaRefusesInconsistentRows(t *testing.T) {
 				t.Fatal("deleting a provider that has slots succeeded")
 			}
 		})
+	})
+}
+
+func TestConcurrentInsertsNeverLeaveOverlappingSlots(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		p := insertProvider(t, db)
+		// 24 racers, each a 30-minute slot 5 minutes after the previous one's
+		// start: every one overlaps its five neighbours on each side.
+		const racers = 24
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		inserted := make([]int64, racers)
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				n, err := insertSlot(db, p, t0.Add(time.Duration(5*i)*time.Minute), 30, 1, 0, true)
+				if err != nil && sqlState(err) != "23P01" && !database.IsRetryable(err) {
+					t.Errorf("racer %d: %v", i, err)
+				}
+				inserted[i] = n
+			}()
+		}
+		close(start)
+		wg.Wait()
+		var total int64
+		for _, n := range inserted {
+			total += n
+		}
+		if got := countRows(t, db, "SELECT COUNT(*) FROM time_slots WHERE provider_id = ?", p); total < 1 || got != total {
+			t.Fatalf("%d inserts reported, %d rows stored; want at least one, and the same", total, got)
+		}
+		overlaps := countRows(t, db, `SELECT COUNT(*) FROM time_slots a JOIN time_slots b
+			ON a.provider_id = b.provider_id AND a.id < b.id
+			AND a.start_time < b.end_time AND b.start_time < a.end_time`)
+		if overlaps != 0 {
+			t.Fatalf("%d overlapping pairs after concurrent inserts", overlaps)
+		}
 	})
 }

@@ -206,6 +206,13 @@ func IsUniqueViolation(err error) (string, bool) {
 	return "", false
 }
 
+// IsExclusionViolation reports whether err is PostgreSQL's refusal of an
+// overlapping slot (23P01).
+func IsExclusionViolation(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23P01"
+}
+
 // IsRetryable reports whether err is a transient conflict that a retry of
 // the whole transaction resolves: serialization failure or deadlock
 // (40001, 40P01), or SQLite's busy/locked.

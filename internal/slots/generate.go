@@ -3,12 +3,14 @@ package slots
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
 	"gorm.io/gorm/clause"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/database"
 	"timeslots/models"
 )
 
@@ -47,6 +49,7 @@ type GenerateResult struct {
 type chunk struct {
 	rows          []newSlot
 	providersDone int // providers fully produced when this chunk was cut
+	dropped       int // candidates left out since the last chunk: they overlap an existing slot
 }
 
 // newSlot is the row generation inserts: only the columns it sets (the
@@ -69,11 +72,15 @@ func (newSlot) TableName() string { return "time_slots" }
 
 // Generate creates the future slots of the next DaysAhead days.
 //
-// It is idempotent and never touches an existing slot: rows go in with
-// INSERT … ON CONFLICT DO NOTHING, and the database refuses any row that
-// would duplicate or overlap an existing slot of the provider (an exclusion
-// constraint on PostgreSQL, a trigger on SQLite), so re-running it for an
-// overlapping range creates nothing twice. Created counts the rows the
+// It is idempotent and never touches an existing slot: before expanding a
+// provider's schedule it reads the provider's slots in the range and leaves
+// out every candidate that overlaps one (the same slot included), and rows
+// go in with INSERT … ON CONFLICT DO NOTHING, so re-running it for an
+// overlapping range creates nothing twice. The database refuses overlap on
+// its own as well (a guard after each INSERT on PostgreSQL, which refuses
+// the statement; a trigger dropping the row on SQLite): when a concurrent
+// generation with other slot lengths wrote beside this one, the refused
+// batch is filtered again and retried. Created counts the rows the
 // database reports as inserted, never the structs' ids.
 //
 // It streams: one goroutine expands schedules into chunks of batchSize rows
@@ -120,7 +127,7 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 				if ctx.Err() != nil {
 					continue // drain so the producer can finish
 				}
-				n, err := m.insertChunk(ctx, c.rows)
+				n, batches, err := m.insertChunk(ctx, c.rows)
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -129,8 +136,8 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 					cancel()
 				} else {
 					res.Created += n
-					res.Skipped += len(c.rows) - n
-					res.Batches++
+					res.Skipped += len(c.rows) - n + c.dropped
+					res.Batches += batches
 					if in.Progress != nil {
 						in.Progress(GenerateProgress{
 							ProvidersDone: c.providersDone, ProvidersTotal: providers.total,
@@ -222,16 +229,18 @@ func (m *Manager) generationProviders(ctx context.Context, ids []int64) (provide
 func (m *Manager) produce(ctx context.Context, providers providerSet, days int, now time.Time, out chan<- chunk) (rows, walked int, err error) {
 	buf := make([]newSlot, 0, m.batchSize)
 	var specs []models.SlotSpec
+	var taken spans
+	dropped := 0
 	send := func() error {
-		if len(buf) == 0 {
+		if len(buf) == 0 && dropped == 0 {
 			return nil
 		}
 		select {
-		case out <- chunk{rows: buf, providersDone: walked}:
+		case out <- chunk{rows: buf, providersDone: walked, dropped: dropped}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		buf = make([]newSlot, 0, m.batchSize)
+		buf, dropped = make([]newSlot, 0, m.batchSize), 0
 		return nil
 	}
 	var after int64
@@ -246,10 +255,22 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 			if err != nil {
 				return rows, walked, fmt.Errorf("provider %d: %w", p.ID, err)
 			}
+			// Every candidate starts after now and before the end of the
+			// last local day; a slot that overlaps one starts at most
+			// maxSlotLength before it.
+			taken, err = m.takenSpans(ctx, taken[:0], p.ID, now.Add(-maxSlotLength), now.AddDate(0, 0, days+2))
+			if err != nil {
+				return rows, walked, err
+			}
 			today := sched.Today(now)
 			for d := 0; d < days; d++ {
 				specs = sched.Day(specs[:0], today.AddDays(d), now)
 				for _, s := range specs {
+					if taken.overlaps(s.Start, s.End) {
+						dropped++
+						rows++
+						continue
+					}
 					buf = append(buf, newSlot{
 						ProviderID: p.ID, StartTime: s.Start, EndTime: s.End, Date: s.Date,
 						Capacity: p.Capacity, CreatedAt: now, UpdatedAt: now,
@@ -273,13 +294,92 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 }
 
 // insertChunk writes rows in one INSERT … ON CONFLICT DO NOTHING and
-// answers how many the database inserted.
-func (m *Manager) insertChunk(ctx context.Context, rows []newSlot) (int, error) {
-	res := m.db.WithContext(ctx).
-		Clauses(clause.OnConflict{DoNothing: true}).
-		CreateInBatches(rows, len(rows))
-	if res.Error != nil {
-		return 0, res.Error
+// answers how many the database inserted and how many statements it took.
+// When PostgreSQL's overlap guard refuses the batch (a concurrent
+// generation wrote overlapping slots since the rows were filtered), the
+// rows are filtered against the slots as they are now and sent again.
+func (m *Manager) insertChunk(ctx context.Context, rows []newSlot) (inserted, statements int, err error) {
+	for attempt := 1; ; attempt++ {
+		if len(rows) == 0 {
+			return 0, statements, nil
+		}
+		res := m.db.WithContext(ctx).
+			Clauses(clause.OnConflict{DoNothing: true}).
+			CreateInBatches(rows, len(rows))
+		statements++
+		if res.Error == nil {
+			return int(res.RowsAffected), statements, nil
+		}
+		if !database.IsExclusionViolation(res.Error) || attempt == 3 {
+			return 0, statements, res.Error
+		}
+		if rows, err = m.dropTaken(ctx, rows); err != nil {
+			return 0, statements, err
+		}
 	}
-	return int(res.RowsAffected), nil
+}
+
+// maxSlotLength is the longest a slot can last (slot_minutes' upper bound).
+const maxSlotLength = models.MaxSlotMinutes * time.Minute
+
+// span is a slot's [start, end) in Unix microseconds, the precision both
+// databases keep.
+type span struct{ start, end int64 }
+
+// spans are one provider's slots ordered by start. Slots of a provider
+// never overlap, so their ends are ordered too.
+type spans []span
+
+// overlaps reports whether [start, end) overlaps any of the spans.
+func (ss spans) overlaps(start, end time.Time) bool {
+	s, e := start.UnixMicro(), end.UnixMicro()
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].end > s })
+	return i < len(ss) && ss[i].start < e
+}
+
+// takenSpans appends to dst the slots of provider that start in (from, to),
+// in start order.
+func (m *Manager) takenSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error) {
+	rows, err := m.db.WithContext(ctx).Model(&models.TimeSlot{}).
+		Select("start_time, end_time").
+		Where("provider_id = ? AND start_time > ? AND start_time < ?", provider, from, to).
+		Order("start_time").Rows()
+	if err != nil {
+		return dst, dbError("read existing slots", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var start, end time.Time
+		if err := rows.Scan(&start, &end); err != nil {
+			return dst, dbError("read existing slots", err)
+		}
+		dst = append(dst, span{start.UnixMicro(), end.UnixMicro()})
+	}
+	return dst, dbError("read existing slots", rows.Err())
+}
+
+// dropTaken answers rows without those that overlap a slot now in the
+// database. Rows come grouped by provider, in start order.
+func (m *Manager) dropTaken(ctx context.Context, rows []newSlot) ([]newSlot, error) {
+	kept := rows[:0:0]
+	var taken spans
+	for i := 0; i < len(rows); {
+		j := i
+		for j < len(rows) && rows[j].ProviderID == rows[i].ProviderID {
+			j++
+		}
+		var err error
+		taken, err = m.takenSpans(ctx, taken[:0], rows[i].ProviderID,
+			rows[i].StartTime.Add(-maxSlotLength), rows[j-1].EndTime)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows[i:j] {
+			if !taken.overlaps(r.StartTime, r.EndTime) {
+				kept = append(kept, r)
+			}
+		}
+		i = j
+	}
+	return kept, nil
 }

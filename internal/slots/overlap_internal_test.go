@@ -1,0 +1,57 @@
+package slots
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"timeslots/internal/database"
+	"timeslots/internal/dbtest"
+	"timeslots/models"
+)
+
+// A batch that overlaps a slot written after it was filtered (by a
+// concurrent generation with other slot lengths) still lands without the
+// overlapping row: PostgreSQL's guard refuses the statement and the batch is
+// filtered again and resent; SQLite's trigger drops the row.
+func TestABatchRefusedForOverlapIsFilteredAndResent(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		now := time.Date(2030, 1, 7, 6, 0, 0, 0, time.UTC)
+		m := New(db, WithClock(func() time.Time { return now }))
+		p, err := m.CreateProvider(ctx, models.ProviderInput{Name: "Raced", TimeZone: "UTC", SlotMinutes: 30,
+			WorkingHours: []models.WorkingHours{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := func(h, min int) time.Time { return time.Date(2030, 1, 8, h, min, 0, 0, time.UTC) }
+		slot := func(start time.Time, minutes int) newSlot {
+			return newSlot{ProviderID: p.ID, StartTime: start, EndTime: start.Add(time.Duration(minutes) * time.Minute),
+				Date: models.Date("2030-01-08"), Capacity: 1, CreatedAt: now, UpdatedAt: now}
+		}
+		// The slot written by someone else: 09:10-09:55.
+		if n, _, err := m.insertChunk(ctx, []newSlot{slot(at(9, 10), 45)}); err != nil || n != 1 {
+			t.Fatalf("insert the other slot: %d, %v", n, err)
+		}
+		rows := []newSlot{slot(at(9, 0), 30), slot(at(9, 30), 30), slot(at(10, 0), 30), slot(at(10, 30), 30)}
+		n, statements, err := m.insertChunk(ctx, rows)
+		if err != nil {
+			t.Fatalf("insert the batch: %v", err)
+		}
+		want := 1 // SQLite: the trigger drops the two overlapping rows
+		if db.Dialect == database.Postgres {
+			want = 2 // refused once, resent without the two
+		}
+		if n != 2 || statements != want {
+			t.Fatalf("inserted %d rows in %d statements, want 2 in %d", n, statements, want)
+		}
+		var got int64
+		if err := db.Raw(`SELECT COUNT(*) FROM time_slots a JOIN time_slots b
+			ON a.provider_id = b.provider_id AND a.id < b.id
+			AND a.start_time < b.end_time AND b.start_time < a.end_time`).Scan(&got).Error; err != nil || got != 0 {
+			t.Fatalf("%d overlapping pairs, %v", got, err)
+		}
+	})
+}
