@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 	_ "time/tzdata" // providers' time zones must resolve on machines without zoneinfo
@@ -85,6 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case len(rest) > 0:
 			return usageError{fmt.Sprintf("serve takes no arguments, got %q\n%s", rest, serveUsage)}
 		}
+		tuneGC(getenv)
 		return serve(ctx, cfg, logger, stdout)
 	case "migrate", "seed", "generate", "cleanup", "stats":
 		return runCommand(ctx, cmd, rest, cfg, logger, stdout)
@@ -139,6 +141,31 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, sta
 	}
 	logger.Info("database ready", slog.String("dialect", string(db.Dialect)), slog.Int("migrations_applied", n))
 	return db, nil
+}
+
+// The server's garbage collector settings unless GOGC or GOMEMLIMIT say
+// otherwise. Nearly everything a request allocates is garbage when it
+// ends, and the live heap stays a few MiB, so Go's default (GOGC=100)
+// collects every few MiB of requests: a page of slots spent 15–30% of the
+// server's CPU in the collector. GOGC=400 collects a quarter as often; the
+// memory limit caps what that may cost during a large generation, where the
+// live heap is largest: peak RSS must stay under 64 MiB, of which the
+// binary's own pages are about 21 (measured at 1M slots: 49 MiB with these
+// settings, 58 MiB with a 40 MiB limit, 50 MiB with Go's defaults).
+const (
+	serverGCPercent   = 400
+	serverMemoryLimit = 32 << 20
+)
+
+// tuneGC applies the server's garbage collector settings where the
+// environment sets none (the runtime has read GOGC and GOMEMLIMIT itself).
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(serverGCPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serverMemoryLimit)
+	}
 }
 
 // serve runs the server until ctx is cancelled, then shuts down in order:
