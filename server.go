@@ -86,9 +86,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		case len(rest) > 0:
 			return usageError{fmt.Sprintf("serve takes no arguments, got %q\n%s", rest, serveUsage)}
 		}
-		tuneGC(getenv)
+		tuneGC(getenv, true)
 		return serve(ctx, cfg, logger, stdout)
 	case "migrate", "seed", "generate", "cleanup", "stats":
+		tuneGC(getenv, false)
 		return runCommand(ctx, cmd, rest, cfg, logger, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
@@ -157,10 +158,14 @@ const (
 	serverMemoryLimit = 32 << 20
 )
 
-// tuneGC applies the server's garbage collector settings where the
-// environment sets none (the runtime has read GOGC and GOMEMLIMIT itself).
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
+// tuneGC applies the garbage collector settings where the environment sets
+// none (the runtime has read GOGC and GOMEMLIMIT itself): the memory limit
+// for every command, so a one-shot generation of millions of slots stays
+// within the same bound as the server (its peak RSS varied from 48 to 73
+// MiB at 10M slots under Go's defaults on a busy machine), and GOGC=400 for
+// the server only.
+func tuneGC(getenv func(string) string, server bool) {
+	if server && getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
 	if getenv("GOMEMLIMIT") == "" {
