@@ -89,8 +89,9 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 // statement, so a booking costs one round trip and one implicit
 // transaction: the conditional UPDATE (joined with the provider for its
 // active flag and minimum notice) and the INSERT of the booking commit or
-// fail together. It answers the slot as updated and the booking's id, or no
-// row when the slot cannot be claimed. It is sent (and logged) as one line.
+// fail together. It answers the slot as updated (the columns a listing
+// reads) and the booking's id, or no row when the slot cannot be claimed.
+// Its SET is seatChange(+1) written out. It is sent (and logged) as one line.
 var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (
 	UPDATE time_slots AS s
 	   SET booked_count = s.booked_count + 1, version = s.version + 1, updated_at = ?
@@ -98,14 +99,13 @@ var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (
 	 WHERE s.id = ? AND p.id = s.provider_id AND p.active
 	   AND s.booked_count < s.capacity AND s.start_time > ?
 	   AND s.start_time - make_interval(mins => p.min_notice_minutes) >= ?
-	RETURNING s.id, s.provider_id, s.start_time, s.end_time, s.date, s.capacity,
-	          s.booked_count, s.status, s.version, s.created_at, s.updated_at
+	RETURNING s.`+strings.ReplaceAll(slotColumns, ", ", ", s.")+`
 ), booked AS (
 	INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at)
 	SELECT id, provider_id, start_time, end_time, ?, ?, ?, ? FROM claimed
 	RETURNING id
 )
-SELECT booked.id, claimed.* FROM booked, claimed`), " ")
+SELECT claimed.*, booked.id FROM claimed, booked`), " ")
 
 // bookInOneStatement is one booking attempt on PostgreSQL. Only when the
 // statement books nothing does it read further: the booking already made
@@ -118,14 +118,16 @@ func (m *Manager) bookInOneStatement(ctx context.Context, in BookInput) (*models
 		k := in.IdempotencyKey
 		key = &k
 	}
-	// One row, scanned by hand: this is the hottest write path.
+	// One row, scanned by hand as a listing's slots are (the hottest write
+	// path): the slot as the answer shows it, then the booking's id.
 	var slot models.TimeSlot
+	var status string
 	var bookingID int64
 	err := db.Raw(bookStatement, now, in.SlotID, now, now, in.Customer, models.BookingConfirmed, key, now).Row().
-		Scan(&bookingID, &slot.ID, &slot.ProviderID, &slot.StartTime, &slot.EndTime, &slot.Date, &slot.Capacity,
-			&slot.BookedCount, &slot.Status, &slot.Version, &slot.CreatedAt, &slot.UpdatedAt)
+		Scan(append(slotFields(&slot, &status), &bookingID)...)
 	switch {
 	case err == nil:
+		slot.Status = models.SlotStatus(status)
 		return newBooking(&slot, in, now, bookingID), &slot, nil
 	case errors.Is(err, sql.ErrNoRows):
 		// Nothing claimed: read on below.

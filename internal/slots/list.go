@@ -303,14 +303,20 @@ func scanSlots(q *gorm.DB, capacity int) ([]models.TimeSlot, error) {
 	for rows.Next() {
 		var s models.TimeSlot
 		var status string
-		if err := rows.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity,
-			&s.BookedCount, &status); err != nil {
+		if err := rows.Scan(slotFields(&s, &status)...); err != nil {
 			return nil, err
 		}
 		s.Status = models.SlotStatus(status)
 		out = append(out, s)
 	}
 	return out, rows.Err()
+}
+
+// slotFields answers where the columns of slotColumns scan to: s's fields,
+// and status (a string, which database/sql fills without reflection) for
+// s.Status.
+func slotFields(s *models.TimeSlot, status *string) []any {
+	return []any{&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity, &s.BookedCount, status}
 }
 
 // finishPage turns the limit+1 rows of a keyset query into a page: it drops
