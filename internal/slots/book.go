@@ -340,18 +340,19 @@ func (m *Manager) Cancel(ctx context.Context, bookingID int64) (*models.Booking,
 		if upd.RowsAffected == 0 { // cancelled concurrently
 			return tx.First(&booking, bookingID).Error
 		}
-		free := tx.Model(&models.TimeSlot{}).
+		// The freed slot comes back from the UPDATE itself, as a claimed one
+		// does when booking.
+		var s models.TimeSlot
+		free := tx.Model(&s).Clauses(clause.Returning{}).
 			Where("id = ? AND booked_count > 0", *booking.SlotID).
 			Updates(seatChange(-1, now))
 		if free.Error != nil {
 			return free.Error
 		}
 		booking.Status, booking.CancelledAt = models.BookingCancelled, &now
-		var s models.TimeSlot
-		if err := tx.First(&s, *booking.SlotID).Error; err != nil {
-			return err
+		if free.RowsAffected == 1 {
+			slot = &s
 		}
-		slot = &s
 		return nil
 	})
 	if err != nil {
