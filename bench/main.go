@@ -296,9 +296,11 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			}
 		} else if o.wants("reads") {
 			fmt.Printf("-- reads (scaling): %s, %d connections, %s\n", graphqlRead.Name, o.conns, o.scalingDur)
-			l := readLoad(ctx, s, ds, graphqlRead, o, o.scalingDur)
+			l, err := readLoad(ctx, s, ds, graphqlRead, o, o.scalingDur)
 			fmt.Println(l.line())
-			if l.Errors > 0 {
+			if err != nil {
+				fail("reads "+w.Name, err)
+			} else if l.Errors > 0 {
 				fail("reads "+w.Name, fmt.Errorf("%d of %d requests failed; first: %s", l.Errors, l.Requests, l.FirstError))
 			}
 			pt.ReadP50, pt.ReadP99 = msf(l.P50), msf(l.P99)

@@ -48,7 +48,10 @@ func profileReads(ctx context.Context, root, tmp, dir string, b *benchDB, ds *da
 			time.Sleep(o.warmup + 500*time.Millisecond)
 			errc <- fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pprofBase, secs), file)
 		}()
-		l := readLoad(ctx, s, ds, api, o, time.Duration(secs)*time.Second+time.Second)
+		l, err := readLoad(ctx, s, ds, api, o, time.Duration(secs)*time.Second+time.Second)
+		if err != nil {
+			return err
+		}
 		if err := <-errc; err != nil {
 			return err
 		}

@@ -39,6 +39,9 @@ const timeSlotsQuery = `query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(f
 type readAPI struct {
 	Name   string
 	target func(base string, pid int64, w window) vegeta.Target
+	// wrkRequest is the same request as the body of a Lua function of p
+	// (a provider id) and w (a window) for wrk's script.
+	wrkRequest string
 }
 
 var jsonHeader = http.Header{"Content-Type": []string{"application/json"}}
@@ -46,12 +49,13 @@ var jsonHeader = http.Header{"Content-Type": []string{"application/json"}}
 var graphqlRead = readAPI{Name: "GraphQL timeSlots", target: func(base string, pid int64, w window) vegeta.Target {
 	body := fmt.Appendf(nil, `{"query":%q,"variables":{"p":"%d","s":"%s","e":"%s"}}`, timeSlotsQuery, pid, w.Start, w.End)
 	return vegeta.Target{Method: http.MethodPost, URL: base + "/graphql", Body: body, Header: jsonHeader}
-}}
+}, wrkRequest: `  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"},
+    '{"query":' .. ` + luaString(luaString(timeSlotsQuery)) + ` .. ',"variables":{"p":"' .. p .. '","s":"' .. w[1] .. '","e":"' .. w[2] .. '"}}')`}
 
 var restRead = readAPI{Name: "REST /api/time-slots", target: func(base string, pid int64, w window) vegeta.Target {
 	return vegeta.Target{Method: http.MethodGet,
 		URL: fmt.Sprintf("%s/api/time-slots?providerId=%d&startDate=%s&endDate=%s&limit=%d", base, pid, w.Start, w.End, pageSize)}
-}}
+}, wrkRequest: `  return wrk.format("GET", "/api/time-slots?providerId=" .. p .. "&startDate=" .. w[1] .. "&endDate=" .. w[2] .. "&limit=` + strconv.Itoa(pageSize) + `")`}
 
 // readTargeter picks a random provider and window per request.
 func readTargeter(api readAPI, base string, ds *dataset, wins []window) vegeta.Targeter {
@@ -140,20 +144,23 @@ type readFigure struct {
 
 func (f readFigure) ratio() float64 { return f.Load.RPS / f.Ceiling.TPS }
 
-// readLoad warms up, then measures one endpoint.
-func readLoad(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration) loadResult {
-	return readLoadMetered(ctx, s, ds, api, o, d, func() {})
+// readLoad warms up, then measures one endpoint with wrk.
+func readLoad(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration) (loadResult, error) {
+	l, _, err := readLoadMetered(ctx, s, ds, api, o, d, func() {})
+	return l, err
 }
 
-// readLoadMetered is readLoad calling begin between warm-up and measure.
-func readLoadMetered(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration, begin func()) loadResult {
-	wins := readWindows(ds, 0)
-	tr := readTargeter(api, s.base, ds, wins)
+// readLoadMetered is readLoad calling begin between warm-up and measure; it
+// also answers the load generator's CPU time over the measured part.
+func readLoadMetered(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration, begin func()) (loadResult, time.Duration, error) {
+	script := wrkReadScript(api, ds, readWindows(ds, 0))
 	if o.warmup > 0 {
-		runLoad(ctx, tr, checkPage, o.conns, 0, o.warmup)
+		if _, _, err := runWrk(ctx, s.base, script, o.conns, o.warmup); err != nil {
+			return loadResult{}, 0, err
+		}
 	}
 	begin()
-	return runLoad(ctx, tr, checkPage, o.conns, 0, d)
+	return runWrk(ctx, s.base, script, o.conns, d)
 }
 
 // captureReads learns the SQL each read endpoint sends, one request per
@@ -217,8 +224,14 @@ func measureRead(ctx context.Context, b *benchDB, s *server, bin, tmp string, o 
 	fig.SQL = sqls
 	fmt.Printf("  SQL per request (%d statements), pgbench script 1:\n%s", len(sqls), indent(scripts[0].Text))
 	var meter *backendMeter
-	fig.Load = readLoadMetered(ctx, s, ds, api, o, o.duration, func() { meter = startCPU(ctx, b, s.cmd.Process.Pid) })
-	fig.LoadCPU = meter.finish(ctx, int(fig.Load.Requests), 0)
+	var client time.Duration
+	fig.Load, client, err = readLoadMetered(ctx, s, ds, api, o, o.duration, func() { meter = startCPU(ctx, b, s.cmd.Process.Pid) })
+	if meter != nil {
+		fig.LoadCPU = meter.finish(ctx, int(fig.Load.Requests), client)
+	}
+	if err != nil {
+		return fig, err
+	}
 	if o.warmup > 0 {
 		if _, err := runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.warmup, 0); err != nil {
 			return fig, err

@@ -155,7 +155,7 @@ func (r *report) text() string {
 		p("\n")
 	}
 	if len(r.reads) > 0 {
-		p("### Reads (%d connections, %s measured after a %s warm-up; vegeta vs. pgbench -M prepared -c %d running the captured SQL)\n\n",
+		p("### Reads (%d connections, %s measured after a %s warm-up; wrk vs. pgbench -M prepared -c %d running the captured SQL)\n\n",
 			r.opts.conns, r.opts.duration, r.opts.warmup, r.opts.conns)
 		p("| endpoint | slots | req/s | p50 | p99 | errors | pgbench tps | pgbench p50 | pgbench p99 | ratio |\n")
 		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")

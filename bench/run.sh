@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runs the benchmark suite (see bench/README.md). Installs what it needs
-# from Debian's packages when missing: pgbench comes with the PostgreSQL
-# server package. DATABASE_URL (or BENCH_DATABASE_URL) points at the
+# from Debian's packages when missing: pgbench (postgresql-contrib) and the
+# wrk load generator. DATABASE_URL (or BENCH_DATABASE_URL) points at the
 # PostgreSQL server used to create and drop the bench database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v pgbench >/dev/null 2>&1; then
-  echo "bench: installing pgbench (postgresql-contrib)…"
+missing=()
+command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bench: installing ${missing[*]}…"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq postgresql-contrib >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
