@@ -3,12 +3,15 @@ package slots
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/database"
 	"timeslots/models"
 )
 
@@ -113,35 +116,74 @@ const (
 )
 
 // conditions is a WHERE clause being built: conditions that must all hold
-// and the arguments of their placeholders, in order.
+// and the arguments of their placeholders, in order. Conditions are
+// written with ? placeholders; numbered clauses (for pgx itself, which
+// reads PostgreSQL's own $n) get $1, $2, … instead.
 type conditions struct {
-	sql  strings.Builder
-	args []any
+	sql      strings.Builder
+	args     []any
+	numbered bool
 }
 
 func (c *conditions) add(cond string, args ...any) {
 	if c.sql.Len() > 0 {
 		c.sql.WriteString(" AND ")
 	}
-	c.sql.WriteString(cond)
+	c.write(&c.sql, cond)
 	c.args = append(c.args, args...)
+}
+
+// write writes text to b with its ? placeholders numbered when c is.
+func (c *conditions) write(b *strings.Builder, text string) {
+	if !c.numbered {
+		b.WriteString(text)
+		return
+	}
+	n := len(c.args)
+	for {
+		i := strings.IndexByte(text, '?')
+		if i < 0 {
+			break
+		}
+		n++
+		b.WriteString(text[:i])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+		text = text[i+1:]
+	}
+	b.WriteString(text)
+}
+
+// param answers the placeholder of one more argument v, for text that
+// follows the clause.
+func (c *conditions) param(v any) string {
+	c.args = append(c.args, v)
+	if !c.numbered {
+		return "?"
+	}
+	return "$" + strconv.Itoa(len(c.args))
 }
 
 // scope answers the filter's conditions; now decides which slots have
 // started. Every condition is written so that AND joins it safely.
-func (f SlotFilter) scope(now time.Time) (*conditions, error) {
+// numbered clauses are for pgx itself (pgQuery), the others for GORM.
+func (f SlotFilter) scope(now time.Time, numbered bool) (*conditions, error) {
 	if f.ProviderIDs != nil && len(f.ProviderIDs) == 0 {
 		return nil, apperr.Invalid("providerIds", "providerIds must not be empty; leave it out for all providers")
 	}
 	if len(f.ProviderIDs) > 1000 {
 		return nil, apperr.Invalid("providerIds", "providerIds may list at most 1000 providers")
 	}
-	q := &conditions{args: make([]any, 0, 8)}
+	q := &conditions{args: make([]any, 0, 8), numbered: numbered}
 	if f.ProviderID != nil {
 		q.add("provider_id = ?", *f.ProviderID)
 	}
-	if f.ProviderIDs != nil {
-		q.add("provider_id IN ?", f.ProviderIDs)
+	switch {
+	case f.ProviderIDs == nil:
+	case numbered:
+		q.add("provider_id = ANY(?)", f.ProviderIDs) // one int8[] parameter
+	default:
+		q.add("provider_id IN ?", f.ProviderIDs) // GORM writes one placeholder per id
 	}
 	statuses := f.Statuses
 	if statuses == nil {
@@ -257,7 +299,8 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 		}
 		key = &k
 	}
-	q, err := f.scope(m.Now())
+	native := m.dialect == database.Postgres && m.sqlDB != nil
+	q, err := f.scope(m.Now(), native)
 	if err != nil {
 		return nil, err
 	}
@@ -273,9 +316,14 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 	} else if key != nil {
 		q.add("(start_time, id) > (?, ?)", key.Start, key.ID)
 	}
-	rows, err := scanSlots(m.db.WithContext(ctx).Raw(
-		"SELECT "+slotColumns+" FROM time_slots WHERE "+q.sql.String()+" ORDER BY "+order+" LIMIT ?",
-		append(q.args, pg.limit+1)...), pg.limit+1)
+	limit := q.param(pg.limit + 1)
+	query := "SELECT " + slotColumns + " FROM time_slots WHERE " + q.sql.String() + " ORDER BY " + order + " LIMIT " + limit
+	var rows []models.TimeSlot
+	if native {
+		rows, err = m.pgScanSlots(ctx, query, q.args, pg.limit+1)
+	} else {
+		rows, err = scanSlots(m.db.WithContext(ctx).Raw(query, q.args...), pg.limit+1)
+	}
 	if err != nil {
 		return nil, dbError("list slots", err)
 	}
@@ -312,6 +360,26 @@ func scanSlots(q *gorm.DB, capacity int) ([]models.TimeSlot, error) {
 	return out, rows.Err()
 }
 
+// pgScanSlots is scanSlots through pgQuery: query (with $n placeholders)
+// selects slotColumns. pgx decodes each column straight into its field,
+// and the provider-local date is formatted from PostgreSQL's binary date.
+func (m *Manager) pgScanSlots(ctx context.Context, query string, args []any, capacity int) ([]models.TimeSlot, error) {
+	out := make([]models.TimeSlot, 0, capacity)
+	var date time.Time
+	var status string
+	err := pgQuery(ctx, m.sqlDB, query, args, func(r pgx.Rows) error {
+		var s models.TimeSlot
+		if err := r.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &date, &s.Capacity, &s.BookedCount, &status); err != nil {
+			return err
+		}
+		s.Date = models.DateOf(date)
+		s.Status = models.SlotStatus(status)
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}
+
 // slotFields answers where the columns of slotColumns scan to: s's fields,
 // and status (a string, which database/sql fills without reflection) for
 // s.Status.
@@ -338,7 +406,7 @@ func finishPage[T any](rows []T, pg page, hasCursor bool) (_ []T, hasNext, hasPr
 // CountSlots answers how many slots match f. Edges call it only when the
 // client asked for a total, since it scans every match.
 func (m *Manager) CountSlots(ctx context.Context, f SlotFilter) (int64, error) {
-	q, err := f.scope(m.Now())
+	q, err := f.scope(m.Now(), false)
 	if err != nil {
 		return 0, err
 	}

@@ -1,0 +1,42 @@
+package slots
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// pgQuery runs query on one of the pool's PostgreSQL connections through
+// pgx's own interface rather than database/sql, and calls scan for each
+// row. It is for the hottest reads: database/sql converts every column to
+// a driver.Value and back, and GORM rebuilds the statement, which together
+// cost more of the server's CPU than the query itself. The connection,
+// its prepared statements, its deadline and its error handling are the
+// pool's, as for every other statement. query uses $n placeholders.
+func pgQuery(ctx context.Context, db *sql.DB, query string, args []any, scan func(pgx.Rows) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the PostgreSQL driver connection is a %T, not pgx's", driverConn)
+		}
+		rows, err := c.Conn().Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
