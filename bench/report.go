@@ -193,7 +193,11 @@ func (r *report) text() string {
 		p("### Scaling (GraphQL reads %s per step, %s at the largest; generation as above)\n\n", r.opts.scalingDur, r.opts.duration)
 		p("| slots | read p50 | read p99 | generateSlots rows/s | COPY rows/s |\n|---:|---:|---:|---:|---:|\n")
 		for _, pt := range r.scaling {
-			p("| %s | %.2f ms | %.2f ms | %s | %s |\n", humanCount(pt.Slots), pt.ReadP50, pt.ReadP99, rate(pt.GenRowsPerSec), rate(pt.CopyRowsPerSec))
+			gen, cp := "not run", "not run" // -only without generation: the slots were copied in
+			if pt.GenRowsPerSec > 0 {
+				gen, cp = rate(pt.GenRowsPerSec), rate(pt.CopyRowsPerSec)
+			}
+			p("| %s | %.2f ms | %.2f ms | %s | %s |\n", humanCount(pt.Slots), pt.ReadP50, pt.ReadP99, gen, cp)
 		}
 		if r.opts.chart != "" {
 			p("\n![read latency and generation rate by table size](%s)\n", filepath.Base(r.opts.chart))
