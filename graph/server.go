@@ -44,11 +44,19 @@ const (
 // Extensions (such as the metrics' operation timer) are added last, so
 // they see every operation the limits let through.
 func NewHandler(cfg *config.Config, m *slots.Manager, extensions ...graphql.HandlerExtension) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{
+	return newHandler(cfg, m, &slotPages{}, extensions...)
+}
+
+// newHandler is NewHandler with slot pages answered by pages (its schema is
+// filled in here) or, when it is nil, all operations by the executor: the
+// tests compare the two.
+func newHandler(cfg *config.Config, m *slots.Manager, pages *slotPages, extensions ...graphql.HandlerExtension) http.Handler {
+	es := NewExecutableSchema(Config{
 		Resolvers:  &Resolver{Slots: m},
 		Directives: DirectiveRoot{Admin: adminDirective},
 		Complexity: complexityRoot(),
-	}))
+	})
+	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
@@ -65,6 +73,10 @@ func NewHandler(cfg *config.Config, m *slots.Manager, extensions ...graphql.Hand
 	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxMutations: cfg.MaxMutations})
 	for _, ext := range extensions {
 		srv.Use(ext)
+	}
+	if pages != nil {
+		pages.es = es.(*executableSchema)
+		srv.Use(*pages) // innermost: the other extensions see its responses
 	}
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
