@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"timeslots/graph/model"
+	"timeslots/graph/scalar"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
@@ -208,7 +210,7 @@ func (w *pageWriter) object(plan []planned, value func(*planned) bool) {
 		if i > 0 {
 			w.buf.WriteByte(',')
 		}
-		graphql.MarshalString(f.Alias).MarshalGQL(&w.buf)
+		w.string(f.Alias)
 		w.buf.WriteByte(':')
 		if !value(f) {
 			w.failed = true
@@ -227,7 +229,27 @@ func seen(plan []planned, alias string) bool {
 	return false
 }
 
-func (w *pageWriter) string(s string) { graphql.MarshalString(s).MarshalGQL(&w.buf) }
+// string writes s as a JSON string as gqlgen does; names, cursors and
+// enum values need no escapes and are written as they are.
+func (w *pageWriter) string(s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			graphql.MarshalString(s).MarshalGQL(&w.buf)
+			return
+		}
+	}
+	w.buf.WriteByte('"')
+	w.buf.WriteString(s)
+	w.buf.WriteByte('"')
+}
+
+func (w *pageWriter) optionalString(s *string) {
+	if s == nil {
+		w.buf.WriteString("null")
+		return
+	}
+	w.string(*s)
+}
 
 func (w *pageWriter) connection(plan []planned, c *model.TimeSlotConnection) {
 	w.object(plan, func(f *planned) bool {
@@ -267,7 +289,7 @@ func (w *pageWriter) edge(plan []planned, cursor string, s *models.TimeSlot) {
 		case "__typename":
 			w.string("TimeSlotEdge")
 		case "cursor":
-			w.ec.marshalNString2string(w.ctx, nil, cursor).MarshalGQL(&w.buf)
+			w.string(cursor)
 		case "node":
 			w.slot(f.children, s)
 		default:
@@ -278,52 +300,58 @@ func (w *pageWriter) edge(plan []planned, cursor string, s *models.TimeSlot) {
 }
 
 func (w *pageWriter) slot(plan []planned, s *models.TimeSlot) {
-	ec, ctx, buf := w.ec, w.ctx, &w.buf
 	w.object(plan, func(f *planned) bool {
+		b := w.buf.AvailableBuffer()
 		switch f.Name {
 		case "__typename":
 			w.string("TimeSlot")
+			return true
 		case "id":
-			ec.marshalNID2int64(ctx, nil, s.ID).MarshalGQL(buf)
+			b = scalar.AppendID(b, s.ID)
 		case "providerId":
-			ec.marshalNID2int64(ctx, nil, s.ProviderID).MarshalGQL(buf)
+			b = scalar.AppendID(b, s.ProviderID)
 		case "startTime":
-			ec.marshalNTime2timeᚐTime(ctx, nil, s.StartTime).MarshalGQL(buf)
+			b = scalar.AppendTime(b, s.StartTime)
 		case "endTime":
-			ec.marshalNTime2timeᚐTime(ctx, nil, s.EndTime).MarshalGQL(buf)
+			b = scalar.AppendTime(b, s.EndTime)
 		case "date":
-			ec.marshalNDate2timeslotsᚋmodelsᚐDate(ctx, nil, s.Date).MarshalGQL(buf)
+			b = scalar.AppendDate(b, s.Date)
 		case "durationMinutes":
-			ec.marshalNInt2int(ctx, nil, s.DurationMinutes()).MarshalGQL(buf)
+			b = strconv.AppendInt(b, int64(s.DurationMinutes()), 10)
 		case "capacity":
-			ec.marshalNInt2int(ctx, nil, s.Capacity).MarshalGQL(buf)
+			b = strconv.AppendInt(b, int64(s.Capacity), 10)
 		case "bookedCount":
-			ec.marshalNInt2int(ctx, nil, s.BookedCount).MarshalGQL(buf)
+			b = strconv.AppendInt(b, int64(s.BookedCount), 10)
 		case "remaining":
-			ec.marshalNInt2int(ctx, nil, s.Remaining()).MarshalGQL(buf)
+			b = strconv.AppendInt(b, int64(s.Remaining()), 10)
 		case "status":
-			ec.marshalNSlotStatus2timeslotsᚋmodelsᚐSlotStatus(ctx, nil, s.Status).MarshalGQL(buf)
+			name, ok := marshalNSlotStatus2timeslotsᚋmodelsᚐSlotStatus[s.Status]
+			if !ok {
+				return false // not a SlotStatus: the executor reports it
+			}
+			w.string(name)
+			return true
 		default:
 			return false
 		}
+		w.buf.Write(b)
 		return true
 	})
 }
 
 func (w *pageWriter) pageInfo(plan []planned, pi *model.PageInfo) {
-	ec, ctx, buf := w.ec, w.ctx, &w.buf
 	w.object(plan, func(f *planned) bool {
 		switch f.Name {
 		case "__typename":
 			w.string("PageInfo")
 		case "hasNextPage":
-			ec.marshalNBoolean2bool(ctx, nil, pi.HasNextPage).MarshalGQL(buf)
+			w.buf.WriteString(strconv.FormatBool(pi.HasNextPage))
 		case "hasPreviousPage":
-			ec.marshalNBoolean2bool(ctx, nil, pi.HasPreviousPage).MarshalGQL(buf)
+			w.buf.WriteString(strconv.FormatBool(pi.HasPreviousPage))
 		case "startCursor":
-			ec.marshalOString2ᚖstring(ctx, nil, pi.StartCursor).MarshalGQL(buf)
+			w.optionalString(pi.StartCursor)
 		case "endCursor":
-			ec.marshalOString2ᚖstring(ctx, nil, pi.EndCursor).MarshalGQL(buf)
+			w.optionalString(pi.EndCursor)
 		default:
 			return false
 		}

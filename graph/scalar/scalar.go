@@ -26,10 +26,14 @@ import (
 func MarshalID(id int64) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
 		var buf [24]byte
-		b := strconv.AppendInt(append(buf[:0], '"'), id, 10)
-		_, err := w.Write(append(b, '"'))
+		_, err := w.Write(AppendID(buf[:0], id))
 		return err
 	})
+}
+
+// AppendID appends the JSON of id as MarshalID writes it.
+func AppendID(b []byte, id int64) []byte {
+	return append(strconv.AppendInt(append(b, '"'), id, 10), '"')
 }
 
 // UnmarshalID reads a GraphQL ID, sent as a string or an integer, as a
@@ -61,10 +65,14 @@ func UnmarshalID(ctx context.Context, v any) (int64, error) {
 func MarshalTime(t time.Time) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
 		var buf [48]byte
-		b := t.UTC().AppendFormat(append(buf[:0], '"'), time.RFC3339)
-		_, err := w.Write(append(b, '"'))
+		_, err := w.Write(AppendTime(buf[:0], t))
 		return err
 	})
+}
+
+// AppendTime appends the JSON of t as MarshalTime writes it.
+func AppendTime(b []byte, t time.Time) []byte {
+	return append(t.UTC().AppendFormat(append(b, '"'), time.RFC3339), '"')
 }
 
 // UnmarshalTime reads an RFC 3339 instant with any offset.
@@ -83,10 +91,13 @@ func UnmarshalTime(ctx context.Context, v any) (time.Time, error) {
 func MarshalDate(d models.Date) graphql.ContextMarshaler {
 	return graphql.ContextWriterFunc(func(_ context.Context, w io.Writer) error {
 		var buf [24]byte
-		_, err := w.Write(strconv.AppendQuote(buf[:0], string(d)))
+		_, err := w.Write(AppendDate(buf[:0], d))
 		return err
 	})
 }
+
+// AppendDate appends the JSON of d as MarshalDate writes it.
+func AppendDate(b []byte, d models.Date) []byte { return strconv.AppendQuote(b, string(d)) }
 
 // UnmarshalDate reads a YYYY-MM-DD calendar date.
 func UnmarshalDate(ctx context.Context, v any) (models.Date, error) {
