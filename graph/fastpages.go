@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 
@@ -12,6 +14,7 @@ import (
 
 	"timeslots/graph/model"
 	"timeslots/graph/scalar"
+	"timeslots/internal/httpx"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
@@ -145,6 +148,10 @@ func (p slotPages) run(ctx context.Context, oc *graphql.OperationContext, plan [
 	ctx = graphql.WithResponseContext(ctx, presentError, recoverPanic)
 	defer func() {
 		if r := recover(); r != nil {
+			// A fault of this path must not cost the client its answer:
+			// the executor answers instead, and the fault is logged.
+			httpx.Logger(ctx).Error("slot page fast path panicked; the executor answers",
+				slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 			ok = false
 		}
 	}()
@@ -152,7 +159,7 @@ func (p slotPages) run(ctx context.Context, oc *graphql.OperationContext, plan [
 	ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(graphql.NewInputUnmarshaler("TimeSlotFilter", ec.unmarshalInputTimeSlotFilter))
 	})
-	w := &pageWriter{ctx: ctx, ec: ec}
+	w := &pageWriter{}
 	w.buf.Grow(8 << 10)
 	w.object(plan, func(f *planned) bool {
 		if f.Name == "__typename" {
@@ -192,8 +199,6 @@ func (p slotPages) timeSlots(ctx context.Context, ec *executionContext, field gr
 
 // pageWriter writes a response as gqlgen's FieldSet and Array do.
 type pageWriter struct {
-	ctx    context.Context
-	ec     *executionContext
 	buf    bytes.Buffer
 	failed bool
 }
