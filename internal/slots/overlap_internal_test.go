@@ -12,8 +12,9 @@ import (
 
 // A batch that overlaps a slot written after it was filtered (by a
 // concurrent generation with other slot lengths) still lands without the
-// overlapping row: PostgreSQL's guard refuses the statement and the batch is
-// filtered again and resent; SQLite's trigger drops the row.
+// overlapping rows: on PostgreSQL the guard refuses the batch's COPY, and
+// the batch is filtered again and sent as an INSERT; SQLite's trigger drops
+// the rows.
 func TestABatchRefusedForOverlapIsFilteredAndResent(t *testing.T) {
 	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *database.DB) {
@@ -42,7 +43,7 @@ func TestABatchRefusedForOverlapIsFilteredAndResent(t *testing.T) {
 		}
 		want := 1 // SQLite: the trigger drops the two overlapping rows
 		if db.Dialect == database.Postgres {
-			want = 2 // refused once, resent without the two
+			want = 2 // the COPY refused, then an INSERT without the two
 		}
 		if n != 2 || statements != want {
 			t.Fatalf("inserted %d rows in %d statements, want 2 in %d", n, statements, want)
@@ -52,6 +53,47 @@ func TestABatchRefusedForOverlapIsFilteredAndResent(t *testing.T) {
 			ON a.provider_id = b.provider_id AND a.id < b.id
 			AND a.start_time < b.end_time AND b.start_time < a.end_time`).Scan(&got).Error; err != nil || got != 0 {
 			t.Fatalf("%d overlapping pairs, %v", got, err)
+		}
+	})
+}
+
+// A batch holding a slot that another generation wrote since it was
+// filtered (the same start and length) lands without it: on PostgreSQL
+// the unique key refuses the COPY, and the rest goes in as an INSERT.
+func TestABatchRefusedForADuplicateIsFilteredAndResent(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		ctx := context.Background()
+		now := time.Date(2030, 1, 7, 6, 0, 0, 0, time.UTC)
+		m := New(db, WithClock(func() time.Time { return now }))
+		p, err := m.CreateProvider(ctx, models.ProviderInput{Name: "Twice", TimeZone: "UTC", SlotMinutes: 30,
+			WorkingHours: []models.WorkingHours{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slot := func(h, min int) newSlot {
+			start := time.Date(2030, 1, 8, h, min, 0, 0, time.UTC)
+			return newSlot{ProviderID: p.ID, StartTime: start, EndTime: start.Add(30 * time.Minute),
+				Date: models.Date("2030-01-08"), Capacity: 1, CreatedAt: now, UpdatedAt: now}
+		}
+		if n, _, err := m.insertChunk(ctx, []newSlot{slot(9, 30)}); err != nil || n != 1 {
+			t.Fatalf("insert the other slot: %d, %v", n, err)
+		}
+		n, statements, err := m.insertChunk(ctx, []newSlot{slot(9, 0), slot(9, 30), slot(10, 0)})
+		if err != nil {
+			t.Fatalf("insert the batch: %v", err)
+		}
+		want := 1 // SQLite: ON CONFLICT DO NOTHING skips it
+		if db.Dialect == database.Postgres {
+			want = 2 // the COPY refused, then an INSERT without it
+		}
+		if n != 2 || statements != want {
+			t.Fatalf("inserted %d rows in %d statements, want 2 in %d", n, statements, want)
+		}
+		var got int64
+		if err := db.Raw("SELECT COUNT(*) FROM time_slots WHERE provider_id = ?", p.ID).Scan(&got).Error; err != nil || got != 3 {
+			t.Fatalf("%d slots, want 3 (%v)", got, err)
 		}
 	})
 }

@@ -17,17 +17,8 @@ import (
 // its prepared statements, its deadline and its error handling are the
 // pool's, as for every other statement. query uses $n placeholders.
 func pgQuery(ctx context.Context, db *sql.DB, query string, args []any, scan func(pgx.Rows) error) error {
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
-		c, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("the PostgreSQL driver connection is a %T, not pgx's", driverConn)
-		}
-		rows, err := c.Conn().Query(ctx, query, args...)
+	return withPgConn(ctx, db, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -38,5 +29,22 @@ func pgQuery(ctx context.Context, db *sql.DB, query string, args []any, scan fun
 			}
 		}
 		return rows.Err()
+	})
+}
+
+// withPgConn calls f with pgx's own connection behind one of the pool's
+// connections, which goes back to the pool afterwards.
+func withPgConn(ctx context.Context, db *sql.DB, f func(*pgx.Conn) error) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the PostgreSQL driver connection is a %T, not pgx's", driverConn)
+		}
+		return f(c.Conn())
 	})
 }
