@@ -197,7 +197,11 @@ func (r *report) text() string {
 			if pt.GenRowsPerSec > 0 {
 				gen, cp = rate(pt.GenRowsPerSec), rate(pt.CopyRowsPerSec)
 			}
-			p("| %s | %.2f ms | %.2f ms | %s | %s |\n", humanCount(pt.Slots), pt.ReadP50, pt.ReadP99, gen, cp)
+			p50, p99 := "not run", "not run" // -only without reads
+			if pt.ReadP50 > 0 {
+				p50, p99 = fmt.Sprintf("%.2f ms", pt.ReadP50), fmt.Sprintf("%.2f ms", pt.ReadP99)
+			}
+			p("| %s | %s | %s | %s | %s |\n", humanCount(pt.Slots), p50, p99, gen, cp)
 		}
 		if r.opts.chart != "" {
 			p("\n![read latency and generation rate by table size](%s)\n", filepath.Base(r.opts.chart))
