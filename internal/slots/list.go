@@ -365,15 +365,11 @@ func scanSlots(q *gorm.DB, capacity int) ([]models.TimeSlot, error) {
 // and the provider-local date is formatted from PostgreSQL's binary date.
 func (m *Manager) pgScanSlots(ctx context.Context, query string, args []any, capacity int) ([]models.TimeSlot, error) {
 	out := make([]models.TimeSlot, 0, capacity)
-	var date time.Time
-	var status string
 	err := pgQuery(ctx, m.sqlDB, query, args, func(r pgx.Rows) error {
 		var s models.TimeSlot
-		if err := r.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &date, &s.Capacity, &s.BookedCount, &status); err != nil {
+		if err := scanSlot(r, &s); err != nil {
 			return err
 		}
-		s.Date = models.DateOf(date)
-		s.Status = models.SlotStatus(status)
 		out = append(out, s)
 		return nil
 	})

@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"timeslots/models"
 )
 
 // pgQuery runs query on one of the pool's PostgreSQL connections through
@@ -47,4 +51,27 @@ func withPgConn(ctx context.Context, db *sql.DB, f func(*pgx.Conn) error) error 
 		}
 		return f(c.Conn())
 	})
+}
+
+// numberPlaceholders answers query with its ? placeholders written as $1,
+// $2, …; query holds no ? in a literal.
+func numberPlaceholders(query string) string {
+	c := conditions{numbered: true}
+	var b strings.Builder
+	c.write(&b, query)
+	return b.String()
+}
+
+// scanSlot reads one row of slotColumns (then extra columns into extra)
+// into s, decoding each column straight into its field.
+func scanSlot(r pgx.Row, s *models.TimeSlot, extra ...any) error {
+	var date time.Time
+	var status string
+	dst := append([]any{&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &date, &s.Capacity, &s.BookedCount, &status}, extra...)
+	if err := r.Scan(dst...); err != nil {
+		return err
+	}
+	s.Date = models.DateOf(date)
+	s.Status = models.SlotStatus(status)
+	return nil
 }
