@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"syscall"
 	"time"
 
 	"timeslots/internal/database"
@@ -201,26 +202,55 @@ func median(ds []time.Duration) time.Duration {
 }
 
 // generateViaCLI runs the one-shot `timeslots generate --days N` against
-// databaseURL: the operators' path. Its peak RSS is the child's (getrusage).
+// databaseURL: the operators' path. Its peak RSS is the command's VmHWM,
+// read from /proc while it runs (the high-water mark only grows, so the
+// last reading is the peak). Not getrusage: on Linux a child's ru_maxrss
+// also carries the high-water mark of the address space it was started
+// from, which for a Go parent is the parent's own (the bench's, 48–73 MiB
+// late in a run), not the command's.
 func generateViaCLI(ctx context.Context, bin, databaseURL string, days int) (genRun, error) {
 	cmd := exec.CommandContext(ctx, bin, "generate", "--days", strconv.Itoa(days))
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+databaseURL, "LOG_LEVEL=warn", "SEED_DEMO=false")
+	var out bytes.Buffer
+	cmd.Stdout = &out
 	start := time.Now()
-	out, err := cmd.Output()
+	if err := cmd.Start(); err != nil {
+		return genRun{}, fmt.Errorf("timeslots generate: %w", err)
+	}
+	var rss int64
+	sampled := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if n, err := peakRSS(cmd.Process.Pid); err == nil {
+				rss = max(rss, n)
+			}
+			select {
+			case <-exited:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
 	wall := time.Since(start)
+	close(exited)
+	<-sampled
 	if err != nil {
-		return genRun{}, fmt.Errorf("timeslots generate: %v\n%s", err, out)
+		return genRun{}, fmt.Errorf("timeslots generate: %v\n%s", err, out.Bytes())
 	}
 	var res struct {
 		Created    int `json:"created"`
 		DurationMs int `json:"durationMs"`
 	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		return genRun{}, fmt.Errorf("timeslots generate printed %.200q: %w", out, err)
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return genRun{}, fmt.Errorf("timeslots generate printed %.200q: %w", out.Bytes(), err)
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss << 10
+	if rss == 0 {
+		return genRun{}, errors.New("timeslots generate: no VmHWM could be read while it ran")
 	}
 	return genRun{Created: res.Created, Wall: wall, Reported: time.Duration(res.DurationMs) * time.Millisecond, PeakRSS: rss}, nil
 }
