@@ -53,8 +53,9 @@ type chunk struct {
 	dropped       int // candidates left out since the last chunk: they overlap an existing slot
 }
 
-// newSlot is the row generation inserts: only the columns it sets (the
-// database fills id, booked_count, version and status). With no
+// newSlot is the row generation writes: only the columns it sets (the
+// database fills id, booked_count, version and status), by COPY on
+// PostgreSQL and by GORM's INSERT on SQLite. With no
 // auto-increment key GORM adds no RETURNING clause, so the database does not
 // send back, and GORM does not scan, a thousand ids per batch that nobody
 // reads; fewer columns mean fewer parameters to encode, bind and plan.
