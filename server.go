@@ -182,7 +182,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 	defer db.Close()
 	met := metrics.New(db.SQL())
-	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()))
+	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency))
 	if cfg.SeedDemo {
 		res, err := mgr.SeedDemo(ctx)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -42,14 +43,17 @@ type Config struct {
 	Introspection bool
 	CORSOrigins   []string
 
-	DBMaxConns     int
-	RequestTimeout time.Duration
-	MaxBodyBytes   int64
-	MaxComplexity  int
-	MaxDepth       int
-	MaxMutations   int
-	ShutdownGrace  time.Duration
-	LogLevel       string
+	DBMaxConns int
+	// DBReadConcurrency bounds the slot listings running on the database
+	// at once (0: no bound); see slots.WithReadConcurrency.
+	DBReadConcurrency int
+	RequestTimeout    time.Duration
+	MaxBodyBytes      int64
+	MaxComplexity     int
+	MaxDepth          int
+	MaxMutations      int
+	ShutdownGrace     time.Duration
+	LogLevel          string
 }
 
 // Production reports whether APP_ENV=production.
@@ -104,6 +108,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Introspection = r.boolean("INTROSPECTION", !prod)
 	c.CORSOrigins = r.origins("CORS_ORIGINS")
 	c.DBMaxConns = r.intRange("DB_MAX_CONNS", 0, 0, 1000)
+	c.DBReadConcurrency = r.intRange("DB_READ_CONCURRENCY", 2*runtime.GOMAXPROCS(0), 0, 1000)
 	c.RequestTimeout = r.duration("REQUEST_TIMEOUT", 10*time.Second)
 	c.MaxBodyBytes = int64(r.intRange("MAX_BODY_BYTES", 1<<20, 1024, 1<<30))
 	c.MaxComplexity = r.intRange("GRAPHQL_MAX_COMPLEXITY", 5000, 1, 1e9)

@@ -318,6 +318,11 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 	}
 	limit := q.param(pg.limit + 1)
 	query := "SELECT " + slotColumns + " FROM time_slots WHERE " + q.sql.String() + " ORDER BY " + order + " LIMIT " + limit
+	done, err := m.admitRead(ctx)
+	if err != nil {
+		return nil, dbError("list slots", err)
+	}
+	defer done()
 	var rows []models.TimeSlot
 	if native {
 		rows, err = m.pgScanSlots(ctx, query, q.args, pg.limit+1)
