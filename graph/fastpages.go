@@ -248,6 +248,18 @@ func (w *pageWriter) string(s string) {
 	w.buf.WriteByte('"')
 }
 
+// list writes a JSON array of n elements, each by element.
+func (w *pageWriter) list(n int, element func(i int)) {
+	w.buf.WriteByte('[')
+	for i := range n {
+		if i > 0 {
+			w.buf.WriteByte(',')
+		}
+		element(i)
+	}
+	w.buf.WriteByte(']')
+}
+
 func (w *pageWriter) optionalString(s *string) {
 	if s == nil {
 		w.buf.WriteString("null")
@@ -262,23 +274,9 @@ func (w *pageWriter) connection(plan []planned, c *model.TimeSlotConnection) {
 		case "__typename":
 			w.string("TimeSlotConnection")
 		case "edges":
-			w.buf.WriteByte('[')
-			for i := range c.Page.Slots {
-				if i > 0 {
-					w.buf.WriteByte(',')
-				}
-				w.edge(f.children, c.Page.Cursor(i), &c.Page.Slots[i])
-			}
-			w.buf.WriteByte(']')
+			w.list(len(c.Page.Slots), func(i int) { w.edge(f.children, c.Page.Cursor(i), &c.Page.Slots[i]) })
 		case "nodes":
-			w.buf.WriteByte('[')
-			for i := range c.Page.Slots {
-				if i > 0 {
-					w.buf.WriteByte(',')
-				}
-				w.slot(f.children, &c.Page.Slots[i])
-			}
-			w.buf.WriteByte(']')
+			w.list(len(c.Page.Slots), func(i int) { w.slot(f.children, &c.Page.Slots[i]) })
 		case "pageInfo":
 			w.pageInfo(f.children, c.PageInfo())
 		default:

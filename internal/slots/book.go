@@ -2,7 +2,6 @@ package slots
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"time"
@@ -92,25 +91,23 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 // active flag and minimum notice) and the INSERT of the booking commit or
 // fail together. It answers the slot as updated (the columns a listing
 // reads) and the booking's id, or no row when the slot cannot be claimed.
-// Its SET is seatChange(+1) written out. It is sent (and logged) as one line.
+// Its SET is seatChange(+1) written out. It is sent (and logged) as one
+// line; its parameters are $1 now, $2 the slot, $3 the customer, $4 the
+// booking's status and $5 the idempotency key (NULL for none).
 var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (
 	UPDATE time_slots AS s
-	   SET booked_count = s.booked_count + 1, version = s.version + 1, updated_at = ?
+	   SET booked_count = s.booked_count + 1, version = s.version + 1, updated_at = $1
 	  FROM providers AS p
-	 WHERE s.id = ? AND p.id = s.provider_id AND p.active
-	   AND s.booked_count < s.capacity AND s.start_time > ?
-	   AND s.start_time - make_interval(mins => p.min_notice_minutes) >= ?
+	 WHERE s.id = $2 AND p.id = s.provider_id AND p.active
+	   AND s.booked_count < s.capacity AND s.start_time > $1
+	   AND s.start_time - make_interval(mins => p.min_notice_minutes) >= $1
 	RETURNING s.`+strings.ReplaceAll(slotColumns, ", ", ", s.")+`
 ), booked AS (
 	INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at)
-	SELECT id, provider_id, start_time, end_time, ?, ?, ?, ? FROM claimed
+	SELECT id, provider_id, start_time, end_time, $3, $4, $5, $1 FROM claimed
 	RETURNING id
 )
 SELECT claimed.*, booked.id FROM claimed, booked`), " ")
-
-// bookStatementNumbered is bookStatement with PostgreSQL's own $n
-// placeholders, for pgx.
-var bookStatementNumbered = numberPlaceholders(bookStatement)
 
 // bookInOneStatement is one booking attempt on PostgreSQL. Only when the
 // statement books nothing does it read further: the booking already made
@@ -123,28 +120,20 @@ func (m *Manager) bookInOneStatement(ctx context.Context, in BookInput) (*models
 		k := in.IdempotencyKey
 		key = &k
 	}
-	// One row, scanned by hand as a listing's slots are (the hottest write
-	// path): the slot as the answer shows it, then the booking's id.
+	// One row through pgx itself, scanned as a listing's slots are (the
+	// hottest write path; GORM's statement building and database/sql's
+	// conversions were a tenth of a booking's CPU): the slot as the answer
+	// shows it, then the booking's id.
 	var slot models.TimeSlot
 	var bookingID int64
-	var err error
-	if m.sqlDB != nil {
-		// Through pgx itself, as a listing is: GORM's statement building
-		// and database/sql's conversions were a tenth of a booking's CPU.
-		err = withPgConn(ctx, m.sqlDB, func(c *pgx.Conn) error {
-			return scanSlot(c.QueryRow(ctx, bookStatementNumbered, now, in.SlotID, now, now, in.Customer,
-				string(models.BookingConfirmed), key, now), &slot, &bookingID)
-		})
-	} else {
-		var status string
-		err = db.Raw(bookStatement, now, in.SlotID, now, now, in.Customer, models.BookingConfirmed, key, now).Row().
-			Scan(append(slotFields(&slot, &status), &bookingID)...)
-		slot.Status = models.SlotStatus(status)
-	}
+	err := withPgConn(ctx, m.sqlDB, func(c *pgx.Conn) error {
+		return scanSlot(c.QueryRow(ctx, bookStatement, now, in.SlotID, in.Customer,
+			string(models.BookingConfirmed), key), &slot, &bookingID)
+	})
 	switch {
 	case err == nil:
 		return newBooking(&slot, in, now, bookingID), &slot, nil
-	case errors.Is(err, sql.ErrNoRows), errors.Is(err, pgx.ErrNoRows):
+	case errors.Is(err, pgx.ErrNoRows):
 		// Nothing claimed: read on below.
 	default:
 		constraint, unique := database.IsUniqueViolation(err)

@@ -304,37 +304,30 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 // sent as an INSERT … ON CONFLICT DO NOTHING, filtered and resent again if
 // its overlap guard refuses that too.
 func (m *Manager) insertChunk(ctx context.Context, rows []newSlot) (inserted, statements int, err error) {
-	if m.dialect == database.Postgres && m.sqlDB != nil && len(rows) > 0 {
-		n, err := m.copyChunk(ctx, rows)
-		statements++
-		if err == nil {
-			return n, statements, nil
-		}
-		_, unique := database.IsUniqueViolation(err)
-		if !unique && !database.IsExclusionViolation(err) {
-			return 0, statements, err
-		}
-		// Another generation (a replica) wrote slots here since these
-		// were filtered: the COPY wrote nothing. Filter again and send the
-		// rest as an INSERT, which skips (or, refused again, refilters)
-		// what yet another writer adds meanwhile.
-		if rows, err = m.dropTaken(ctx, rows); err != nil {
-			return 0, statements, err
-		}
-	}
 	for attempt := 1; ; attempt++ {
 		if len(rows) == 0 {
 			return 0, statements, nil
 		}
-		res := m.db.WithContext(ctx).
-			Clauses(clause.OnConflict{DoNothing: true}).
-			CreateInBatches(rows, len(rows))
-		statements++
-		if res.Error == nil {
-			return int(res.RowsAffected), statements, nil
+		var n int
+		if attempt == 1 && m.dialect == database.Postgres {
+			n, err = m.copyChunk(ctx, rows)
+		} else {
+			res := m.db.WithContext(ctx).
+				Clauses(clause.OnConflict{DoNothing: true}).
+				CreateInBatches(rows, len(rows))
+			n, err = int(res.RowsAffected), res.Error
 		}
-		if !database.IsExclusionViolation(res.Error) || attempt == 3 {
-			return 0, statements, res.Error
+		statements++
+		if err == nil {
+			return n, statements, nil
+		}
+		// Another generation (a replica) wrote the same slot (the unique
+		// key; only a COPY meets it) or an overlapping one (the guard)
+		// since these rows were filtered, and nothing was written: filter
+		// again and send the rest as an INSERT.
+		_, duplicate := database.IsUniqueViolation(err)
+		if !duplicate && !database.IsExclusionViolation(err) || attempt == 3 {
+			return 0, statements, err
 		}
 		if rows, err = m.dropTaken(ctx, rows); err != nil {
 			return 0, statements, err

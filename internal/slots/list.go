@@ -299,7 +299,7 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 		}
 		key = &k
 	}
-	native := m.dialect == database.Postgres && m.sqlDB != nil
+	native := m.dialect == database.Postgres
 	q, err := f.scope(m.Now(), native)
 	if err != nil {
 		return nil, err

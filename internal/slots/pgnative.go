@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,15 +50,6 @@ func withPgConn(ctx context.Context, db *sql.DB, f func(*pgx.Conn) error) error 
 		}
 		return f(c.Conn())
 	})
-}
-
-// numberPlaceholders answers query with its ? placeholders written as $1,
-// $2, …; query holds no ? in a literal.
-func numberPlaceholders(query string) string {
-	c := conditions{numbered: true}
-	var b strings.Builder
-	c.write(&b, query)
-	return b.String()
 }
 
 // scanSlot reads one row of slotColumns (then extra columns into extra)
