@@ -4,10 +4,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,6 +78,13 @@ func BenchmarkReadPage(b *testing.B) {
 // dialect d holding the demo data.
 func benchHandler(b *testing.B, d database.Dialect) http.Handler {
 	b.Helper()
+	h, _ := benchApp(b, d)
+	return h
+}
+
+// benchApp is benchHandler with the slot manager behind it.
+func benchApp(b *testing.B, d database.Dialect) (http.Handler, *slots.Manager) {
+	b.Helper()
 	env := map[string]string{
 		"DATABASE_URL": dbtest.URL(b, d), "SCHEDULER_ENABLED": "false", "RATE_LIMIT_RPS": "0",
 	}
@@ -99,7 +109,7 @@ func benchHandler(b *testing.B, d database.Dialect) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return h
+	return h, mgr
 }
 
 // cpuTime answers the CPU time this process has used so far.
@@ -107,4 +117,78 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkBookSlot measures what one bookSlot over GraphQL costs the
+// server's own CPU, like BenchmarkReadPage: the bench's booking mutation,
+// each iteration on another free slot of the demo providers (a year of
+// them; -benchtime=5000x keeps it short).
+func BenchmarkBookSlot(b *testing.B) {
+	for _, d := range dbtest.Dialects() {
+		b.Run(string(d), func(b *testing.B) {
+			h, mgr := benchApp(b, d)
+			// A year of the demo providers' slots; those from the day after
+			// tomorrow on are free and far enough ahead for any minimum
+			// notice. The REST list pages them.
+			if _, err := mgr.Generate(context.Background(), slots.GenerateInput{DaysAhead: slots.MaxDaysAhead}); err != nil {
+				b.Fatal(err)
+			}
+			var free []string
+			from := time.Now().UTC().AddDate(0, 0, 2).Format("2006-01-02")
+			for cursor := ""; len(free) < b.N+1; {
+				q := "/api/time-slots?limit=200&startDate=" + from
+				if cursor != "" {
+					q += "&cursor=" + url.QueryEscape(cursor)
+				}
+				r := httptest.NewRequest(http.MethodGet, q, nil)
+				r.RemoteAddr = "127.0.0.1:40000"
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				var page struct {
+					Data []struct {
+						ID json.Number `json:"id"`
+					} `json:"data"`
+					Pagination struct {
+						NextCursor *string `json:"nextCursor"`
+					} `json:"pagination"`
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				for _, s := range page.Data {
+					free = append(free, s.ID.String())
+				}
+				if page.Pagination.NextCursor == nil {
+					if len(free) < b.N+1 {
+						b.Skipf("%d free slots for %d bookings", len(free), b.N+1)
+					}
+					break
+				}
+				cursor = *page.Pagination.NextCursor
+			}
+			next := 0
+			book := func() {
+				body := `{"query":"mutation Book($s: ID!, $c: String!) { bookSlot(input: {slotId: $s, customer: $c}) { booking { id status } slot { id remaining status } } }","variables":{"s":"` +
+					free[next] + `","c":"customer-` + strconv.Itoa(next) + `"}}`
+				next++
+				r := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+				r.Header.Set("Content-Type", "application/json")
+				r.RemoteAddr = "127.0.0.1:40000"
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"CONFIRMED"`) {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+			book()
+			b.ReportAllocs()
+			start := cpuTime()
+			b.ResetTimer()
+			for range b.N {
+				book()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
 }

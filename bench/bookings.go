@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -164,19 +163,21 @@ func measureBookings(ctx context.Context, b *benchDB, s *server, bin, tmp string
 		sc.Text = text.String()
 		return sc
 	}
-	// GraphQL bookings.
-	var next atomic.Int64
-	tr := func(t *vegeta.Target) error {
-		i := next.Add(1) - 1
-		if i >= int64(len(ids)) {
-			return vegeta.ErrNoTargets
-		}
-		*t = bookTarget(s.base, ids[i], "customer-"+strconv.FormatInt(i, 10))
-		return nil
+	// GraphQL bookings, on wrk like the reads: each slot once, dealt to its
+	// threads in turn, until the last answer; wrk is stopped if the load
+	// falls below 100 bookings/s (a minute at the least).
+	script, err := bookScript(ids)
+	if err != nil {
+		return fig, err
 	}
+	limit := max(time.Minute, time.Duration(n/100)*time.Second)
 	meter := startCPU(ctx, b, s.cmd.Process.Pid)
-	fig.Load = runLoad(ctx, tr, checkBooked, o.conns, 0, 0)
-	fig.LoadCPU = meter.finish(ctx, int(fig.Load.Requests), 0)
+	var client time.Duration
+	fig.Load, client, err = runWrkUntilDone(ctx, s.base, script, o.conns, limit)
+	fig.LoadCPU = meter.finish(ctx, int(fig.Load.Requests), client)
+	if err != nil {
+		return fig, err
+	}
 	if fig.Load.Errors > 0 {
 		return fig, fmt.Errorf("bookings: %d of %d failed; first: %s", fig.Load.Errors, fig.Load.Requests, fig.Load.FirstError)
 	}

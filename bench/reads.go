@@ -86,11 +86,17 @@ func checkPage(r *vegeta.Result) error {
 type loadResult struct {
 	Requests   uint64
 	RPS        float64
-	P50, P99   time.Duration
+	P50, P99   time.Duration // as measured, request by request
 	Max        time.Duration
 	Errors     int
 	FirstError string
 	Duration   time.Duration
+	// wrk only: WrkP99 is the p99 wrk itself reports, after its correction
+	// for coordinated omission (undoWrkCorrection); Span is a script's time
+	// from its first request to its last answer (wrkBookScript).
+	WrkP99 time.Duration
+	Span   time.Duration
+	cpu    time.Duration // wrk's CPU time until its end
 }
 
 // runLoad attacks with vegeta: workers concurrent connections, as fast as
@@ -153,7 +159,7 @@ func readLoad(ctx context.Context, s *server, ds *dataset, api readAPI, o *optio
 // readLoadMetered is readLoad calling begin between warm-up and measure; it
 // also answers the load generator's CPU time over the measured part.
 func readLoadMetered(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration, begin func()) (loadResult, time.Duration, error) {
-	script := wrkReadScript(api, ds, readWindows(ds, 0))
+	script := readScript(api, ds, readWindows(ds, 0))
 	if o.warmup > 0 {
 		if _, _, err := runWrk(ctx, s.base, script, o.conns, o.warmup); err != nil {
 			return loadResult{}, 0, err

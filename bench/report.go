@@ -243,8 +243,12 @@ func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", msf(d)) }
 
 func (l loadResult) line() string {
-	return fmt.Sprintf("  %s req/s, p50 %s, p99 %s, max %s, %d requests, %d errors",
-		rate(l.RPS), ms(l.P50), ms(l.P99), ms(l.Max), l.Requests, l.Errors)
+	corrected := ""
+	if l.WrkP99 > 0 {
+		corrected = fmt.Sprintf(" (wrk's corrected p99 %s)", ms(l.WrkP99))
+	}
+	return fmt.Sprintf("  %s req/s, p50 %s, p99 %s%s, max %s, %d requests, %d errors",
+		rate(l.RPS), ms(l.P50), ms(l.P99), corrected, ms(l.Max), l.Requests, l.Errors)
 }
 
 func (f readFigure) line() string {

@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -76,7 +78,7 @@ func TestWrkScriptSendsDrawnRequestsAndCountsEveryBadAnswer(t *testing.T) {
 			}))
 			defer srv.Close()
 
-			res, cpu, err := runWrk(t.Context(), srv.URL, wrkReadScript(tc.api, ds, wins), 4, time.Second)
+			res, cpu, err := runWrk(t.Context(), srv.URL, readScript(tc.api, ds, wins), 4, time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,18 +138,169 @@ func requestKey(r *http.Request, ds *dataset, wins []window) string {
 }
 
 func TestParseWrkReadsTheResultLines(t *testing.T) {
+	// 1,000 answers over 2 s on 4 connections: e = 2,000,000 ÷ 250 = 8,000 µs.
+	// Measured: 985 at 1,500 µs, 14 at 9,000 µs and 1 at 30,000 µs, which wrk
+	// reports with phantoms at 22,000 and 14,000 µs.
 	out := "Running 1s test @ http://x\n" +
-		"wrk-result requests=1000 duration_us=2000000 p50_us=1500 p99_us=9000 max_us=12000 failed=2 connect=0 read=1 write=0 timeout=0\n" +
+		"wrk-result requests=1000 duration_us=2000000 failed=2 connect=0 read=1 write=0 timeout=0 span_us=0 wrk_p99_us=14000\n" +
+		"wrk-latency 1500:985 9000:14 14000:1 22000:1 30000:1\n" +
 		"wrk-first-error want 20 slots, got 19: {}\n"
-	res, err := parseWrk(out)
+	res, err := parseWrk(out, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Requests != 1000 || res.RPS != 500 || res.P50 != 1500*time.Microsecond || res.P99 != 9*time.Millisecond ||
-		res.Max != 12*time.Millisecond || res.Errors != 3 || res.FirstError != "want 20 slots, got 19: {}" {
+		res.Max != 30*time.Millisecond || res.WrkP99 != 14*time.Millisecond || res.Errors != 3 || res.FirstError != "want 20 slots, got 19: {}" {
 		t.Fatalf("parsed %+v", res)
 	}
-	if _, err := parseWrk("Running 1s test\n"); err == nil {
+	if _, err := parseWrk("Running 1s test\n", 4); err == nil {
 		t.Fatal("no result line: want an error")
+	}
+}
+
+// wrkCorrect is wrk's stats_correct over a histogram.
+func wrkCorrect(h map[int64]int64, e int64) map[int64]int64 {
+	out := maps.Clone(h)
+	var top int64
+	for v := range h {
+		top = max(top, v)
+	}
+	for n := 2 * e; n <= top; n++ {
+		c := h[n]
+		for m := n - e; c > 0 && m > e; m -= e {
+			out[m] += c
+		}
+	}
+	return out
+}
+
+func TestUndoWrkCorrectionAnswersTheMeasuredLatencies(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for trial := range 200 {
+		conns := int64(1 + r.IntN(64))
+		measured := map[int64]int64{}
+		var n int64
+		for range 1 + r.IntN(5000) {
+			// mostly near a mean, a tail up to 40× it
+			v := int64(200 + r.IntN(3000))
+			if r.IntN(20) == 0 {
+				v *= int64(1 + r.IntN(40))
+			}
+			measured[v]++
+			n++
+		}
+		runtime := int64(1_000_000 + r.IntN(20_000_000))
+		reported := wrkCorrect(measured, runtime/max(1, n/conns))
+		var hist []latencyCount
+		for v, c := range reported {
+			hist = append(hist, latencyCount{v, c})
+		}
+		slices.SortFunc(hist, func(a, b latencyCount) int { return int(a.US - b.US) })
+		got := map[int64]int64{}
+		for _, b := range undoWrkCorrection(hist, runtime, n, conns) {
+			got[b.US] = b.Count
+		}
+		if n/conns == 0 {
+			continue // wrk corrects nothing then, and neither do we
+		}
+		if !maps.Equal(got, measured) {
+			t.Fatalf("trial %d (n %d, conns %d): undone histogram differs from the measured one", trial, n, conns)
+		}
+	}
+}
+
+func TestHistQuantileIsQuantileOfTheExpandedList(t *testing.T) {
+	hist := []latencyCount{{100, 3}, {200, 1}, {900, 6}}
+	var list []time.Duration
+	for _, b := range hist {
+		for range b.Count {
+			list = append(list, time.Duration(b.US)*time.Microsecond)
+		}
+	}
+	for _, q := range []float64{0, 0.1, 0.3, 0.35, 0.5, 0.99, 1} {
+		if got, want := histQuantile(hist, q), quantile(list, q); got != want {
+			t.Fatalf("q %.2f: %s, want %s", q, got, want)
+		}
+	}
+}
+
+// TestWrkBookScriptBooksEachSlotOnceAndStops runs the bookings script
+// against a server that answers like bookSlot: every slot must be asked for
+// exactly once, by its customer, wrk must end as soon as the last answer
+// came (well before its time limit), and every wrong answer must count.
+func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (bench/run.sh installs it)")
+	}
+	for _, tc := range []struct {
+		name    string
+		slots   int
+		badEach int64
+	}{
+		{"every answer right", 997, 0},
+		{"every 50th answer wrong", 500, 50},
+		{"fewer slots than connections", 5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var slots []int64
+			for i := range tc.slots {
+				slots = append(slots, int64(1000+3*i))
+			}
+			var mu sync.Mutex
+			asked := map[int64]int{}
+			var n, bad atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var body struct {
+					Query     string            `json:"query"`
+					Variables map[string]string `json:"variables"`
+				}
+				if r.Method != http.MethodPost || r.URL.Path != "/graphql" || json.NewDecoder(r.Body).Decode(&body) != nil ||
+					body.Query != bookMutation || body.Variables["c"] != "customer-"+body.Variables["s"] {
+					http.Error(w, "malformed", http.StatusBadRequest)
+					return
+				}
+				id, _ := strconv.ParseInt(body.Variables["s"], 10, 64)
+				mu.Lock()
+				asked[id]++
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+				if i := n.Add(1); tc.badEach > 0 && i%tc.badEach == 0 {
+					bad.Add(1)
+					_, _ = w.Write([]byte(`{"errors":[{"message":"boom"}],"data":null}`))
+					return
+				}
+				fmt.Fprintf(w, `{"data":{"bookSlot":{"booking":{"id":"%d","status":"CONFIRMED"}}}}`, id)
+			}))
+			defer srv.Close()
+
+			script, err := bookScript(slots)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			res, cpu, err := runWrkUntilDone(t.Context(), srv.URL, script, 8, 30*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Fatalf("wrk ran %s: it was not stopped when the bookings were done", took)
+			}
+			if res.Requests != uint64(tc.slots) || res.Span <= 0 || res.Duration != res.Span || res.RPS <= 0 || res.P50 <= 0 || cpu <= 0 {
+				t.Fatalf("implausible load: %+v, wrk CPU %s", res, cpu)
+			}
+			if int64(res.Errors) != bad.Load() || (bad.Load() > 0 && res.FirstError == "") {
+				t.Fatalf("wrk counted %d bad answers (%q); the server sent %d", res.Errors, res.FirstError, bad.Load())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(asked) != len(slots) {
+				t.Fatalf("%d distinct slots asked for, want %d", len(asked), len(slots))
+			}
+			for _, id := range slots {
+				if asked[id] != 1 {
+					t.Fatalf("slot %d asked for %d times", id, asked[id])
+				}
+			}
+		})
 	}
 }
