@@ -289,6 +289,13 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 					pt.ReadP50, pt.ReadP99 = msf(f.Load.P50), msf(f.Load.P99)
 				}
 			}
+			fmt.Printf("-- reads, for scale: GET /healthz (no database), %d connections, %s after %s warm-up\n", o.conns, o.duration, o.warmup)
+			if l, err := healthLoad(ctx, s, o); err != nil {
+				fail("reads /healthz", err)
+			} else {
+				fmt.Println(l.line())
+				r.health = &l
+			}
 			if o.profileDir != "" {
 				if err := profileReads(ctx, root, tmp, o.profileDir, b, ds, o); err != nil {
 					fail("profile", err)

@@ -169,6 +169,23 @@ func readLoadMetered(ctx context.Context, s *server, ds *dataset, api readAPI, o
 	return runWrk(ctx, s.base, script, o.conns, d)
 }
 
+// healthLoad runs the read loads' closed loop (warm-up, then the measured
+// time) on GET /healthz: the latency this machine gives any answer of the
+// server at that concurrency, before a query or a page is written.
+func healthLoad(ctx context.Context, s *server, o *options) (loadResult, error) {
+	script := fmt.Sprintf(wrkHealthScript, wrkCommon)
+	if o.warmup > 0 {
+		if _, _, err := runWrk(ctx, s.base, script, o.conns, o.warmup); err != nil {
+			return loadResult{}, err
+		}
+	}
+	l, _, err := runWrk(ctx, s.base, script, o.conns, o.duration)
+	if err == nil && l.Errors > 0 {
+		err = fmt.Errorf("GET /healthz: %d of %d requests failed; first: %s", l.Errors, l.Requests, l.FirstError)
+	}
+	return l, err
+}
+
 // captureReads learns the SQL each read endpoint sends, one request per
 // window, and turns each into a pgbench script with a random provider.
 func captureReads(ctx context.Context, b *benchDB, bin string, o *options, ds *dataset, api readAPI) ([]pgbenchScript, []string, error) {

@@ -78,6 +78,7 @@ type report struct {
 
 	scaling  []scalingPoint
 	reads    []readFigure
+	health   *loadResult // the read loads' closed loop on GET /healthz
 	bookings *bookingFigure
 	hot      *hotFigure
 	cleanup  *cleanupFigure
@@ -162,6 +163,10 @@ func (r *report) text() string {
 		for _, f := range r.reads {
 			p("| %s | %s | %s | %s | %s | %d | %s | %s | %s | **%.2f×** |\n", f.API, humanCount(f.Slots), rate(f.Load.RPS),
 				ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors, rate(f.Ceiling.TPS), ms(f.Ceiling.P50), ms(f.Ceiling.P99), f.ratio())
+		}
+		if h := r.health; h != nil {
+			p("\nFor scale, the same closed loop on `GET /healthz`, which the server answers without the database through the same middleware: %s req/s, p50 %s, p99 %s, %d errors.\n",
+				rate(h.RPS), ms(h.P50), ms(h.P99), h.Errors)
 		}
 		p("\nCPU per request (process CPU time divided by requests; the sum bounds throughput on %d cores):\n\n", r.machine.CPUs)
 		p("| load | CPU per request |\n|---|---|\n")

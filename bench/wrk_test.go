@@ -304,3 +304,31 @@ func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
 		})
 	}
 }
+
+// TestWrkHealthScriptCountsEveryRefusal runs the /healthz load against a
+// server that answers 200 and against one that answers 503.
+func TestWrkHealthScriptCountsEveryRefusal(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (bench/run.sh installs it)")
+	}
+	for _, status := range []int{http.StatusOK, http.StatusServiceUnavailable} {
+		var wrongPath atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet || r.URL.Path != "/healthz" {
+				wrongPath.Add(1)
+			}
+			w.WriteHeader(status)
+		}))
+		res, _, err := runWrk(t.Context(), srv.URL, fmt.Sprintf(wrkHealthScript, wrkCommon), 4, time.Second)
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests < 100 || wrongPath.Load() > 0 {
+			t.Fatalf("HTTP %d: %d requests, %d not GET /healthz", status, res.Requests, wrongPath.Load())
+		}
+		if want := map[bool]int{true: 0, false: int(res.Requests)}[status == http.StatusOK]; res.Errors != want {
+			t.Fatalf("HTTP %d: %d errors counted, want %d", status, res.Errors, want)
+		}
+	}
+}
