@@ -29,7 +29,7 @@ const wrkThreads = 2
 // failures and prints what the bench reads: the counts, the span from a
 // thread's first request to its last answer (when the script keeps one),
 // wrk's latency histogram (see undoWrkCorrection) and its CPU time until
-// then (reading the histogram out can take a second).
+// then (reading the histogram out scans it once per distinct latency).
 const wrkCommon = `
 local threads, nthreads = {}, 0
 
