@@ -332,6 +332,9 @@ func runWrkUntilDone(ctx context.Context, base, script string, conns int, limit 
 		}
 		return res, cpu, nil
 	}
+	if res.Span <= 0 {
+		return res, cpu, fmt.Errorf("wrk's script reported no span from its first request to its last answer")
+	}
 	res.Duration = res.Span
 	res.RPS = float64(res.Requests) / res.Duration.Seconds()
 	return res, cpu, nil
