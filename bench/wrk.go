@@ -122,20 +122,18 @@ end
 // readScript answers the script of api's reads over ds's providers and the
 // windows wins.
 func readScript(api readAPI, ds *dataset, wins []window) string {
-	var ps, ws strings.Builder
+	ids := make([]int64, len(ds.providers))
 	for i, p := range ds.providers {
-		if i > 0 {
-			ps.WriteByte(',')
-		}
-		ps.WriteString(strconv.FormatInt(p.ID, 10))
+		ids[i] = p.ID
 	}
+	var ws strings.Builder
 	for i, w := range wins {
 		if i > 0 {
 			ws.WriteByte(',')
 		}
 		fmt.Fprintf(&ws, "{%q,%q}", w.Start, w.End)
 	}
-	return fmt.Sprintf(wrkReadScript, ps.String(), ws.String(), pageSize, wrkCommon, api.wrkRequest)
+	return fmt.Sprintf(wrkReadScript, luaInts(ids), ws.String(), pageSize, wrkCommon, api.wrkRequest)
 }
 
 // wrkBookScript is the Lua program of the bookings: the slots are dealt
@@ -210,14 +208,19 @@ func bookScript(slots []int64) (string, error) {
 	if len(slots) < wrkThreads {
 		return "", fmt.Errorf("%d slots to book on %d threads", len(slots), wrkThreads)
 	}
-	var b strings.Builder
-	for i, id := range slots {
+	return fmt.Sprintf(wrkBookScript, luaInts(slots), wrkThreads, luaString(luaString(bookMutation)), wrkCommon), nil
+}
+
+// luaInts answers the items of a Lua list of ids: 1,2,3.
+func luaInts(ids []int64) string {
+	b := make([]byte, 0, 8*len(ids))
+	for i, id := range ids {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(strconv.FormatInt(id, 10))
+		b = strconv.AppendInt(b, id, 10)
 	}
-	return fmt.Sprintf(wrkBookScript, b.String(), wrkThreads, luaString(luaString(bookMutation)), wrkCommon), nil
+	return string(b)
 }
 
 // luaString answers s as a Lua string literal.
