@@ -12,8 +12,6 @@ import (
 	"sync"
 	"testing"
 
-	"gorm.io/gorm"
-
 	"timeslots/graph"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
@@ -38,7 +36,7 @@ func newAPI(t *testing.T, db *database.DB, env map[string]string) *api {
 	t.Helper()
 	m := slots.New(db)
 	a := wrap(t, env, m)
-	a.db, a.sql = db, watchSQL(t, db.DB)
+	a.db, a.sql = db, watchSQL(t, db)
 	return a
 }
 
@@ -75,33 +73,20 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// sqlLog records every statement GORM sends, through its callbacks.
+// sqlLog records every statement the database is sent.
 type sqlLog struct {
 	mu    sync.Mutex
 	stmts []string
 }
 
-func watchSQL(t *testing.T, db *gorm.DB) *sqlLog {
+func watchSQL(t *testing.T, db *database.DB) *sqlLog {
 	t.Helper()
 	l := &sqlLog{}
-	record := func(tx *gorm.DB) {
+	t.Cleanup(db.WatchStatements(func(q string) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		l.stmts = append(l.stmts, tx.Statement.SQL.String())
-	}
-	cb := db.Callback()
-	for name, err := range map[string]error{
-		"query":  cb.Query().After("gorm:query").Register("test:sql", record),
-		"row":    cb.Row().After("gorm:row").Register("test:sql", record),
-		"raw":    cb.Raw().After("gorm:raw").Register("test:sql", record),
-		"create": cb.Create().After("gorm:create").Register("test:sql", record),
-		"update": cb.Update().After("gorm:update").Register("test:sql", record),
-		"delete": cb.Delete().After("gorm:delete").Register("test:sql", record),
-	} {
-		if err != nil {
-			t.Fatalf("register %s callback: %v", name, err)
-		}
-	}
+		l.stmts = append(l.stmts, q)
+	}))
 	return l
 }
 
@@ -114,13 +99,13 @@ func (l *sqlLog) Reset() []string {
 	return s
 }
 
-// Matching answers the recorded statements that contain sub.
+// Matching answers the recorded statements that contain sub, in any case.
 func (l *sqlLog) Matching(sub string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string
 	for _, s := range l.stmts {
-		if strings.Contains(s, sub) {
+		if strings.Contains(strings.ToLower(s), strings.ToLower(sub)) {
 			out = append(out, s)
 		}
 	}

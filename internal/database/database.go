@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -62,6 +64,8 @@ type DB struct {
 	Dialect Dialect
 	// Path is the SQLite file (empty for PostgreSQL).
 	Path string
+
+	watch *watchers
 }
 
 // Target is a parsed DATABASE_URL.
@@ -113,13 +117,19 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 	}
 	var dial gorm.Dialector
 	maxOpen := opt.MaxOpenConns
+	watch := &watchers{}
 	switch t.Dialect {
 	case Postgres:
 		dsn, err := withStatementTimeout(t.DSN, opt.StatementTimeout)
 		if err != nil {
 			return nil, err
 		}
-		dial = postgres.New(postgres.Config{DSN: dsn})
+		conf, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open %s database: %w", t.Dialect, err)
+		}
+		conf.Tracer = watch
+		dial = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*conf)})
 		if maxOpen == 0 {
 			maxOpen = 20
 		}
@@ -161,7 +171,7 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", t.Dialect, err)
 	}
-	return &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path}, nil
+	return &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path, watch: watch}, nil
 }
 
 // withStatementTimeout adds statement_timeout (in milliseconds) to a
@@ -191,19 +201,63 @@ func (d *DB) SQL() *sql.DB {
 // Close closes the pool.
 func (d *DB) Close() error { return d.SQL().Close() }
 
+// The unique indexes of the schema, by the names PostgreSQL gives them
+// (migrations/postgres). IsUniqueViolation answers these names on both
+// databases, so a caller tells apart which rule a write broke by name.
+const (
+	UniqueSlotStart    = "time_slots_provider_start_key"       // one slot per provider and start
+	UniqueBookingKey   = "bookings_idempotency_key_key"        // one booking per idempotency key
+	UniqueCustomerSeat = "bookings_one_confirmed_per_customer" // one confirmed seat per customer and slot
+	UniqueJobTick      = "job_runs_job_tick_key"               // one run per job and tick
+)
+
+// sqliteUniqueIndexes names SQLite's unique indexes by the columns its
+// errors name ("UNIQUE constraint failed: bookings.idempotency_key"):
+// SQLite never puts an index's name in the message, and the index behind
+// a column's UNIQUE has none of its own (sqlite_autoindex_bookings_1).
+// No two unique indexes of the schema cover the same columns, so the
+// column list names one exactly; a test holds this table to the migrated
+// schema.
+var sqliteUniqueIndexes = map[string]string{
+	"time_slots.provider_id, time_slots.start_time": UniqueSlotStart,
+	"bookings.idempotency_key":                      UniqueBookingKey,
+	"bookings.slot_id, bookings.customer":           UniqueCustomerSeat,
+	"job_runs.job, job_runs.tick":                   UniqueJobTick,
+}
+
 // IsUniqueViolation reports whether err is a unique-constraint violation
 // (SQLSTATE 23505, or SQLite's SQLITE_CONSTRAINT_UNIQUE) and answers the
-// constraint's name (PostgreSQL) or the columns it names (SQLite).
+// violated index's name (one of the Unique* names for the schema's own
+// indexes; on SQLite, the columns it names for any other).
 func IsUniqueViolation(err error) (string, bool) {
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
 		return pg.ConstraintName, pg.Code == "23505"
 	}
-	var lite interface{ Code() int }
-	if errors.As(err, &lite) && lite.Code() == 2067 { // SQLITE_CONSTRAINT_UNIQUE
-		return err.Error(), true
+	var lite interface {
+		Code() int
+		error
 	}
-	return "", false
+	if !errors.As(err, &lite) || lite.Code() != 2067 { // SQLITE_CONSTRAINT_UNIQUE
+		return "", false
+	}
+	// "constraint failed: UNIQUE constraint failed: t.a, t.b (2067)", or
+	// "… failed: index 'name' (2067)" for an index on expressions.
+	msg := lite.Error()
+	const failed = "UNIQUE constraint failed: "
+	if i := strings.Index(msg, failed); i >= 0 {
+		msg = msg[i+len(failed):]
+	}
+	if i := strings.LastIndex(msg, " ("); i >= 0 {
+		msg = msg[:i]
+	}
+	if name, ok := sqliteUniqueIndexes[msg]; ok {
+		return name, true
+	}
+	if name, ok := strings.CutPrefix(msg, "index '"); ok {
+		return strings.TrimSuffix(name, "'"), true
+	}
+	return msg, true
 }
 
 // IsExclusionViolation reports whether err is PostgreSQL's refusal of an

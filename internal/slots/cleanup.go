@@ -5,10 +5,9 @@ import (
 	"time"
 
 	"timeslots/internal/apperr"
-	"timeslots/models"
 )
 
-// Limits of a cleanup request (DESIGN.md section 4).
+// Limits of a cleanup request.
 const (
 	MinDaysOld = 0
 	MaxDaysOld = 3650
@@ -37,22 +36,17 @@ func (m *Manager) Cleanup(ctx context.Context, daysOld int, progress func(delete
 	cutoff := m.Now().AddDate(0, 0, -daysOld)
 	var res CleanupResult
 	for {
-		// end_time < cutoff implies start_time < cutoff: the start bound
-		// lets the (start_time, id) index find the batch.
-		sub := m.db.Model(&models.TimeSlot{}).Select("id").
-			Where("start_time < ? AND end_time < ?", cutoff, cutoff).
-			Order("start_time, id").Limit(cleanupBatch)
-		del := m.db.WithContext(ctx).Where("id IN (?)", sub).Delete(&models.TimeSlot{})
-		if del.Error != nil {
+		n, err := m.store.deleteEndedSlots(ctx, cutoff, cleanupBatch)
+		if err != nil {
 			res.Duration = time.Since(started)
-			return res, dbError("clean up slots", del.Error)
+			return res, dbError("clean up slots", err)
 		}
-		res.Deleted += int(del.RowsAffected)
+		res.Deleted += n
 		res.Batches++
-		if progress != nil && del.RowsAffected > 0 {
+		if progress != nil && n > 0 {
 			progress(res.Deleted)
 		}
-		if del.RowsAffected < cleanupBatch {
+		if n < cleanupBatch {
 			break
 		}
 	}

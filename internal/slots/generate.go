@@ -2,20 +2,17 @@ package slots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"gorm.io/gorm/clause"
-
 	"timeslots/internal/apperr"
-	"timeslots/internal/database"
 	"timeslots/models"
 )
 
-// Limits of a generation request (DESIGN.md section 4).
+// Limits of a generation request.
 const (
 	MinDaysAhead = 1
 	MaxDaysAhead = 365
@@ -42,7 +39,7 @@ type GenerateResult struct {
 	Skipped   int           // slots that already existed (or would overlap one)
 	Providers int           // providers walked
 	Days      int           // local days per provider
-	Batches   int           // INSERT statements sent
+	Batches   int           // statements sent (COPY or INSERT)
 	Duration  time.Duration // wall time
 }
 
@@ -54,11 +51,7 @@ type chunk struct {
 }
 
 // newSlot is the row generation writes: only the columns it sets (the
-// database fills id, booked_count, version and status), by COPY on
-// PostgreSQL and by GORM's INSERT on SQLite. With no
-// auto-increment key GORM adds no RETURNING clause, so the database does not
-// send back, and GORM does not scan, a thousand ids per batch that nobody
-// reads; fewer columns mean fewer parameters to encode, bind and plan.
+// database fills id, booked_count, version and status).
 type newSlot struct {
 	ProviderID int64
 	StartTime  time.Time
@@ -68,9 +61,6 @@ type newSlot struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }
-
-// TableName tells GORM where generated rows go.
-func (newSlot) TableName() string { return "time_slots" }
 
 // Generate creates the future slots of the next DaysAhead days.
 //
@@ -183,28 +173,20 @@ type providerSet struct {
 
 // page answers the next at most providerPage providers after id after.
 func (ps providerSet) page(ctx context.Context, m *Manager, after int64) ([]models.Provider, error) {
-	var rows []models.Provider
-	q := m.db.WithContext(ctx).Where("active = ? AND id > ?", true, after)
-	if ps.ids != nil {
-		q = q.Where("id IN ?", ps.ids)
-	}
-	if err := q.Order("id").Limit(providerPage).Find(&rows).Error; err != nil {
-		return nil, dbError("load providers", err)
-	}
-	return rows, nil
+	rows, err := m.store.activeProviders(ctx, ps.ids, after, providerPage)
+	return rows, dbError("load providers", err)
 }
 
 // generationProviders picks the providers to generate for: the active ones,
 // or exactly those asked for (each must exist; inactive ones get no slots).
 func (m *Manager) generationProviders(ctx context.Context, ids []int64) (providerSet, error) {
 	set := providerSet{ids: ids}
-	q := m.db.WithContext(ctx).Model(&models.Provider{})
 	if ids != nil {
 		if len(ids) > 10000 {
 			return set, apperr.Invalid("providerIds", "providerIds may list at most 10000 providers")
 		}
-		var all []int64
-		if err := m.db.WithContext(ctx).Model(&models.Provider{}).Where("id IN ?", ids).Pluck("id", &all).Error; err != nil {
+		all, err := m.store.providerIDs(ctx, ids)
+		if err != nil {
 			return set, dbError("load providers", err)
 		}
 		have := make(map[int64]bool, len(all))
@@ -216,10 +198,9 @@ func (m *Manager) generationProviders(ctx context.Context, ids []int64) (provide
 				return set, apperr.Invalid("providerIds", "providerIds: provider %d does not exist", id)
 			}
 		}
-		q = q.Where("id IN ?", ids)
 	}
-	var n int64
-	if err := q.Where("active = ?", true).Count(&n).Error; err != nil {
+	n, err := m.store.countActiveProviders(ctx, ids)
+	if err != nil {
 		return set, dbError("count providers", err)
 	}
 	set.total = int(n)
@@ -261,9 +242,9 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 			// Every candidate starts after now and before the end of the
 			// last local day; a slot that overlaps one starts at most
 			// maxSlotLength before it.
-			taken, err = m.takenSpans(ctx, taken[:0], p.ID, now.Add(-maxSlotLength), now.AddDate(0, 0, days+2))
+			taken, err = m.store.slotSpans(ctx, taken[:0], p.ID, now.Add(-maxSlotLength), now.AddDate(0, 0, days+2))
 			if err != nil {
-				return rows, walked, err
+				return rows, walked, dbError("read existing slots", err)
 			}
 			today := sched.Today(now)
 			for d := 0; d < days; d++ {
@@ -296,81 +277,33 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 	return rows, walked, send()
 }
 
-// insertChunk writes rows (a COPY on PostgreSQL, an INSERT … ON CONFLICT
-// DO NOTHING on SQLite) and answers how many the database wrote and how
-// many statements it took. When PostgreSQL refuses the batch (a concurrent
-// generation wrote the same or overlapping slots since the rows were
-// filtered), the rows are filtered against the slots as they are now and
-// sent as an INSERT … ON CONFLICT DO NOTHING, filtered and resent again if
-// its overlap guard refuses that too.
+// insertChunk writes rows and answers how many the database wrote and how
+// many statements it took. When the database refuses the batch (a
+// concurrent generation wrote the same or overlapping slots since the rows
+// were filtered), the rows are filtered against the slots as they are now
+// and resent, and filtered and resent again if that is refused too.
 func (m *Manager) insertChunk(ctx context.Context, rows []newSlot) (inserted, statements int, err error) {
 	for attempt := 1; ; attempt++ {
 		if len(rows) == 0 {
 			return 0, statements, nil
 		}
 		var n int
-		if attempt == 1 && m.dialect == database.Postgres {
-			n, err = m.copyChunk(ctx, rows)
+		if attempt == 1 {
+			n, err = m.store.insertSlots(ctx, rows)
 		} else {
-			res := m.db.WithContext(ctx).
-				Clauses(clause.OnConflict{DoNothing: true}).
-				CreateInBatches(rows, len(rows))
-			n, err = int(res.RowsAffected), res.Error
+			n, err = m.store.resendSlots(ctx, rows)
 		}
 		statements++
 		if err == nil {
 			return n, statements, nil
 		}
-		// Another generation (a replica) wrote the same slot (the unique
-		// key; only a COPY meets it) or an overlapping one (the guard)
-		// since these rows were filtered, and nothing was written: filter
-		// again and send the rest as an INSERT.
-		_, duplicate := database.IsUniqueViolation(err)
-		if !duplicate && !database.IsExclusionViolation(err) || attempt == 3 {
+		if !errors.Is(err, errSlotsTaken) || attempt == 3 {
 			return 0, statements, err
 		}
 		if rows, err = m.dropTaken(ctx, rows); err != nil {
 			return 0, statements, err
 		}
 	}
-}
-
-// newSlotColumns are the columns of time_slots a newSlot fills, in
-// copyChunk's order; the others take their defaults, as with the INSERT.
-var newSlotColumns = []string{"provider_id", "start_time", "end_time", "date", "capacity", "created_at", "updated_at"}
-
-// copyChunk writes rows with one COPY, the cheapest way into PostgreSQL
-// for the database (no statement to parse and plan for each batch) and for
-// the server (values are encoded straight from the rows): a COPY costs
-// PostgreSQL about a quarter less CPU per row than a multi-row INSERT and
-// the server a third of it. COPY has no ON CONFLICT, so a batch that meets
-// an existing slot is refused whole, with nothing written.
-func (m *Manager) copyChunk(ctx context.Context, rows []newSlot) (int, error) {
-	var n int64
-	err := withPgConn(ctx, m.sqlDB, func(c *pgx.Conn) error {
-		var err error
-		n, err = c.CopyFrom(ctx, pgx.Identifier{"time_slots"}, newSlotColumns, &newSlotSource{rows: rows, i: -1})
-		return err
-	})
-	return int(n), err
-}
-
-// newSlotSource hands rows to pgx's CopyFrom one at a time.
-type newSlotSource struct {
-	rows []newSlot
-	i    int
-	vals [7]any
-}
-
-func (s *newSlotSource) Next() bool { s.i++; return s.i < len(s.rows) }
-func (s *newSlotSource) Err() error { return nil }
-
-func (s *newSlotSource) Values() ([]any, error) {
-	r := &s.rows[s.i]
-	// The date goes as midnight UTC of the calendar date (models.DateOf
-	// made it), which pgx writes as that DATE in the binary protocol.
-	s.vals = [7]any{r.ProviderID, r.StartTime, r.EndTime, r.Date.Time(), r.Capacity, r.CreatedAt, r.UpdatedAt}
-	return s.vals[:], nil
 }
 
 // maxSlotLength is the longest a slot can last (slot_minutes' upper bound).
@@ -391,27 +324,6 @@ func (ss spans) overlaps(start, end time.Time) bool {
 	return i < len(ss) && ss[i].start < e
 }
 
-// takenSpans appends to dst the slots of provider that start in (from, to),
-// in start order.
-func (m *Manager) takenSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error) {
-	rows, err := m.db.WithContext(ctx).Model(&models.TimeSlot{}).
-		Select("start_time, end_time").
-		Where("provider_id = ? AND start_time > ? AND start_time < ?", provider, from, to).
-		Order("start_time").Rows()
-	if err != nil {
-		return dst, dbError("read existing slots", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var start, end time.Time
-		if err := rows.Scan(&start, &end); err != nil {
-			return dst, dbError("read existing slots", err)
-		}
-		dst = append(dst, span{start.UnixMicro(), end.UnixMicro()})
-	}
-	return dst, dbError("read existing slots", rows.Err())
-}
-
 // dropTaken answers rows without those that overlap a slot now in the
 // database. Rows come grouped by provider, in start order.
 func (m *Manager) dropTaken(ctx context.Context, rows []newSlot) ([]newSlot, error) {
@@ -423,10 +335,10 @@ func (m *Manager) dropTaken(ctx context.Context, rows []newSlot) ([]newSlot, err
 			j++
 		}
 		var err error
-		taken, err = m.takenSpans(ctx, taken[:0], rows[i].ProviderID,
+		taken, err = m.store.slotSpans(ctx, taken[:0], rows[i].ProviderID,
 			rows[i].StartTime.Add(-maxSlotLength), rows[j-1].EndTime)
 		if err != nil {
-			return nil, err
+			return nil, dbError("read existing slots", err)
 		}
 		for _, r := range rows[i:j] {
 			if !taken.overlaps(r.StartTime, r.EndTime) {

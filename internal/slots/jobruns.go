@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"gorm.io/gorm/clause"
-
 	"timeslots/internal/apperr"
 	"timeslots/models"
 )
@@ -26,14 +24,9 @@ func (m *Manager) ClaimJobRun(ctx context.Context, job string, tick time.Time, i
 		Job: job, Tick: tick.UTC(), Instance: instance,
 		StartedAt: m.Now(), Outcome: models.JobRunning,
 	}
-	res := m.db.WithContext(ctx).
-		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "job"}, {Name: "tick"}}, DoNothing: true}).
-		Create(&run)
-	if res.Error != nil {
-		return nil, dbError("claim job run", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return nil, nil
+	claimed, err := m.store.claimJobRun(ctx, &run)
+	if err != nil || !claimed {
+		return nil, dbError("claim job run", err)
 	}
 	return &run, nil
 }
@@ -51,13 +44,11 @@ func (m *Manager) FinishJobRun(ctx context.Context, id int64, outcome models.Job
 			errText = errText[:maxJobError]
 		}
 	}
-	now := m.Now()
-	res := m.db.WithContext(ctx).Model(&models.JobRun{}).Where("id = ?", id).
-		Updates(map[string]any{"finished_at": now, "outcome": outcome, "details": details, "error": errText})
-	if res.Error != nil {
-		return dbError("finish job run", res.Error)
+	found, err := m.store.finishJobRun(ctx, id, m.Now(), outcome, details, errText)
+	if err != nil {
+		return dbError("finish job run", err)
 	}
-	if res.RowsAffected == 0 {
+	if !found {
 		return notFound("job run", id)
 	}
 	return nil
@@ -65,9 +56,8 @@ func (m *Manager) FinishJobRun(ctx context.Context, id int64, outcome models.Job
 
 // LastJobRuns answers the latest run of every job that has run, by job name.
 func (m *Manager) LastJobRuns(ctx context.Context) ([]models.JobRun, error) {
-	var runs []models.JobRun
-	latest := m.db.Model(&models.JobRun{}).Select("MAX(id)").Group("job")
-	if err := m.db.WithContext(ctx).Where("id IN (?)", latest).Order("job").Find(&runs).Error; err != nil {
+	runs, err := m.store.lastJobRuns(ctx)
+	if err != nil {
 		return nil, dbError("load last job runs", err)
 	}
 	return runs, nil
@@ -76,9 +66,9 @@ func (m *Manager) LastJobRuns(ctx context.Context) ([]models.JobRun, error) {
 // PruneJobRuns deletes the run records started longer ago than keep, so a
 // short schedule cannot grow the table without bound.
 func (m *Manager) PruneJobRuns(ctx context.Context, keep time.Duration) (int, error) {
-	res := m.db.WithContext(ctx).Where("started_at < ?", m.Now().Add(-keep)).Delete(&models.JobRun{})
-	if res.Error != nil {
-		return 0, dbError("prune job runs", res.Error)
+	n, err := m.store.pruneJobRuns(ctx, m.Now().Add(-keep))
+	if err != nil {
+		return 0, dbError("prune job runs", err)
 	}
-	return int(res.RowsAffected), nil
+	return n, nil
 }

@@ -3,9 +3,6 @@ package slots
 import (
 	"context"
 
-	"gorm.io/gorm"
-
-	"timeslots/internal/database"
 	"timeslots/models"
 )
 
@@ -52,41 +49,24 @@ type SeedResult struct {
 	Generate  GenerateResult
 }
 
-// seedLockID names the PostgreSQL advisory lock that serialises seeding.
-const seedLockID = 0x74736c6f74736564 // "tslotsed"
-
 // SeedDemo fills an empty database with the demo providers and their next
 // DemoDays days of slots, so a new installation shows something at once.
 // A database that has any provider is left alone.
 //
-// Servers starting together on one empty database seed it once: the check
-// and the inserts share one transaction, which on PostgreSQL first takes an
-// advisory lock (two READ COMMITTED transactions would both see no
-// provider) and on SQLite holds the write lock from BEGIN.
+// Servers starting together on one empty database seed it once: the store
+// checks for providers and inserts the demo ones in one transaction that
+// concurrent seeds take in turn.
 func (m *Manager) SeedDemo(ctx context.Context) (SeedResult, error) {
-	var ids []int64
-	err := m.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if m.dialect == database.Postgres {
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(seedLockID)).Error; err != nil {
-				return err
-			}
+	demo := DemoProviders()
+	ps := make([]models.Provider, 0, len(demo))
+	for _, in := range demo {
+		p, err := m.newProvider(in)
+		if err != nil {
+			return SeedResult{}, err
 		}
-		var n int64
-		if err := tx.Model(&models.Provider{}).Count(&n).Error; err != nil {
-			return err
-		}
-		if n > 0 {
-			return nil
-		}
-		for _, in := range DemoProviders() {
-			p, err := m.createProvider(tx, in)
-			if err != nil {
-				return err
-			}
-			ids = append(ids, p.ID)
-		}
-		return nil
-	})
+		ps = append(ps, *p)
+	}
+	ids, err := m.store.seedProviders(ctx, ps)
 	if err != nil {
 		return SeedResult{}, dbError("seed demo providers", err)
 	}

@@ -45,82 +45,46 @@ func percent(part, whole int64) float64 {
 
 // Stats computes the statistics with a handful of aggregate queries.
 func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
-	db := m.db.WithContext(ctx)
-	var providers []models.Provider
-	if err := db.Order("id").Find(&providers).Error; err != nil {
-		return nil, dbError("stats: providers", err)
+	// Each provider's today is its own; the earliest possible today anywhere
+	// is UTC's date minus one, so one query finds every candidate day.
+	now := m.Now()
+	rows, err := m.store.statsRows(ctx, models.DateOf(now.UTC()).AddDays(-1))
+	if err != nil {
+		return nil, dbError("stats", err)
 	}
-	type agg struct {
-		ProviderID int64
-		Total      int64
-		Booked     int64
-		Seats      int64
-		Taken      int64
-		Horizon    models.Date
-	}
-	var aggs []agg
-	if err := db.Table("time_slots").
-		Select("provider_id, COUNT(*) AS total, " +
-			"SUM(CASE WHEN booked_count >= capacity THEN 1 ELSE 0 END) AS booked, " +
-			"SUM(capacity) AS seats, SUM(booked_count) AS taken, MAX(date) AS horizon").
-		Group("provider_id").Scan(&aggs).Error; err != nil {
-		return nil, dbError("stats: per provider", err)
-	}
-	// First and last slot by the (start_time, id) index; MIN/MAX would lose
-	// the column's type on SQLite.
-	var first, last []models.TimeSlot
-	if err := db.Order("start_time, id").Limit(1).Find(&first).Error; err != nil {
-		return nil, dbError("stats: first slot", err)
-	}
-	if err := db.Order("start_time DESC, id DESC").Limit(1).Find(&last).Error; err != nil {
-		return nil, dbError("stats: last slot", err)
-	}
-	out := &Stats{Providers: int64(len(providers)), Utilization: make([]ProviderUtilization, 0, len(providers))}
-	byID := make(map[int64]agg, len(aggs))
-	for _, a := range aggs {
-		byID[a.ProviderID] = a
-		out.TotalSlots += a.Total
-		out.BookedSlots += a.Booked
+	out := &Stats{Providers: int64(len(rows.providers)), Utilization: make([]ProviderUtilization, 0, len(rows.providers))}
+	byID := make(map[int64]slotTotals, len(rows.totals))
+	for _, a := range rows.totals {
+		byID[a.providerID] = a
+		out.TotalSlots += a.slots
+		out.BookedSlots += a.full
 	}
 	out.AvailableSlots = out.TotalSlots - out.BookedSlots
 	out.AvailablePercent = percent(out.AvailableSlots, out.TotalSlots)
 	out.BookedPercent = percent(out.BookedSlots, out.TotalSlots)
-	if len(first) == 1 && len(last) == 1 {
-		f, l := first[0].StartTime.UTC(), last[0].StartTime.UTC()
+	if rows.first != nil && rows.last != nil {
+		f, l := rows.first.UTC(), rows.last.UTC()
 		out.FirstSlotAt, out.LastSlotAt = &f, &l
 	}
-
-	// Each provider's today is its own; the earliest possible today anywhere
-	// is UTC's date minus one, so one query finds every candidate day.
-	now := m.Now()
-	today := make(map[int64]models.Date, len(providers))
-	for _, p := range providers {
+	today := make(map[int64]models.Date, len(rows.providers))
+	for _, p := range rows.providers {
 		d := models.DateOf(now.UTC())
 		if sched, err := models.NewSchedule(&p); err == nil {
 			d = sched.Today(now)
 		}
 		today[p.ID] = d
 		a := byID[p.ID]
-		u := ProviderUtilization{Provider: p, TotalSlots: a.Total, BookedSlots: a.Booked, Utilization: percent(a.Taken, a.Seats)}
-		if a.Total > 0 {
-			h := a.Horizon
+		u := ProviderUtilization{Provider: p, TotalSlots: a.slots, BookedSlots: a.full, Utilization: percent(a.taken, a.seats)}
+		if a.slots > 0 {
+			h := a.horizon
 			u.Horizon = &h
 		}
 		out.Utilization = append(out.Utilization, u)
 	}
-	var days []struct {
-		ProviderID int64
-		Date       models.Date
-	}
-	if err := db.Table("time_slots").Select("provider_id, date").
-		Where("date >= ?", models.DateOf(now.UTC()).AddDays(-1)).
-		Group("provider_id, date").Scan(&days).Error; err != nil {
-		return nil, dbError("stats: days", err)
-	}
 	distinct := map[models.Date]bool{}
-	for _, d := range days {
-		if t, ok := today[d.ProviderID]; ok && d.Date >= t {
-			distinct[d.Date] = true
+	for _, d := range rows.days {
+		if t, ok := today[d.providerID]; ok && d.date >= t {
+			distinct[d.date] = true
 		}
 	}
 	out.DaysGenerated = int64(len(distinct))

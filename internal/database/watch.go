@@ -1,0 +1,86 @@
+package database
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/gorm"
+)
+
+// watchers are the functions watching the statements a DB sends. They are
+// read on every statement, so the list is an immutable slice swapped whole.
+type watchers struct {
+	mu   sync.Mutex // serialises changes to list
+	list atomic.Pointer[[]*func(string)]
+	// gormOnce registers the GORM callbacks that report SQLite's statements.
+	gormOnce sync.Once
+}
+
+// notify calls every watcher with query, which query() gives only when
+// someone watches.
+func (w *watchers) notify(query func() string) {
+	list := w.list.Load()
+	if list == nil || len(*list) == 0 {
+		return
+	}
+	q := query()
+	for _, f := range *list {
+		(*f)(q)
+	}
+}
+
+func (w *watchers) add(f func(string)) (remove func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	entry := &f
+	var list []*func(string)
+	if old := w.list.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, entry)
+	w.list.Store(&list)
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		var kept []*func(string)
+		for _, e := range *w.list.Load() {
+			if e != entry {
+				kept = append(kept, e)
+			}
+		}
+		w.list.Store(&kept)
+	}
+}
+
+// TraceQueryStart reports a statement pgx sends (pgx.QueryTracer).
+func (w *watchers) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	w.notify(func() string { return data.SQL })
+	return ctx
+}
+
+// TraceQueryEnd is the other half of pgx.QueryTracer.
+func (w *watchers) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// WatchStatements calls f with the text of every statement the DB sends
+// from now on (from every goroutine), until stop is called: for tests that
+// prove how many queries an operation takes. On PostgreSQL pgx reports
+// each statement, whoever sends it; on SQLite GORM does, through which
+// every statement goes.
+func (d *DB) WatchStatements(f func(query string)) (stop func()) {
+	if d.Dialect == SQLite {
+		d.watch.gormOnce.Do(func() {
+			record := func(tx *gorm.DB) { d.watch.notify(tx.Statement.SQL.String) }
+			cb := d.DB.Callback()
+			// Registering a new name on a fresh *gorm.DB cannot fail.
+			_ = cb.Query().After("gorm:query").Register("database:watch", record)
+			_ = cb.Row().After("gorm:row").Register("database:watch", record)
+			_ = cb.Raw().After("gorm:raw").Register("database:watch", record)
+			_ = cb.Create().After("gorm:create").Register("database:watch", record)
+			_ = cb.Update().After("gorm:update").Register("database:watch", record)
+			_ = cb.Delete().After("gorm:delete").Register("database:watch", record)
+		})
+	}
+	return d.watch.add(f)
+}

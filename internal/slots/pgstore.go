@@ -1,0 +1,655 @@
+package slots
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"timeslots/internal/database"
+	"timeslots/models"
+)
+
+// pgStore is the store on PostgreSQL, in pgx throughout: each statement is
+// written out with PostgreSQL's own $n placeholders and sent on pgx's own
+// connection behind one of the pool's (withConn), so that no statement is
+// rebuilt per call and no column goes through database/sql's conversions,
+// which cost the hot paths more CPU than the queries themselves. The pools
+// are database/sql's, which own the connections' limits, their
+// statement_timeout and the go_sql_* metrics.
+type pgStore struct {
+	primary *sql.DB // every write, and the reads that must see one
+	reads   *sql.DB // listings and counts; the primary unless replicas serve them
+}
+
+func newPgStore(primary *sql.DB) *pgStore { return &pgStore{primary: primary, reads: primary} }
+
+// withConn calls f with pgx's own connection behind one of pool's
+// connections, which goes back to the pool afterwards.
+func withConn(ctx context.Context, pool *sql.DB, f func(*pgx.Conn) error) error {
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the PostgreSQL driver connection is a %T, not pgx's", driverConn)
+		}
+		return f(c.Conn())
+	})
+}
+
+// pgQuerier is a connection or a transaction.
+type pgQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// pgCollect runs query on q and scans each row into a new T, of which it
+// expects about capacity.
+func pgCollect[T any](ctx context.Context, q pgQuerier, capacity int, scan func(pgx.Row, *T) error, query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]T, 0, capacity)
+	for rows.Next() {
+		out = append(out, *new(T))
+		if err := scan(rows, &out[len(out)-1]); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}
+
+// pgRows is pgCollect on one of pool's connections.
+func pgRows[T any](ctx context.Context, pool *sql.DB, capacity int, scan func(pgx.Row, *T) error, query string, args ...any) ([]T, error) {
+	var out []T
+	err := withConn(ctx, pool, func(c *pgx.Conn) error {
+		var err error
+		out, err = pgCollect(ctx, c, capacity, scan, query, args...)
+		return err
+	})
+	return out, err
+}
+
+// pgRow runs query, which answers at most one row, and scans it into a new
+// T, or answers errNoRows.
+func pgRow[T any](ctx context.Context, pool *sql.DB, scan func(pgx.Row, *T) error, query string, args ...any) (*T, error) {
+	var row T
+	err := withConn(ctx, pool, func(c *pgx.Conn) error { return scan(c.QueryRow(ctx, query, args...), &row) })
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNoRows
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &row, nil
+}
+
+// pgExec runs a statement on one of pool's connections and answers the
+// rows it touched.
+func pgExec(ctx context.Context, pool *sql.DB, query string, args ...any) (int64, error) {
+	var n int64
+	err := withConn(ctx, pool, func(c *pgx.Conn) error {
+		tag, err := c.Exec(ctx, query, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// pgValue scans a row of one column.
+func pgValue[T any](r pgx.Row, v *T) error { return r.Scan(v) }
+
+// pgSlotColumns are the columns of time_slots the store reads, in the
+// order scanSlot reads them: what the manager answers of a slot. The
+// version and the timestamps stay unread; decoding them costs a listing
+// more than the rest.
+const pgSlotColumns = "id, provider_id, start_time, end_time, date, capacity, booked_count, status"
+
+// scanSlot reads one row of pgSlotColumns into s.
+func scanSlot(r pgx.Row, s *models.TimeSlot) error { return scanSlotAnd(r, s) }
+
+// scanSlotAnd reads one row of pgSlotColumns into s, each column straight
+// into its field (the local date comes as PostgreSQL's binary date), and
+// the row's further columns into extra.
+func scanSlotAnd(r pgx.Row, s *models.TimeSlot, extra ...any) error {
+	var date time.Time
+	var status string
+	dst := append([]any{&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &date, &s.Capacity, &s.BookedCount, &status}, extra...)
+	if err := r.Scan(dst...); err != nil {
+		return err
+	}
+	s.Date = models.DateOf(date)
+	s.Status = models.SlotStatus(status)
+	return nil
+}
+
+const pgProviderColumns = "id, name, time_zone, slot_minutes, buffer_minutes, capacity, min_notice_minutes, working_hours, active, created_at, updated_at"
+
+func scanProvider(r pgx.Row, p *models.Provider) error {
+	var hours string
+	if err := r.Scan(&p.ID, &p.Name, &p.TimeZone, &p.SlotMinutes, &p.BufferMinutes, &p.Capacity,
+		&p.MinNoticeMinutes, &hours, &p.Active, &p.CreatedAt, &p.UpdatedAt); err != nil {
+		return err
+	}
+	return p.WorkingHours.Scan(hours)
+}
+
+const pgBookingColumns = "id, slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at, cancelled_at"
+
+func scanBooking(r pgx.Row, b *models.Booking) error {
+	return r.Scan(&b.ID, &b.SlotID, &b.ProviderID, &b.StartTime, &b.EndTime, &b.Customer, &b.Status,
+		&b.IdempotencyKey, &b.CreatedAt, &b.CancelledAt)
+}
+
+const pgJobRunColumns = "id, job, tick, instance, started_at, finished_at, outcome, details, error"
+
+func scanJobRun(r pgx.Row, j *models.JobRun) error {
+	return r.Scan(&j.ID, &j.Job, &j.Tick, &j.Instance, &j.StartedAt, &j.FinishedAt, &j.Outcome, &j.Details, &j.Error)
+}
+
+func (s *pgStore) ping(ctx context.Context) error {
+	_, err := pgExec(ctx, s.primary, "SELECT 1")
+	return err
+}
+
+// batching: a COPY of 2,000 rows, two at a time, keeps both the server's
+// and PostgreSQL's CPU busy with the peak RSS flat (bench/README.md).
+func (s *pgStore) batching() (rows, writers int) { return 2000, 2 }
+
+// ---- providers ----
+
+// pgInsertProvider inserts p on q and sets its id.
+func pgInsertProvider(ctx context.Context, q pgQuerier, p *models.Provider) error {
+	hours, err := p.WorkingHours.Value()
+	if err != nil {
+		return err
+	}
+	return q.QueryRow(ctx, `INSERT INTO providers
+		(name, time_zone, slot_minutes, buffer_minutes, capacity, min_notice_minutes, working_hours, active, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		p.Name, p.TimeZone, p.SlotMinutes, p.BufferMinutes, p.Capacity, p.MinNoticeMinutes, hours, p.Active,
+		p.CreatedAt, p.UpdatedAt).Scan(&p.ID)
+}
+
+func (s *pgStore) createProvider(ctx context.Context, p *models.Provider) error {
+	return withConn(ctx, s.primary, func(c *pgx.Conn) error { return pgInsertProvider(ctx, c, p) })
+}
+
+func (s *pgStore) updateProvider(ctx context.Context, p *models.Provider) error {
+	hours, err := p.WorkingHours.Value()
+	if err != nil {
+		return err
+	}
+	created, err := pgRow(ctx, s.primary, pgValue[time.Time], `UPDATE providers
+		SET name = $2, time_zone = $3, slot_minutes = $4, buffer_minutes = $5, capacity = $6,
+		    min_notice_minutes = $7, working_hours = $8, active = $9, updated_at = $10
+		WHERE id = $1 RETURNING created_at`,
+		p.ID, p.Name, p.TimeZone, p.SlotMinutes, p.BufferMinutes, p.Capacity, p.MinNoticeMinutes, hours, p.Active,
+		p.UpdatedAt)
+	if err != nil {
+		return err
+	}
+	p.CreatedAt = *created
+	return nil
+}
+
+func (s *pgStore) provider(ctx context.Context, id int64) (*models.Provider, error) {
+	return pgRow(ctx, s.primary, scanProvider, "SELECT "+pgProviderColumns+" FROM providers WHERE id = $1", id)
+}
+
+func (s *pgStore) providersByID(ctx context.Context, ids []int64) ([]models.Provider, error) {
+	return pgRows(ctx, s.primary, len(ids), scanProvider, "SELECT "+pgProviderColumns+" FROM providers WHERE id = ANY($1)", ids)
+}
+
+func (s *pgStore) listProviders(ctx context.Context, q providerQuery) ([]models.Provider, error) {
+	const sel = "SELECT " + pgProviderColumns + " FROM providers "
+	switch {
+	case q.backward && q.after != nil:
+		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"WHERE id < $1 ORDER BY id DESC LIMIT $2", *q.after, q.limit)
+	case q.backward:
+		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"ORDER BY id DESC LIMIT $1", q.limit)
+	case q.after != nil:
+		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"WHERE id > $1 ORDER BY id LIMIT $2", *q.after, q.limit)
+	default:
+		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"ORDER BY id LIMIT $1", q.limit)
+	}
+}
+
+func (s *pgStore) countProviders(ctx context.Context) (int64, error) {
+	n, err := pgRow(ctx, s.reads, pgValue[int64], "SELECT COUNT(*) FROM providers")
+	if err != nil {
+		return 0, err
+	}
+	return *n, nil
+}
+
+// ---- slots ----
+
+func (s *pgStore) slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
+	return pgRow(ctx, s.primary, scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = $1", id)
+}
+
+func (s *pgStore) slotsByID(ctx context.Context, ids []int64) ([]models.TimeSlot, error) {
+	return pgRows(ctx, s.primary, len(ids), scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = ANY($1)", ids)
+}
+
+// pgWhere is a WHERE clause being written: conditions that must all hold,
+// each argument numbered where it is written.
+type pgWhere struct {
+	sql  strings.Builder
+	args []any
+}
+
+// and writes one condition, from parts: SQL text and the placeholders arg
+// gave.
+func (w *pgWhere) and(parts ...string) {
+	if w.sql.Len() > 0 {
+		w.sql.WriteString(" AND ")
+	}
+	for _, p := range parts {
+		w.sql.WriteString(p)
+	}
+}
+
+// arg answers the placeholder of one more argument, v.
+func (w *pgWhere) arg(v any) string {
+	w.args = append(w.args, v)
+	if n := len(w.args); n < len(pgParams) {
+		return pgParams[n]
+	}
+	return "$" + strconv.Itoa(len(w.args))
+}
+
+// pgParams are the first placeholders, written once.
+var pgParams = [...]string{"$0", "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16"}
+
+// slots writes the conditions of c.
+func (w *pgWhere) slots(c *slotConds) {
+	if c.providerID != nil {
+		w.and("provider_id = ", w.arg(*c.providerID))
+	}
+	if c.providerIDs != nil {
+		w.and("provider_id = ANY(", w.arg(c.providerIDs), ")") // one int8[] parameter
+	}
+	switch c.states {
+	case bookableSlots | fullSlots:
+		w.and("((booked_count < capacity AND start_time > ", w.arg(c.now), ") OR booked_count >= capacity)")
+	case bookableSlots:
+		w.and("booked_count < capacity AND start_time > ", w.arg(c.now))
+	default:
+		w.and("booked_count >= capacity")
+	}
+	if c.date != nil {
+		w.and("date = ", w.arg(*c.date))
+	}
+	if c.startDate != nil {
+		w.and("date >= ", w.arg(*c.startDate))
+	}
+	if c.endDate != nil {
+		w.and("date <= ", w.arg(*c.endDate))
+	}
+	if c.startFrom != nil {
+		w.and("start_time >= ", w.arg(*c.startFrom))
+	}
+	if c.startBefore != nil {
+		w.and("start_time < ", w.arg(*c.startBefore))
+	}
+}
+
+func (s *pgStore) listSlots(ctx context.Context, q slotQuery) ([]models.TimeSlot, error) {
+	w := pgWhere{args: make([]any, 0, 10)}
+	w.slots(&q.slotConds)
+	order := " ORDER BY start_time, id LIMIT "
+	switch {
+	case q.backward && q.key != nil:
+		w.and("(start_time, id) < (", w.arg(q.key.Start), ", ", w.arg(q.key.ID), ")")
+		order = " ORDER BY start_time DESC, id DESC LIMIT "
+	case q.backward:
+		order = " ORDER BY start_time DESC, id DESC LIMIT "
+	case q.key != nil:
+		w.and("(start_time, id) > (", w.arg(q.key.Start), ", ", w.arg(q.key.ID), ")")
+	}
+	query := "SELECT " + pgSlotColumns + " FROM time_slots WHERE " + w.sql.String() + order + w.arg(q.limit)
+	return pgRows(ctx, s.reads, q.limit, scanSlot, query, w.args...)
+}
+
+func (s *pgStore) countSlots(ctx context.Context, c slotConds) (int64, error) {
+	var w pgWhere
+	w.slots(&c)
+	n, err := pgRow(ctx, s.reads, pgValue[int64], "SELECT COUNT(*) FROM time_slots WHERE "+w.sql.String(), w.args...)
+	if err != nil {
+		return 0, err
+	}
+	return *n, nil
+}
+
+// ---- bookings ----
+
+// bookStatement claims a seat and records the booking in one statement, so
+// a booking costs one round trip and one implicit transaction: the
+// conditional UPDATE (which checks the provider's active flag and minimum
+// notice too) and the INSERT of the booking commit or fail together. It
+// answers the slot as updated and the booking's id, or no row when the
+// slot cannot be claimed. It is sent (and logged) as one line; its
+// parameters are $1 now, $2 the slot, $3 the customer, $4 the booking's
+// status and $5 the idempotency key (NULL for none).
+var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (
+	UPDATE time_slots
+	   SET booked_count = booked_count + 1, version = version + 1, updated_at = $1
+	 WHERE id = $2 AND booked_count < capacity AND start_time > $1
+	   AND EXISTS (SELECT 1 FROM providers AS p
+	                WHERE p.id = time_slots.provider_id AND p.active
+	                  AND time_slots.start_time - make_interval(mins => p.min_notice_minutes) >= $1)
+	RETURNING `+pgSlotColumns+`
+), booked AS (
+	INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at)
+	SELECT id, provider_id, start_time, end_time, $3, $4, $5, $1 FROM claimed
+	RETURNING id
+)
+SELECT claimed.*, booked.id FROM claimed, booked`), " ")
+
+func (s *pgStore) bookSeat(ctx context.Context, in BookInput, now time.Time) (*models.Booking, *models.TimeSlot, error) {
+	var key *string
+	if in.IdempotencyKey != "" {
+		key = &in.IdempotencyKey
+	}
+	var slot models.TimeSlot
+	var bookingID int64
+	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		return scanSlotAnd(c.QueryRow(ctx, bookStatement, now, in.SlotID, in.Customer,
+			string(models.BookingConfirmed), key), &slot, &bookingID)
+	})
+	if err == nil {
+		return newBooking(&slot, in, now, bookingID), &slot, nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, errNotClaimed
+	}
+	switch index, _ := database.IsUniqueViolation(err); index {
+	case database.UniqueBookingKey:
+		return nil, nil, errKeyTaken
+	case database.UniqueCustomerSeat:
+		return nil, nil, errSeatHeld
+	}
+	return nil, nil, err
+}
+
+func (s *pgStore) bookability(ctx context.Context, id int64) (bookability, error) {
+	b, err := pgRow(ctx, s.primary, func(r pgx.Row, b *bookability) error {
+		return r.Scan(&b.start, &b.minNotice, &b.active)
+	}, `SELECT s.start_time, p.min_notice_minutes, p.active
+		FROM time_slots AS s JOIN providers AS p ON p.id = s.provider_id WHERE s.id = $1`, id)
+	if err != nil {
+		return bookability{}, err
+	}
+	return *b, nil
+}
+
+func (s *pgStore) booking(ctx context.Context, id int64) (*models.Booking, error) {
+	return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE id = $1", id)
+}
+
+func (s *pgStore) bookingByKey(ctx context.Context, key string) (*models.Booking, error) {
+	return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE idempotency_key = $1", key)
+}
+
+func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error) {
+	err = withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, "UPDATE bookings SET status = $2, cancelled_at = $3 WHERE id = $1 AND status = $4",
+				id, string(models.BookingCancelled), now, string(models.BookingConfirmed))
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			var slot models.TimeSlot
+			err = scanSlot(tx.QueryRow(ctx, `UPDATE time_slots
+				SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
+				WHERE id = $1 AND booked_count > 0
+				RETURNING `+pgSlotColumns, slotID, now), &slot)
+			switch {
+			case err == nil:
+				freed = &slot
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+			cancelled = true
+			return nil
+		})
+	})
+	if err != nil {
+		return false, nil, err
+	}
+	return cancelled, freed, nil
+}
+
+// ---- generation, seeding, cleanup, statistics ----
+
+func (s *pgStore) providerIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	return pgRows(ctx, s.primary, len(ids), pgValue[int64], "SELECT id FROM providers WHERE id = ANY($1)", ids)
+}
+
+func (s *pgStore) countActiveProviders(ctx context.Context, ids []int64) (int64, error) {
+	var n *int64
+	var err error
+	if ids == nil {
+		n, err = pgRow(ctx, s.primary, pgValue[int64], "SELECT COUNT(*) FROM providers WHERE active")
+	} else {
+		n, err = pgRow(ctx, s.primary, pgValue[int64], "SELECT COUNT(*) FROM providers WHERE active AND id = ANY($1)", ids)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return *n, nil
+}
+
+func (s *pgStore) activeProviders(ctx context.Context, ids []int64, after int64, limit int) ([]models.Provider, error) {
+	const sel = "SELECT " + pgProviderColumns + " FROM providers WHERE active AND id > $1 "
+	if ids == nil {
+		return pgRows(ctx, s.primary, limit, scanProvider, sel+"ORDER BY id LIMIT $2", after, limit)
+	}
+	return pgRows(ctx, s.primary, limit, scanProvider, sel+"AND id = ANY($3) ORDER BY id LIMIT $2", after, limit, ids)
+}
+
+func (s *pgStore) slotSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error) {
+	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, `SELECT start_time, end_time FROM time_slots
+			WHERE provider_id = $1 AND start_time > $2 AND start_time < $3 ORDER BY start_time`, provider, from, to)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var start, end time.Time
+		for rows.Next() {
+			if err := rows.Scan(&start, &end); err != nil {
+				return err
+			}
+			dst = append(dst, span{start.UnixMicro(), end.UnixMicro()})
+		}
+		return rows.Err()
+	})
+	return dst, err
+}
+
+// newSlotColumns are the columns of time_slots a newSlot fills, in the
+// order newSlotSource gives them; the others take their defaults.
+var newSlotColumns = []string{"provider_id", "start_time", "end_time", "date", "capacity", "created_at", "updated_at"}
+
+// insertSlots writes rows with one COPY, the cheapest way into PostgreSQL
+// for the database (no statement to parse and plan for each batch) and for
+// the server (values are encoded straight from the rows). COPY has no ON
+// CONFLICT, so a batch that meets an existing slot (the unique key) or
+// overlaps one (the guard after each statement) is refused whole, with
+// nothing written.
+func (s *pgStore) insertSlots(ctx context.Context, rows []newSlot) (int, error) {
+	var n int64
+	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		var err error
+		n, err = c.CopyFrom(ctx, pgx.Identifier{"time_slots"}, newSlotColumns, &newSlotSource{rows: rows, i: -1})
+		return err
+	})
+	return int(n), pgSlotsTaken(err)
+}
+
+// resendSlots writes rows with one INSERT … ON CONFLICT DO NOTHING, which
+// skips a row whose provider and start exist; the guard still refuses the
+// statement if a row overlaps another slot. The rows go as one array per
+// column, so the statement is the same for every batch.
+func (s *pgStore) resendSlots(ctx context.Context, rows []newSlot) (int, error) {
+	providers := make([]int64, len(rows))
+	starts, ends, dates, stamps := make([]time.Time, len(rows)), make([]time.Time, len(rows)), make([]time.Time, len(rows)), make([]time.Time, len(rows))
+	updates := make([]time.Time, len(rows))
+	capacities := make([]int32, len(rows))
+	for i, r := range rows {
+		providers[i], starts[i], ends[i], dates[i] = r.ProviderID, r.StartTime, r.EndTime, r.Date.Time()
+		capacities[i], stamps[i], updates[i] = int32(r.Capacity), r.CreatedAt, r.UpdatedAt
+	}
+	n, err := pgExec(ctx, s.primary, `INSERT INTO time_slots (`+strings.Join(newSlotColumns, ", ")+`)
+		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::date[], $5::integer[], $6::timestamptz[], $7::timestamptz[])
+		ON CONFLICT DO NOTHING`, providers, starts, ends, dates, capacities, stamps, updates)
+	return int(n), pgSlotsTaken(err)
+}
+
+// pgSlotsTaken answers errSlotsTaken, with err, when err is the refusal of
+// a batch that meets an existing slot: its unique key or the overlap guard.
+func pgSlotsTaken(err error) error {
+	if index, ok := database.IsUniqueViolation(err); ok && index == database.UniqueSlotStart || database.IsExclusionViolation(err) {
+		return fmt.Errorf("%w: %w", errSlotsTaken, err)
+	}
+	return err
+}
+
+// newSlotSource hands rows to pgx's CopyFrom one at a time.
+type newSlotSource struct {
+	rows []newSlot
+	i    int
+	vals [7]any
+}
+
+func (s *newSlotSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *newSlotSource) Err() error { return nil }
+
+func (s *newSlotSource) Values() ([]any, error) {
+	r := &s.rows[s.i]
+	// The date goes as midnight UTC of the calendar date (models.DateOf
+	// made it), which pgx writes as that DATE in the binary protocol.
+	s.vals = [7]any{r.ProviderID, r.StartTime, r.EndTime, r.Date.Time(), r.Capacity, r.CreatedAt, r.UpdatedAt}
+	return s.vals[:], nil
+}
+
+// seedLockID names the advisory lock that serialises seeding: two READ
+// COMMITTED transactions would both see no provider.
+const seedLockID = 0x74736c6f74736564 // "tslotsed"
+
+func (s *pgStore) seedProviders(ctx context.Context, ps []models.Provider) ([]int64, error) {
+	var ids []int64
+	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			var exists bool
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(seedLockID)); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM providers)").Scan(&exists); err != nil || exists {
+				return err
+			}
+			for i := range ps {
+				if err := pgInsertProvider(ctx, tx, &ps[i]); err != nil {
+					return err
+				}
+				ids = append(ids, ps[i].ID)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func (s *pgStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	// end_time < cutoff implies start_time < cutoff: the start bound lets
+	// the (start_time, id) index find the batch.
+	n, err := pgExec(ctx, s.primary, `DELETE FROM time_slots WHERE id IN (
+		SELECT id FROM time_slots WHERE start_time < $1 AND end_time < $1 ORDER BY start_time, id LIMIT $2)`, cutoff, limit)
+	return int(n), err
+}
+
+func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error) {
+	out := &statsRows{}
+	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		var err error
+		if out.providers, err = pgCollect(ctx, c, 16, scanProvider, "SELECT "+pgProviderColumns+" FROM providers ORDER BY id"); err != nil {
+			return err
+		}
+		out.totals, err = pgCollect(ctx, c, len(out.providers), func(r pgx.Row, t *slotTotals) error {
+			var horizon time.Time
+			err := r.Scan(&t.providerID, &t.slots, &t.full, &t.seats, &t.taken, &horizon)
+			t.horizon = models.DateOf(horizon)
+			return err
+		}, `SELECT provider_id, COUNT(*), COUNT(*) FILTER (WHERE booked_count >= capacity),
+			SUM(capacity), SUM(booked_count), MAX(date) FROM time_slots GROUP BY provider_id`)
+		if err != nil {
+			return err
+		}
+		// The first and last slot by the (start_time, id) index.
+		if err := c.QueryRow(ctx, `SELECT (SELECT start_time FROM time_slots ORDER BY start_time, id LIMIT 1),
+			(SELECT start_time FROM time_slots ORDER BY start_time DESC, id DESC LIMIT 1)`).Scan(&out.first, &out.last); err != nil {
+			return err
+		}
+		out.days, err = pgCollect(ctx, c, 64, func(r pgx.Row, d *providerDate) error {
+			var date time.Time
+			err := r.Scan(&d.providerID, &date)
+			d.date = models.DateOf(date)
+			return err
+		}, "SELECT provider_id, date FROM time_slots WHERE date >= $1 GROUP BY provider_id, date", string(daysFrom))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ---- job runs ----
+
+func (s *pgStore) claimJobRun(ctx context.Context, run *models.JobRun) (bool, error) {
+	id, err := pgRow(ctx, s.primary, pgValue[int64], `INSERT INTO job_runs (job, tick, instance, started_at, finished_at, outcome, details, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job, tick) DO NOTHING RETURNING id`,
+		run.Job, run.Tick, run.Instance, run.StartedAt, run.FinishedAt, string(run.Outcome), run.Details, run.Error)
+	if errors.Is(err, errNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	run.ID = *id
+	return true, nil
+}
+
+func (s *pgStore) finishJobRun(ctx context.Context, id int64, at time.Time, outcome models.JobOutcome, details, errText string) (bool, error) {
+	n, err := pgExec(ctx, s.primary, "UPDATE job_runs SET finished_at = $2, outcome = $3, details = $4, error = $5 WHERE id = $1",
+		id, at, string(outcome), details, errText)
+	return n == 1, err
+}
+
+func (s *pgStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) {
+	return pgRows(ctx, s.primary, 4, scanJobRun, "SELECT "+pgJobRunColumns+
+		" FROM job_runs WHERE id IN (SELECT MAX(id) FROM job_runs GROUP BY job) ORDER BY job")
+}
+
+func (s *pgStore) pruneJobRuns(ctx context.Context, cutoff time.Time) (int, error) {
+	n, err := pgExec(ctx, s.primary, "DELETE FROM job_runs WHERE started_at < $1", cutoff)
+	return int(n), err
+}

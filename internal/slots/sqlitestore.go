@@ -1,0 +1,490 @@
+package slots
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"timeslots/internal/database"
+	"timeslots/models"
+)
+
+// sqliteStore is the store on SQLite, through GORM. SQLite runs one write
+// transaction at a time and every transaction takes the write lock at
+// BEGIN (database.Open's _txlock=immediate), so a transaction that reads
+// and then writes sees nothing change in between.
+type sqliteStore struct {
+	db *gorm.DB
+}
+
+func newSQLiteStore(db *gorm.DB) *sqliteStore { return &sqliteStore{db: db} }
+
+// sqliteSlotColumns are the columns of time_slots the store reads, in the
+// order sqliteSlots scans them: what the manager answers of a slot. The
+// version and the timestamps stay unread; decoding them costs a listing
+// more than the rest.
+const sqliteSlotColumns = "id, provider_id, start_time, end_time, date, capacity, booked_count, status"
+
+// sqliteSlots runs q, which selects sqliteSlotColumns, and reads its rows;
+// capacity sizes the result. It scans by hand what Find would by
+// reflection on every row and column, the larger part of a listing's CPU.
+func sqliteSlots(q *gorm.DB, capacity int) ([]models.TimeSlot, error) {
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]models.TimeSlot, 0, capacity)
+	for rows.Next() {
+		var s models.TimeSlot
+		var status string // a string, which database/sql fills without reflection
+		if err := rows.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity, &s.BookedCount, &status); err != nil {
+			return nil, err
+		}
+		s.Status = models.SlotStatus(status)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// sqliteOne is the first of rows, or errNoRows.
+func sqliteOne[T any](rows []T, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, errNoRows
+	}
+	return &rows[0], nil
+}
+
+// sqliteFirst loads the row of T with id, or errNoRows.
+func sqliteFirst[T any](db *gorm.DB, id int64) (*T, error) {
+	var row T
+	err := db.First(&row, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, errNoRows
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &row, nil
+}
+
+func (s *sqliteStore) ping(ctx context.Context) error {
+	return s.db.WithContext(ctx).Exec("SELECT 1").Error
+}
+
+// batching: the pure-Go driver binds an INSERT's parameters in time
+// quadratic in their number, so about 100 rows a statement is fastest, and
+// SQLite has one writer at a time anyway.
+func (s *sqliteStore) batching() (rows, writers int) { return 100, 1 }
+
+// ---- providers ----
+
+func (s *sqliteStore) createProvider(ctx context.Context, p *models.Provider) error {
+	return s.db.WithContext(ctx).Create(p).Error
+}
+
+func (s *sqliteStore) updateProvider(ctx context.Context, p *models.Provider) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		old, err := sqliteFirst[models.Provider](tx.Select("created_at"), p.ID)
+		if err != nil {
+			return err
+		}
+		p.CreatedAt = old.CreatedAt
+		return tx.Select("*").Omit("created_at").Save(p).Error
+	})
+}
+
+func (s *sqliteStore) provider(ctx context.Context, id int64) (*models.Provider, error) {
+	return sqliteFirst[models.Provider](s.db.WithContext(ctx), id)
+}
+
+func (s *sqliteStore) providersByID(ctx context.Context, ids []int64) ([]models.Provider, error) {
+	rows := make([]models.Provider, 0, len(ids))
+	return rows, s.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error
+}
+
+func (s *sqliteStore) listProviders(ctx context.Context, q providerQuery) ([]models.Provider, error) {
+	db := s.db.WithContext(ctx).Model(&models.Provider{})
+	switch {
+	case q.backward && q.after != nil:
+		db = db.Where("id < ?", *q.after).Order("id DESC")
+	case q.backward:
+		db = db.Order("id DESC")
+	case q.after != nil:
+		db = db.Where("id > ?", *q.after).Order("id")
+	default:
+		db = db.Order("id")
+	}
+	rows := make([]models.Provider, 0, q.limit)
+	return rows, db.Limit(q.limit).Find(&rows).Error
+}
+
+func (s *sqliteStore) countProviders(ctx context.Context) (int64, error) {
+	var n int64
+	return n, s.db.WithContext(ctx).Model(&models.Provider{}).Count(&n).Error
+}
+
+// ---- slots ----
+
+func (s *sqliteStore) slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
+	return sqliteOne(sqliteSlots(s.db.WithContext(ctx).Raw("SELECT "+sqliteSlotColumns+" FROM time_slots WHERE id = ?", id), 1))
+}
+
+func (s *sqliteStore) slotsByID(ctx context.Context, ids []int64) ([]models.TimeSlot, error) {
+	return sqliteSlots(s.db.WithContext(ctx).Raw("SELECT "+sqliteSlotColumns+" FROM time_slots WHERE id IN ?", ids), len(ids))
+}
+
+// sqliteWhere is a WHERE clause being written: conditions that must all
+// hold, with ? placeholders, and their arguments in order. GORM binds a
+// slice argument as one placeholder per element.
+type sqliteWhere struct {
+	sql  strings.Builder
+	args []any
+}
+
+func (w *sqliteWhere) and(cond string, args ...any) {
+	if w.sql.Len() > 0 {
+		w.sql.WriteString(" AND ")
+	}
+	w.sql.WriteString(cond)
+	w.args = append(w.args, args...)
+}
+
+// slots writes the conditions of c.
+func (w *sqliteWhere) slots(c *slotConds) {
+	if c.providerID != nil {
+		w.and("provider_id = ?", *c.providerID)
+	}
+	if c.providerIDs != nil {
+		w.and("provider_id IN ?", c.providerIDs)
+	}
+	switch c.states {
+	case bookableSlots | fullSlots:
+		w.and("((booked_count < capacity AND start_time > ?) OR booked_count >= capacity)", c.now)
+	case bookableSlots:
+		w.and("(booked_count < capacity AND start_time > ?)", c.now)
+	default:
+		w.and("booked_count >= capacity")
+	}
+	if c.date != nil {
+		w.and("date = ?", *c.date)
+	}
+	if c.startDate != nil {
+		w.and("date >= ?", *c.startDate)
+	}
+	if c.endDate != nil {
+		w.and("date <= ?", *c.endDate)
+	}
+	if c.startFrom != nil {
+		w.and("start_time >= ?", *c.startFrom)
+	}
+	if c.startBefore != nil {
+		w.and("start_time < ?", *c.startBefore)
+	}
+}
+
+func (s *sqliteStore) listSlots(ctx context.Context, q slotQuery) ([]models.TimeSlot, error) {
+	w := sqliteWhere{args: make([]any, 0, 10)}
+	w.slots(&q.slotConds)
+	order := " ORDER BY start_time, id LIMIT ?"
+	switch {
+	case q.backward && q.key != nil:
+		w.and("(start_time, id) < (?, ?)", q.key.Start, q.key.ID)
+		order = " ORDER BY start_time DESC, id DESC LIMIT ?"
+	case q.backward:
+		order = " ORDER BY start_time DESC, id DESC LIMIT ?"
+	case q.key != nil:
+		w.and("(start_time, id) > (?, ?)", q.key.Start, q.key.ID)
+	}
+	query := "SELECT " + sqliteSlotColumns + " FROM time_slots WHERE " + w.sql.String() + order
+	return sqliteSlots(s.db.WithContext(ctx).Raw(query, append(w.args, q.limit)...), q.limit)
+}
+
+func (s *sqliteStore) countSlots(ctx context.Context, c slotConds) (int64, error) {
+	var w sqliteWhere
+	w.slots(&c)
+	var n int64
+	return n, s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM time_slots WHERE "+w.sql.String(), w.args...).Scan(&n).Error
+}
+
+// ---- bookings ----
+
+// bookSeat reads the slot's conditions and claims the seat in one
+// transaction, which holds the write lock throughout, so nothing changes
+// between the two; the claim is still the conditional UPDATE.
+func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, now time.Time) (*models.Booking, *models.TimeSlot, error) {
+	var booking *models.Booking
+	var slot *models.TimeSlot
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		b, err := sqliteBookability(tx, in.SlotID)
+		if errors.Is(err, errNoRows) || err == nil && refusal(in.SlotID, b, now) != nil {
+			return errNotClaimed
+		}
+		if err != nil {
+			return err
+		}
+		slot, err = sqliteOne(sqliteSlots(tx.Raw(`UPDATE time_slots
+			SET booked_count = booked_count + 1, version = version + 1, updated_at = ?
+			WHERE id = ? AND booked_count < capacity AND start_time > ?
+			RETURNING `+sqliteSlotColumns, now, in.SlotID, now), 1))
+		if errors.Is(err, errNoRows) {
+			return errNotClaimed
+		}
+		if err != nil {
+			return err
+		}
+		booking = newBooking(slot, in, now, 0)
+		if err := tx.Create(booking).Error; err != nil {
+			switch index, _ := database.IsUniqueViolation(err); index {
+			case database.UniqueBookingKey:
+				return errKeyTaken
+			case database.UniqueCustomerSeat:
+				return errSeatHeld
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return booking, slot, nil
+}
+
+func (s *sqliteStore) bookability(ctx context.Context, id int64) (bookability, error) {
+	return sqliteBookability(s.db.WithContext(ctx), id)
+}
+
+func sqliteBookability(db *gorm.DB, id int64) (bookability, error) {
+	var row struct {
+		StartTime        time.Time
+		MinNoticeMinutes int
+		Active           bool
+	}
+	err := db.Table("time_slots").
+		Select("time_slots.start_time, providers.min_notice_minutes, providers.active").
+		Joins("JOIN providers ON providers.id = time_slots.provider_id").
+		Where("time_slots.id = ?", id).Take(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return bookability{}, errNoRows
+	}
+	return bookability{start: row.StartTime, minNotice: row.MinNoticeMinutes, active: row.Active}, err
+}
+
+func (s *sqliteStore) booking(ctx context.Context, id int64) (*models.Booking, error) {
+	return sqliteFirst[models.Booking](s.db.WithContext(ctx), id)
+}
+
+func (s *sqliteStore) bookingByKey(ctx context.Context, key string) (*models.Booking, error) {
+	var b models.Booking
+	err := s.db.WithContext(ctx).Where("idempotency_key = ?", key).Take(&b).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, errNoRows
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
+
+func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		upd := tx.Model(&models.Booking{}).
+			Where("id = ? AND status = ?", id, models.BookingConfirmed).
+			Updates(map[string]any{"status": models.BookingCancelled, "cancelled_at": now})
+		if upd.Error != nil || upd.RowsAffected == 0 {
+			return upd.Error
+		}
+		rows, err := sqliteSlots(tx.Raw(`UPDATE time_slots
+			SET booked_count = booked_count - 1, version = version + 1, updated_at = ?
+			WHERE id = ? AND booked_count > 0
+			RETURNING `+sqliteSlotColumns, now, slotID), 1)
+		if err != nil {
+			return err
+		}
+		cancelled = true
+		if len(rows) == 1 {
+			freed = &rows[0]
+		}
+		return nil
+	})
+	if err != nil {
+		return false, nil, err
+	}
+	return cancelled, freed, nil
+}
+
+// ---- generation, seeding, cleanup, statistics ----
+
+func (s *sqliteStore) providerIDs(ctx context.Context, ids []int64) ([]int64, error) {
+	var out []int64
+	return out, s.db.WithContext(ctx).Model(&models.Provider{}).Where("id IN ?", ids).Pluck("id", &out).Error
+}
+
+// activeAmong answers db narrowed to the active providers among ids (nil:
+// among all).
+func activeAmong(db *gorm.DB, ids []int64) *gorm.DB {
+	db = db.Model(&models.Provider{}).Where("active = ?", true)
+	if ids != nil {
+		db = db.Where("id IN ?", ids)
+	}
+	return db
+}
+
+func (s *sqliteStore) countActiveProviders(ctx context.Context, ids []int64) (int64, error) {
+	var n int64
+	return n, activeAmong(s.db.WithContext(ctx), ids).Count(&n).Error
+}
+
+func (s *sqliteStore) activeProviders(ctx context.Context, ids []int64, after int64, limit int) ([]models.Provider, error) {
+	var rows []models.Provider
+	return rows, activeAmong(s.db.WithContext(ctx), ids).Where("id > ?", after).Order("id").Limit(limit).Find(&rows).Error
+}
+
+func (s *sqliteStore) slotSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error) {
+	rows, err := s.db.WithContext(ctx).Model(&models.TimeSlot{}).
+		Select("start_time, end_time").
+		Where("provider_id = ? AND start_time > ? AND start_time < ?", provider, from, to).
+		Order("start_time").Rows()
+	if err != nil {
+		return dst, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var start, end time.Time
+		if err := rows.Scan(&start, &end); err != nil {
+			return dst, err
+		}
+		dst = append(dst, span{start.UnixMicro(), end.UnixMicro()})
+	}
+	return dst, rows.Err()
+}
+
+// insertSlots writes rows with one INSERT … ON CONFLICT DO NOTHING: a row
+// whose provider and start exist is skipped, and the overlap trigger drops
+// a row that overlaps a slot the same way, so SQLite never refuses a batch.
+func (s *sqliteStore) insertSlots(ctx context.Context, rows []newSlot) (int, error) {
+	res := s.db.WithContext(ctx).Table("time_slots").
+		Clauses(clause.OnConflict{DoNothing: true}).
+		CreateInBatches(rows, len(rows))
+	return int(res.RowsAffected), res.Error
+}
+
+func (s *sqliteStore) resendSlots(ctx context.Context, rows []newSlot) (int, error) {
+	return s.insertSlots(ctx, rows)
+}
+
+func (s *sqliteStore) seedProviders(ctx context.Context, ps []models.Provider) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Model(&models.Provider{}).Count(&n).Error; err != nil || n > 0 {
+			return err
+		}
+		for i := range ps {
+			if err := tx.Create(&ps[i]).Error; err != nil {
+				return err
+			}
+			ids = append(ids, ps[i].ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func (s *sqliteStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	// end_time < cutoff implies start_time < cutoff: the start bound lets
+	// the (start_time, id) index find the batch.
+	batch := s.db.Model(&models.TimeSlot{}).Select("id").
+		Where("start_time < ? AND end_time < ?", cutoff, cutoff).
+		Order("start_time, id").Limit(limit)
+	del := s.db.WithContext(ctx).Where("id IN (?)", batch).Delete(&models.TimeSlot{})
+	return int(del.RowsAffected), del.Error
+}
+
+func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error) {
+	db := s.db.WithContext(ctx)
+	out := &statsRows{}
+	if err := db.Order("id").Find(&out.providers).Error; err != nil {
+		return nil, err
+	}
+	var totals []struct {
+		ProviderID                     int64
+		Slots, FullSlots, Seats, Taken int64
+		Horizon                        models.Date
+	}
+	if err := db.Table("time_slots").
+		Select("provider_id, COUNT(*) AS slots, " +
+			"SUM(CASE WHEN booked_count >= capacity THEN 1 ELSE 0 END) AS full_slots, " +
+			"SUM(capacity) AS seats, SUM(booked_count) AS taken, MAX(date) AS horizon").
+		Group("provider_id").Scan(&totals).Error; err != nil {
+		return nil, err
+	}
+	for _, t := range totals {
+		out.totals = append(out.totals, slotTotals{providerID: t.ProviderID, slots: t.Slots, full: t.FullSlots,
+			seats: t.Seats, taken: t.Taken, horizon: t.Horizon})
+	}
+	// First and last slot by the (start_time, id) index; MIN/MAX would lose
+	// the column's type.
+	for _, end := range []struct {
+		order string
+		to    **time.Time
+	}{{"start_time, id", &out.first}, {"start_time DESC, id DESC", &out.last}} {
+		var starts []time.Time
+		if err := db.Model(&models.TimeSlot{}).Order(end.order).Limit(1).Pluck("start_time", &starts).Error; err != nil {
+			return nil, err
+		}
+		if len(starts) == 1 {
+			*end.to = &starts[0]
+		}
+	}
+	var days []struct {
+		ProviderID int64
+		Date       models.Date
+	}
+	if err := db.Table("time_slots").Select("provider_id, date").
+		Where("date >= ?", daysFrom).
+		Group("provider_id, date").Scan(&days).Error; err != nil {
+		return nil, err
+	}
+	for _, d := range days {
+		out.days = append(out.days, providerDate{providerID: d.ProviderID, date: d.Date})
+	}
+	return out, nil
+}
+
+// ---- job runs ----
+
+func (s *sqliteStore) claimJobRun(ctx context.Context, run *models.JobRun) (bool, error) {
+	res := s.db.WithContext(ctx).
+		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "job"}, {Name: "tick"}}, DoNothing: true}).
+		Create(run)
+	return res.RowsAffected == 1, res.Error
+}
+
+func (s *sqliteStore) finishJobRun(ctx context.Context, id int64, at time.Time, outcome models.JobOutcome, details, errText string) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&models.JobRun{}).Where("id = ?", id).
+		Updates(map[string]any{"finished_at": at, "outcome": outcome, "details": details, "error": errText})
+	return res.RowsAffected == 1, res.Error
+}
+
+func (s *sqliteStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) {
+	var runs []models.JobRun
+	latest := s.db.Model(&models.JobRun{}).Select("MAX(id)").Group("job")
+	return runs, s.db.WithContext(ctx).Where("id IN (?)", latest).Order("job").Find(&runs).Error
+}
+
+func (s *sqliteStore) pruneJobRuns(ctx context.Context, cutoff time.Time) (int, error) {
+	res := s.db.WithContext(ctx).Where("started_at < ?", cutoff).Delete(&models.JobRun{})
+	return int(res.RowsAffected), res.Error
+}

@@ -1,0 +1,192 @@
+package slots
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"timeslots/internal/database"
+	"timeslots/models"
+)
+
+// store is how the manager reads and writes the database: one
+// implementation per engine, chosen once when the manager is built
+// (pgStore: pgx throughout; sqliteStore: GORM). Each writes its own SQL
+// and scans with its own scanner; what they share are the values they are
+// given (slotConds, slotQuery, providerQuery) and the rows they answer.
+// The manager keeps every rule: it validates, pages, retries and reports,
+// and stores only read and write.
+//
+// A row that does not exist is errNoRows. Every method takes the caller's
+// context, which bounds its statements.
+type store interface {
+	ping(ctx context.Context) error
+	// batching answers the rows per generated batch and the parallel
+	// writers that suit the engine.
+	batching() (rows, writers int)
+
+	// createProvider inserts p and sets its id.
+	createProvider(ctx context.Context, p *models.Provider) error
+	// updateProvider replaces every setting of provider p.ID and reads its
+	// creation time back into p.
+	updateProvider(ctx context.Context, p *models.Provider) error
+	provider(ctx context.Context, id int64) (*models.Provider, error)
+	// providersByID answers the providers among ids, in no order.
+	providersByID(ctx context.Context, ids []int64) ([]models.Provider, error)
+	// listProviders answers up to q.limit providers past q's cursor, in id
+	// order (descending when q.backward).
+	listProviders(ctx context.Context, q providerQuery) ([]models.Provider, error)
+	countProviders(ctx context.Context) (int64, error)
+
+	slot(ctx context.Context, id int64) (*models.TimeSlot, error)
+	// slotsByID answers the slots among ids, in no order.
+	slotsByID(ctx context.Context, ids []int64) ([]models.TimeSlot, error)
+	// listSlots answers up to q.limit slots matching q past its cursor, in
+	// (start_time, id) order (descending when q.backward).
+	listSlots(ctx context.Context, q slotQuery) ([]models.TimeSlot, error)
+	countSlots(ctx context.Context, c slotConds) (int64, error)
+
+	// bookSeat claims one seat of in.SlotID if the slot can be booked at
+	// now (a seat free, not started, outside its provider's minimum
+	// notice, the provider active) and writes in's confirmed booking,
+	// together: it answers both as written, or writes nothing and answers
+	// errNotClaimed, errKeyTaken (in's idempotency key is taken) or
+	// errSeatHeld (the customer holds a confirmed seat of the slot).
+	bookSeat(ctx context.Context, in BookInput, now time.Time) (*models.Booking, *models.TimeSlot, error)
+	// bookability reads what decides whether slot id can be booked.
+	bookability(ctx context.Context, id int64) (bookability, error)
+	booking(ctx context.Context, id int64) (*models.Booking, error)
+	bookingByKey(ctx context.Context, key string) (*models.Booking, error)
+	// cancelBooking cancels booking id at now if it is still confirmed and
+	// frees its seat of slot slotID, together. It answers whether it
+	// cancelled the booking, and the freed slot as updated (nil when the
+	// slot had no seat to free or no longer exists).
+	cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error)
+
+	// providerIDs answers which of ids are providers.
+	providerIDs(ctx context.Context, ids []int64) ([]int64, error)
+	// countActiveProviders counts the active providers among ids (nil:
+	// among all).
+	countActiveProviders(ctx context.Context, ids []int64) (int64, error)
+	// activeProviders answers up to limit active providers among ids (nil:
+	// among all) with an id above after, in id order.
+	activeProviders(ctx context.Context, ids []int64, after int64, limit int) ([]models.Provider, error)
+	// slotSpans appends to dst the spans of provider's slots that start in
+	// (from, to), in start order.
+	slotSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error)
+	// insertSlots writes a batch of generated slots the cheapest way the
+	// engine has and answers how many rows it wrote. A batch that meets a
+	// slot written since it was filtered may be refused whole, with
+	// errSlotsTaken and nothing written.
+	insertSlots(ctx context.Context, rows []newSlot) (int, error)
+	// resendSlots writes a refused batch again, filtered, skipping rows
+	// whose provider and start exist; an overlap may still refuse it whole
+	// with errSlotsTaken.
+	resendSlots(ctx context.Context, rows []newSlot) (int, error)
+	// seedProviders inserts ps and answers their ids if no provider exists
+	// yet, in one transaction with that check; nil when one does.
+	seedProviders(ctx context.Context, ps []models.Provider) ([]int64, error)
+	// deleteEndedSlots deletes up to limit slots that ended before cutoff,
+	// the earliest first, and answers how many it deleted.
+	deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// statsRows reads what Stats computes its figures from.
+	statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error)
+
+	// claimJobRun inserts run unless its (job, tick) exists, sets its id,
+	// and answers whether it inserted it.
+	claimJobRun(ctx context.Context, run *models.JobRun) (bool, error)
+	// finishJobRun records the end of run id and answers whether it exists.
+	finishJobRun(ctx context.Context, id int64, at time.Time, outcome models.JobOutcome, details, errText string) (bool, error)
+	// lastJobRuns answers each job's latest run, by job name.
+	lastJobRuns(ctx context.Context) ([]models.JobRun, error)
+	// pruneJobRuns deletes the runs started before cutoff and answers how
+	// many.
+	pruneJobRuns(ctx context.Context, cutoff time.Time) (int, error)
+}
+
+// newStore answers the store of db's engine.
+func newStore(db *database.DB) store {
+	if db.Dialect == database.Postgres {
+		return newPgStore(db.SQL())
+	}
+	return newSQLiteStore(db.DB)
+}
+
+// What a store answers when a write or read found nothing to act on; the
+// manager turns each into the rule's error.
+var (
+	errNoRows     = errors.New("no such row")
+	errNotClaimed = errors.New("no seat could be claimed")
+	errKeyTaken   = errors.New("the idempotency key is taken")
+	errSeatHeld   = errors.New("the customer holds a seat of the slot")
+	errSlotsTaken = errors.New("the batch meets an existing slot")
+)
+
+// slotStates says which slots a listing shows, by their seats and start.
+type slotStates uint8
+
+const (
+	bookableSlots slotStates = 1 << iota // a seat free and not started
+	fullSlots                            // every seat booked
+)
+
+// slotConds is a validated SlotFilter as the values a store's WHERE clause
+// tests; every field set must hold.
+type slotConds struct {
+	providerID  *int64
+	providerIDs []int64 // nil: any provider
+	states      slotStates
+	now         time.Time // a slot starting after now has not started
+	// Local dates, as text both databases compare as dates.
+	date, startDate, endDate *string
+	// Bounds of start_time: startFrom inclusive, startBefore exclusive.
+	startFrom, startBefore *time.Time
+}
+
+// slotQuery is one page of a slot listing: slotConds, then a keyset
+// position and the rows to read.
+type slotQuery struct {
+	slotConds
+	key      *SlotKey // rows after it (before it when backward); nil: from the start (end)
+	backward bool
+	limit    int
+}
+
+// providerQuery is one page of the provider listing, by keyset on id.
+type providerQuery struct {
+	after    *int64 // rows after it (before it when backward)
+	backward bool
+	limit    int
+}
+
+// bookability is what decides whether a slot can be booked.
+type bookability struct {
+	start     time.Time
+	minNotice int // minutes, the provider's
+	active    bool
+}
+
+// statsRows is what Stats reads: every provider in id order, the slots'
+// totals per provider, the first and last slot's start (nil with no
+// slot), and each provider's dates with a slot from daysFrom on.
+type statsRows struct {
+	providers   []models.Provider
+	totals      []slotTotals
+	first, last *time.Time
+	days        []providerDate
+}
+
+// slotTotals sums up one provider's slots: how many there are and are
+// full, and their seats and booked seats.
+type slotTotals struct {
+	providerID   int64
+	slots, full  int64
+	seats, taken int64
+	horizon      models.Date // the latest date with a slot
+}
+
+// providerDate is a local date on which a provider has a slot.
+type providerDate struct {
+	providerID int64
+	date       models.Date
+}
