@@ -18,17 +18,12 @@ type watchers struct {
 	gormOnce sync.Once
 }
 
-// notify calls every watcher with query, which query() gives only when
-// someone watches.
-func (w *watchers) notify(query func() string) {
-	list := w.list.Load()
-	if list == nil || len(*list) == 0 {
-		return
+// current answers the watchers now.
+func (w *watchers) current() []*func(string) {
+	if list := w.list.Load(); list != nil {
+		return *list
 	}
-	q := query()
-	for _, f := range *list {
-		(*f)(q)
-	}
+	return nil
 }
 
 func (w *watchers) add(f func(string)) (remove func()) {
@@ -45,7 +40,7 @@ func (w *watchers) add(f func(string)) (remove func()) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		var kept []*func(string)
-		for _, e := range *w.list.Load() {
+		for _, e := range w.current() {
 			if e != entry {
 				kept = append(kept, e)
 			}
@@ -56,7 +51,9 @@ func (w *watchers) add(f func(string)) (remove func()) {
 
 // TraceQueryStart reports a statement pgx sends (pgx.QueryTracer).
 func (w *watchers) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	w.notify(func() string { return data.SQL })
+	for _, f := range w.current() {
+		(*f)(data.SQL)
+	}
 	return ctx
 }
 
@@ -71,7 +68,11 @@ func (w *watchers) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDa
 func (d *DB) WatchStatements(f func(query string)) (stop func()) {
 	if d.Dialect == SQLite {
 		d.watch.gormOnce.Do(func() {
-			record := func(tx *gorm.DB) { d.watch.notify(tx.Statement.SQL.String) }
+			record := func(tx *gorm.DB) {
+				for _, f := range d.watch.current() {
+					(*f)(tx.Statement.SQL.String())
+				}
+			}
 			cb := d.DB.Callback()
 			// Registering a new name on a fresh *gorm.DB cannot fail.
 			_ = cb.Query().After("gorm:query").Register("database:watch", record)
