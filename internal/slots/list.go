@@ -145,16 +145,14 @@ func (f SlotFilter) conds(now time.Time) (slotConds, error) {
 	for _, d := range []struct {
 		field string
 		date  *models.Date
-		to    **string
-	}{{"date", f.Date, &c.date}, {"startDate", f.StartDate, &c.startDate}, {"endDate", f.EndDate, &c.endDate}} {
+	}{{"date", f.Date}, {"startDate", f.StartDate}, {"endDate", f.EndDate}} {
 		if d.date != nil {
 			if _, err := models.ParseDate(d.field, string(*d.date)); err != nil {
 				return c, err
 			}
-			text := string(*d.date)
-			*d.to = &text
 		}
 	}
+	c.date, c.startDate, c.endDate = f.Date, f.StartDate, f.EndDate
 	if f.StartDate != nil && f.EndDate != nil && *f.EndDate < *f.StartDate {
 		return c, apperr.Invalid("endDate", "endDate %s is before startDate %s", *f.EndDate, *f.StartDate)
 	}

@@ -292,13 +292,13 @@ func (w *pgWhere) slots(c *slotConds) {
 		w.and("booked_count >= capacity")
 	}
 	if c.date != nil {
-		w.and("date = ", w.arg(*c.date))
+		w.and("date = ", w.arg(string(*c.date)))
 	}
 	if c.startDate != nil {
-		w.and("date >= ", w.arg(*c.startDate))
+		w.and("date >= ", w.arg(string(*c.startDate)))
 	}
 	if c.endDate != nil {
-		w.and("date <= ", w.arg(*c.endDate))
+		w.and("date <= ", w.arg(string(*c.endDate)))
 	}
 	if c.startFrom != nil {
 		w.and("start_time >= ", w.arg(*c.startFrom))

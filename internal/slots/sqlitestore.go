@@ -174,13 +174,13 @@ func (w *sqliteWhere) slots(c *slotConds) {
 		w.and("booked_count >= capacity")
 	}
 	if c.date != nil {
-		w.and("date = ?", *c.date)
+		w.and("date = ?", string(*c.date))
 	}
 	if c.startDate != nil {
-		w.and("date >= ?", *c.startDate)
+		w.and("date >= ?", string(*c.startDate))
 	}
 	if c.endDate != nil {
-		w.and("date <= ?", *c.endDate)
+		w.and("date <= ?", string(*c.endDate))
 	}
 	if c.startFrom != nil {
 		w.and("start_time >= ?", *c.startFrom)

@@ -137,8 +137,9 @@ type slotConds struct {
 	providerIDs []int64 // nil: any provider
 	states      slotStates
 	now         time.Time // a slot starting after now has not started
-	// Local dates, as text both databases compare as dates.
-	date, startDate, endDate *string
+	// Local dates; they go to the database as their text, which both
+	// databases compare as dates.
+	date, startDate, endDate *models.Date
 	// Bounds of start_time: startFrom inclusive, startBefore exclusive.
 	startFrom, startBefore *time.Time
 }
