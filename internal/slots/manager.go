@@ -195,27 +195,13 @@ func (m *Manager) Provider(ctx context.Context, id int64) (*models.Provider, err
 // ProvidersByID loads many providers in one query, for dataloaders. Missing
 // ids are simply absent from the map.
 func (m *Manager) ProvidersByID(ctx context.Context, ids []int64) (map[int64]*models.Provider, error) {
-	var rows []models.Provider
-	if len(ids) > 0 {
-		var err error
-		if rows, err = m.store.providersByID(ctx, ids); err != nil {
-			return nil, dbError("load providers", err)
-		}
-	}
-	return byID(rows, func(p *models.Provider) int64 { return p.ID }), nil
+	return byID(ctx, ids, m.store.providersByID, "providers", func(p *models.Provider) int64 { return p.ID })
 }
 
 // SlotsByID loads many slots in one query, for dataloaders. Missing ids are
 // simply absent from the map.
 func (m *Manager) SlotsByID(ctx context.Context, ids []int64) (map[int64]*models.TimeSlot, error) {
-	var rows []models.TimeSlot
-	if len(ids) > 0 {
-		var err error
-		if rows, err = m.store.slotsByID(ctx, ids); err != nil {
-			return nil, dbError("load slots", err)
-		}
-	}
-	return byID(rows, func(s *models.TimeSlot) int64 { return s.ID }), nil
+	return byID(ctx, ids, m.store.slotsByID, "slots", func(s *models.TimeSlot) int64 { return s.ID })
 }
 
 // Slot answers one slot, or NOT_FOUND. Like a listing's, its Version and
@@ -231,11 +217,19 @@ func (m *Manager) Booking(ctx context.Context, id int64) (*models.Booking, error
 	return one(b, err, "booking", id)
 }
 
-// byID keys rows by their id.
-func byID[T any](rows []T, id func(*T) int64) map[int64]*T {
+// byID loads the rows with the given ids with load (no query for none)
+// and keys them by id.
+func byID[T any](ctx context.Context, ids []int64, load func(context.Context, []int64) ([]T, error), what string, id func(*T) int64) (map[int64]*T, error) {
+	var rows []T
+	if len(ids) > 0 {
+		var err error
+		if rows, err = load(ctx, ids); err != nil {
+			return nil, dbError("load "+what, err)
+		}
+	}
 	out := make(map[int64]*T, len(rows))
 	for i := range rows {
 		out[id(&rows[i])] = &rows[i]
 	}
-	return out
+	return out, nil
 }

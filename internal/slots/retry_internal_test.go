@@ -84,6 +84,16 @@ func conflict(t *testing.T, db *database.DB) (release func()) {
 	return release
 }
 
+// contendedSlot answers a manager over a fresh database of dialect d, a
+// future slot of it, and the release of the conflict that every booking
+// attempt meets from now on.
+func contendedSlot(t *testing.T, d database.Dialect) (m *Manager, slot int64, release func()) {
+	t.Helper()
+	db := openImpatient(t, d)
+	m, slot = retryFixture(t, db)
+	return m, slot, conflict(t, db)
+}
+
 // retryFixture answers a manager over db and a future slot of it.
 func retryFixture(t *testing.T, db *database.DB) (*Manager, int64) {
 	t.Helper()
@@ -111,9 +121,7 @@ func TestABookingRetriesATransientConflict(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			db := openImpatient(t, d)
-			m, slot := retryFixture(t, db)
-			release := conflict(t, db)
+			m, slot, release := contendedSlot(t, d)
 			var waits []int
 			m.retryDelay = func(attempt int) time.Duration {
 				waits = append(waits, attempt)
@@ -139,9 +147,7 @@ func TestACancelledBookingStopsWaitingToRetry(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			db := openImpatient(t, d)
-			m, slot := retryFixture(t, db)
-			conflict(t, db)
+			m, slot, _ := contendedSlot(t, d)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			waits := 0
