@@ -17,9 +17,8 @@ import (
 
 // Manager owns the slot store.
 type Manager struct {
-	store   store
-	dialect database.Dialect
-	now     func() time.Time
+	store store
+	now   func() time.Time
 
 	// retryDelay is how long a booking waits before its attempt-th retry.
 	retryDelay func(attempt int) time.Duration
@@ -92,7 +91,7 @@ func (m *Manager) admitRead(ctx context.Context) (done func(), err error) {
 // New builds a manager over an open, migrated database.
 func New(db *database.DB, opts ...Option) *Manager {
 	st := newStore(db)
-	m := &Manager{store: st, dialect: db.Dialect, now: time.Now, retryDelay: bookRetryDelay}
+	m := &Manager{store: st, now: time.Now, retryDelay: bookRetryDelay}
 	m.batchSize, m.writers = st.batching()
 	for _, o := range opts {
 		o(m)
@@ -105,9 +104,6 @@ func New(db *database.DB, opts ...Option) *Manager {
 	}
 	return m
 }
-
-// Dialect answers the database dialect behind the manager.
-func (m *Manager) Dialect() database.Dialect { return m.dialect }
 
 // Now answers the manager's clock, in UTC.
 func (m *Manager) Now() time.Time { return m.now().UTC() }
