@@ -17,6 +17,13 @@ import (
 	"timeslots/internal/slots"
 )
 
+// Paths of the endpoints that are not under rest.Prefix.
+const (
+	graphQLPath    = "/graphql"
+	playgroundPath = "/playground"
+	metricsPath    = "/metrics"
+)
+
 // application holds what the HTTP edges need; routes wires them.
 type application struct {
 	cfg    *config.Config
@@ -36,7 +43,7 @@ func (a *application) routes() (http.Handler, error) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.Handle("GET "+metricsPath, a.metrics.Handler())
 
 	gate := httpx.NewAdminGate(a.cfg.AdminToken)
 	// Public endpoints are limited per client; requests with the admin
@@ -66,23 +73,25 @@ func (a *application) routes() (http.Handler, error) {
 	// GraphQL: queries by POST or GET, mutations by POST only (GET answers
 	// them 405); GraphiQL at /playground, and / leads there.
 	gql := limiter.Middleware(graph.NewHandler(a.cfg, a.slots, a.metrics.GraphQL()))
-	mux.Handle("POST /graphql", gql)
-	mux.Handle("GET /graphql", gql)
-	mux.Handle("OPTIONS /graphql", gql)
-	mux.Handle("GET /playground", graph.Playground(a.cfg, "/graphql"))
-	mux.Handle("GET /{$}", http.RedirectHandler("/playground", http.StatusFound))
+	mux.Handle("POST "+graphQLPath, gql)
+	mux.Handle("GET "+graphQLPath, gql)
+	mux.Handle("OPTIONS "+graphQLPath, gql)
+	mux.Handle("GET "+playgroundPath, graph.Playground(a.cfg, graphQLPath))
+	mux.Handle("GET /{$}", http.RedirectHandler(playgroundPath, http.StatusFound))
 
-	// From the outermost: find the client, log, set the common headers,
-	// answer browsers, refuse oversized bodies, decide admin access, give
-	// the request its deadline, time it by route. The route timer wraps the
-	// mux directly: it reads the pattern the mux matched back from the
-	// request.
+	// From the outermost: find the client, log, set the common headers
+	// (no-store on GraphQL, admin and metrics answers), answer browsers,
+	// give refusals in front of GraphQL its error shape, refuse oversized
+	// bodies, decide admin access, give the request its deadline, time it
+	// by route. The route timer wraps the mux directly: it reads the
+	// pattern the mux matched back from the request.
 	h := a.metrics.Routes(mux)
 	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = gate.Middleware(h)
 	h = httpx.LimitBody(a.cfg.MaxBodyBytes)(h)
+	h = httpx.Refusals(graph.WriteRefusal, httpx.Paths{graphQLPath, graphQLPath + "/"})(h)
 	h = httpx.CORS(a.cfg.CORSOrigins)(h)
-	h = httpx.SecurityHeaders(h)
+	h = httpx.SecurityHeaders(httpx.Paths{graphQLPath, rest.AdminPrefix, metricsPath})(h)
 	h = httpx.RequestLog(a.logger)(h)
 	h = httpx.ClientIPs(a.cfg.TrustedProxies)(h)
 	return h, nil

@@ -159,3 +159,24 @@ func tooLarge(w http.ResponseWriter, max int64) {
 	writeErrors(w, http.StatusRequestEntityTooLarge,
 		requestError(apperr.BadUserInput, fmt.Sprintf("the request body is larger than the limit of %d bytes", max)))
 }
+
+// WriteRefusal answers a refusal of the middleware in front of the GraphQL
+// endpoint (rate limit, admin token slowing, body size; see
+// httpx.Refusals) as a GraphQL response whose one error carries
+// extensions.code, the way GraphQL clients read every other error.
+func WriteRefusal(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	httpx.WriteJSON(w, status, refusal{Errors: []refusalError{{
+		Message:    apperr.ErrorMessage(err),
+		Extensions: map[string]string{"code": string(apperr.ErrorCode(err))},
+	}}})
+}
+
+// refusal is the GraphQL response of WriteRefusal.
+type refusal struct {
+	Errors []refusalError `json:"errors"`
+}
+
+type refusalError struct {
+	Message    string            `json:"message"`
+	Extensions map[string]string `json:"extensions"`
+}

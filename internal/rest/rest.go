@@ -1,7 +1,7 @@
-// Package rest serves the REST shims that legacy clients call (DESIGN.md
-// section 5). Each handler only parses its query or body, calls one method
-// of the slot manager and writes JSON: every rule lives in the manager, and
-// the mapping from error code to HTTP status lives in httpx.
+// Package rest serves the REST shims that legacy clients call. Each
+// handler only parses its query or body, calls one method of the slot
+// manager and writes JSON: every rule lives in the manager, and the
+// mapping from error code to HTTP status lives in httpx.
 package rest
 
 import (
@@ -19,6 +19,9 @@ import (
 // mounts the handler of New there, and anything below it that is not an
 // endpoint answers 404 in the REST error shape.
 const Prefix = "/api/"
+
+// AdminPrefix is the path under which the admin endpoints live.
+const AdminPrefix = Prefix + "admin/"
 
 // MaintenanceReporter supplies the "maintenance" object of the admin stats
 // answer: the last run of each scheduled job. The scheduler implements it;
@@ -80,7 +83,7 @@ func New(c Config) (http.Handler, error) {
 	h := &handler{slots: c.Slots, maxBody: c.MaxBodyBytes, maintenance: c.Maintenance, performance: c.Performance}
 	endpoints := []endpoint{
 		{path: "/api/time-slots", methods: []method{{http.MethodGet, h.listSlots}}},
-		{path: "/api/admin/time-slots", admin: true, methods: []method{
+		{path: AdminPrefix + "time-slots", admin: true, methods: []method{
 			{http.MethodGet, h.stats},
 			{http.MethodPost, h.generate},
 			{http.MethodDelete, h.cleanup},
