@@ -19,7 +19,6 @@ import (
 	"timeslots/internal/adminjson"
 	"timeslots/internal/apperr"
 	"timeslots/internal/config"
-	"timeslots/internal/jobs"
 	"timeslots/internal/slots"
 )
 
@@ -109,11 +108,7 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				maint, err := jobs.Maintenance{
-					Slots: c.mgr, SchedulerEnabled: c.cfg.SchedulerEnabled,
-					Generate: c.cfg.GenerateSchedule, GenerateDays: c.cfg.GenerateDays,
-					Cleanup: c.cfg.CleanupSchedule, CleanupDaysOld: c.cfg.CleanupDaysOld,
-				}.MaintenanceReport(ctx)
+				maint, err := maintenance(c.cfg, c.mgr).MaintenanceReport(ctx)
 				if err != nil {
 					return err
 				}

@@ -56,13 +56,9 @@ func (a *application) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := rest.New(rest.Config{
+	api, err := rest.New(rest.Options{
 		Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes,
-		Maintenance: jobs.Maintenance{
-			Slots: a.slots, SchedulerEnabled: a.cfg.SchedulerEnabled,
-			Generate: a.cfg.GenerateSchedule, GenerateDays: a.cfg.GenerateDays,
-			Cleanup: a.cfg.CleanupSchedule, CleanupDaysOld: a.cfg.CleanupDaysOld,
-		},
+		Maintenance: maintenance(a.cfg, a.slots),
 		Performance: a.metrics,
 	})
 	if err != nil {
@@ -72,11 +68,16 @@ func (a *application) routes() (http.Handler, error) {
 
 	// GraphQL: queries by POST or GET, mutations by POST only (GET answers
 	// them 405); GraphiQL at /playground, and / leads there.
-	gql := limiter.Middleware(graph.NewHandler(a.cfg, a.slots, a.metrics.GraphQL()))
+	gqlOpt := graph.Options{
+		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
+		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
+		MaxBodyBytes: a.cfg.MaxBodyBytes,
+	}
+	gql := limiter.Middleware(graph.NewHandler(gqlOpt, a.slots, a.metrics.GraphQL()))
 	mux.Handle("POST "+graphQLPath, gql)
 	mux.Handle("GET "+graphQLPath, gql)
 	mux.Handle("OPTIONS "+graphQLPath, gql)
-	mux.Handle("GET "+playgroundPath, graph.Playground(a.cfg, graphQLPath))
+	mux.Handle("GET "+playgroundPath, graph.Playground(gqlOpt, graphQLPath))
 	mux.Handle("GET /{$}", http.RedirectHandler(playgroundPath, http.StatusFound))
 
 	// From the outermost: find the client, log, set the common headers

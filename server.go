@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if err := checkURLs(cfg); err != nil {
+		return err
+	}
 	logger := newLogger(cfg, stdout)
 	cmd, rest := "serve", []string{}
 	if len(args) > 1 {
@@ -120,6 +123,37 @@ SCHEDULER_ENABLED=false, the maintenance jobs, until SIGINT or SIGTERM.
 Configuration comes from environment variables; see README.md.
 `
 
+// errRedisURL names REDIS_URL without quoting it: it may hold a password.
+var errRedisURL = errors.New("REDIS_URL must be a redis:// or rediss:// URL")
+
+// checkURLs reads DATABASE_URL and REDIS_URL with the parsers of the
+// packages that connect to them, before anything starts, so a bad URL stops
+// every command as a bad setting does.
+func checkURLs(cfg *config.Config) error {
+	if _, err := database.ParseURL(cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if cfg.RedisURL != "" {
+		if _, err := redis.ParseURL(cfg.RedisURL); err != nil {
+			return errRedisURL
+		}
+	}
+	return nil
+}
+
+// maintenance maps the configuration onto the maintenance jobs, once: the
+// server's scheduler runs its Plan, and the admin stats of REST and the
+// CLI report it.
+func maintenance(cfg *config.Config, mgr *slots.Manager) jobs.Maintenance {
+	return jobs.Maintenance{
+		Slots: mgr, SchedulerEnabled: cfg.SchedulerEnabled,
+		Plan: jobs.Plan{
+			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
+			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
+		},
+	}
+}
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -131,7 +165,11 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // commands pass 0 (no limit), so `timeslots migrate` can apply a long
 // migration.
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, statementTimeout time.Duration) (*database.DB, error) {
-	db, err := database.Open(ctx, cfg.Database, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
+	target, err := database.ParseURL(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, target, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -200,15 +238,14 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			return errors.New("REDIS_URL is not a valid redis:// URL")
+			return errRedisURL
 		}
 		ratelimit.UseLogger(logger)
 		app.redis = redis.NewClient(opt)
 	}
 	if cfg.SchedulerEnabled {
 		app.jobs, err = jobs.New(mgr, jobs.Options{
-			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
-			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
+			Plan:     maintenance(cfg, mgr).Plan,
 			Instance: instanceName(), Logger: logger, Observe: met.ObserveJob, CatchUp: true,
 		})
 		if err != nil {

@@ -37,8 +37,8 @@ type PerformanceReporter interface {
 	PerformanceReport(ctx context.Context) (any, error)
 }
 
-// Config is what the REST edge needs from the composition root.
-type Config struct {
+// Options are what the REST edge needs from the composition root.
+type Options struct {
 	// Slots is the one domain entry point every handler calls.
 	Slots *slots.Manager
 	// Admin guards /api/admin/* with the same rule as GraphQL's admin fields.
@@ -73,7 +73,7 @@ type method struct {
 }
 
 // New builds the handler of every REST endpoint, to be mounted at Prefix.
-func New(c Config) (http.Handler, error) {
+func New(c Options) (http.Handler, error) {
 	if c.Slots == nil || c.Admin == nil {
 		return nil, errors.New("rest: Slots and Admin are required")
 	}
