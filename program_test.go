@@ -77,3 +77,14 @@ func (p *program) stop() error {
 	})
 	return p.err
 }
+
+// waitForLog waits until the program has logged a line matching re.
+func (p *program) waitForLog(t *testing.T, re *regexp.Regexp) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !re.MatchString(p.out.String()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line like %s\n%s", re, p.out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -34,6 +35,8 @@ type application struct {
 	redis  *redis.Client   // nil without REDIS_URL
 
 	metrics *metrics.Metrics
+
+	stopOnce sync.Once
 }
 
 // routes builds the whole HTTP handler.
@@ -109,19 +112,4 @@ func (a *application) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// stop releases what the application started (jobs), after the HTTP
-// server has drained.
-func (a *application) stop() {
-	if a.jobs != nil {
-		if err := a.jobs.Stop(); err != nil {
-			a.logger.Error("scheduler stop", slog.String("error", err.Error()))
-		}
-		a.jobs = nil
-	}
-	if a.redis != nil {
-		_ = a.redis.Close()
-		a.redis = nil
-	}
 }

@@ -212,7 +212,10 @@ func tuneGC(getenv func(string) string, server bool) {
 }
 
 // serve runs the server until ctx is cancelled, then shuts down in order:
-// stop accepting and finish in-flight requests, stop jobs, close the pool.
+// stop accepting and let in-flight requests finish (for at most
+// SHUTDOWN_TIMEOUT), stop the scheduler, close Redis, close the pool. Once
+// open, the scheduler, Redis and the pool are released on every way out,
+// a shutdown that runs out of time included (serve then reports it).
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
 	db, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
 	if err != nil {
@@ -235,31 +238,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 
 	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, metrics: met}
-	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return errRedisURL
-		}
-		ratelimit.UseLogger(logger)
-		app.redis = redis.NewClient(opt)
+	if err := app.start(); err != nil {
+		return err
 	}
-	if cfg.SchedulerEnabled {
-		app.jobs, err = jobs.New(mgr, jobs.Options{
-			Plan:     maintenance(cfg, mgr).Plan,
-			Instance: instanceName(), Logger: logger, Observe: met.ObserveJob, CatchUp: true,
-		})
-		if err != nil {
-			return err
-		}
-	}
+	defer app.stop() // on the early returns below; after the shutdown it has already run
 	handler, err := app.routes()
 	if err != nil {
-		app.stop()
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
-		app.stop()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
 	}
 	srv := &http.Server{
@@ -284,19 +272,65 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 	select {
 	case err := <-errc:
-		app.stop()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	err = srv.Shutdown(shutCtx)
+	if err != nil {
+		// Requests still running after SHUTDOWN_TIMEOUT lose their
+		// connections, as they would when the process exits.
+		_ = srv.Close()
 	}
 	app.stop()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
 	logger.Info("stopped")
 	return nil
+}
+
+// start opens what the application runs beside the pool: the Redis client
+// of the rate limits (REDIS_URL) and the maintenance scheduler
+// (SCHEDULER_ENABLED). When it fails, it closes what it had opened.
+func (a *application) start() error {
+	if a.cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(a.cfg.RedisURL)
+		if err != nil {
+			return errRedisURL
+		}
+		ratelimit.UseLogger(a.logger)
+		a.redis = redis.NewClient(opt)
+	}
+	if a.cfg.SchedulerEnabled {
+		s, err := jobs.New(a.slots, jobs.Options{
+			Plan:     maintenance(a.cfg, a.slots).Plan,
+			Instance: instanceName(), Logger: a.logger, Observe: a.metrics.ObserveJob, CatchUp: true,
+		})
+		if err != nil {
+			a.stop()
+			return err
+		}
+		a.jobs = s
+	}
+	return nil
+}
+
+// stop stops the scheduler and then closes Redis, once however often it
+// is called, and leaves the pool to its owner.
+func (a *application) stop() {
+	a.stopOnce.Do(func() {
+		if a.jobs != nil {
+			if err := a.jobs.Stop(); err != nil {
+				a.logger.Error("scheduler stop", slog.String("error", err.Error()))
+			}
+		}
+		if a.redis != nil {
+			_ = a.redis.Close()
+		}
+	})
 }
 
 // instanceName names this process in job_runs: host and pid.
