@@ -185,12 +185,10 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, sta
 // The server's garbage collector settings unless GOGC or GOMEMLIMIT say
 // otherwise. Nearly everything a request allocates is garbage when it
 // ends, and the live heap stays a few MiB, so Go's default (GOGC=100)
-// collects every few MiB of requests: a page of slots spent 15–30% of the
-// server's CPU in the collector. GOGC=400 collects a quarter as often; the
-// memory limit caps what that may cost during a large generation, where the
-// live heap is largest: peak RSS must stay under 64 MiB, of which the
-// binary's own pages are about 21 (measured at 1M slots: 49 MiB with these
-// settings, 58 MiB with a 40 MiB limit, 50 MiB with Go's defaults).
+// collects after every few MiB of requests; GOGC=400 collects a quarter as
+// often. The memory limit caps what that may cost where the live heap is
+// largest, during a large generation, so peak RSS stays within the
+// benchmark's bound (bench/README.md).
 const (
 	serverGCPercent   = 400
 	serverMemoryLimit = 32 << 20
@@ -199,9 +197,7 @@ const (
 // tuneGC applies the garbage collector settings where the environment sets
 // none (the runtime has read GOGC and GOMEMLIMIT itself): the memory limit
 // for every command, so a one-shot generation of millions of slots stays
-// within the same bound as the server (its peak RSS varied from 48 to 73
-// MiB at 10M slots under Go's defaults on a busy machine), and GOGC=400 for
-// the server only.
+// within the same bound as the server, and GOGC=400 for the server only.
 func tuneGC(getenv func(string) string, server bool) {
 	if server && getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
