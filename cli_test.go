@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"timeslots/internal/adminjson"
 	"timeslots/internal/dbtest"
-	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 )
 
@@ -67,7 +67,7 @@ func TestCLISubcommands(t *testing.T) {
 
 			out, code = runCLI(t, env, "generate", "--days", "10", "--providers", "1,2")
 			// The same field names as the admin API's answer.
-			var gen rest.GenerateJSON
+			var gen adminjson.Generate
 			if lastJSON(t, out, &gen); code != 0 || gen.Providers != 2 || gen.Days != 10 || gen.Created == 0 ||
 				!strings.Contains(out, `"durationMs"`) {
 				t.Fatalf("generate: %d %+v\n%s", code, gen, out)
@@ -85,7 +85,7 @@ func TestCLISubcommands(t *testing.T) {
 
 			out, code = runCLI(t, env, "stats")
 			var st struct {
-				rest.StatsJSON
+				adminjson.Stats
 				Maintenance struct{ Jobs map[string]any } `json:"maintenance"`
 			}
 			if lastJSON(t, out, &st); code != 0 || st.Providers != 7 || st.TotalSlots == 0 || len(st.Maintenance.Jobs) != 2 {

@@ -16,10 +16,9 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"timeslots/internal/adminjson"
 	"timeslots/internal/apperr"
 	"timeslots/internal/config"
-	"timeslots/internal/jobs"
-	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 )
 
@@ -54,10 +53,10 @@ var commands = map[string]command{
 					return err
 				}
 				return c.out.Encode(struct {
-					Seeded    bool              `json:"seeded"`
-					Providers int               `json:"providers"`
-					Generate  rest.GenerateJSON `json:"generate"`
-				}{res.Seeded, res.Providers, rest.NewGenerateJSON(res.Generate)})
+					Seeded    bool               `json:"seeded"`
+					Providers int                `json:"providers"`
+					Generate  adminjson.Generate `json:"generate"`
+				}{res.Seeded, res.Providers, adminjson.NewGenerate(res.Generate)})
 			}
 		},
 	},
@@ -83,7 +82,7 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				return c.out.Encode(rest.NewGenerateJSON(res))
+				return c.out.Encode(adminjson.NewGenerate(res))
 			}
 		},
 	},
@@ -97,7 +96,7 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				return c.out.Encode(rest.NewCleanupJSON(res))
+				return c.out.Encode(adminjson.NewCleanup(res))
 			}
 		},
 	},
@@ -109,15 +108,11 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
-				maint, err := jobs.Maintenance{
-					Slots: c.mgr, SchedulerEnabled: c.cfg.SchedulerEnabled,
-					Generate: c.cfg.GenerateSchedule, GenerateDays: c.cfg.GenerateDays,
-					Cleanup: c.cfg.CleanupSchedule, CleanupDaysOld: c.cfg.CleanupDaysOld,
-				}.MaintenanceReport(ctx)
+				maint, err := maintenance(c.cfg, c.mgr).MaintenanceReport(ctx)
 				if err != nil {
 					return err
 				}
-				out := rest.NewStatsJSON(st)
+				out := adminjson.NewStats(st)
 				out.Maintenance = maint
 				return c.out.Encode(out)
 			}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,43 +18,6 @@ import (
 // envOf turns a map into a getenv.
 func envOf(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
-}
-
-func TestConfigErrorsStopStartupNamingTheVariable(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name string
-		env  map[string]string
-		want string
-	}{
-		{"production without a token", map[string]string{"APP_ENV": "production"}, "ADMIN_TOKEN"},
-		{"a cron expression with four fields", map[string]string{"GENERATE_SCHEDULE": "0 2 * *"}, "GENERATE_SCHEDULE"},
-		{"an @every with no duration", map[string]string{"CLEANUP_SCHEDULE": "@every soon"}, "CLEANUP_SCHEDULE"},
-		{"a negative rate", map[string]string{"RATE_LIMIT_RPS": "-1"}, "RATE_LIMIT_RPS"},
-		{"a port out of range", map[string]string{"PORT": "70000"}, "PORT"},
-		{"an unknown environment", map[string]string{"APP_ENV": "staging"}, "APP_ENV"},
-		{"a malformed proxy list", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/40"}, "TRUSTED_PROXIES"},
-		{"a bad database URL", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			env := map[string]string{"DATABASE_URL": "sqlite:" + t.TempDir() + "/x.db", "PORT": "0"}
-			for k, v := range tc.env {
-				env[k] = v
-			}
-			err := run(context.Background(), []string{"timeslots"}, envOf(env), &out)
-			if err == nil {
-				t.Fatal("run started; want a configuration error")
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, tc.want+" ") || strings.Contains(msg, "\n") {
-				t.Errorf("error %q: want one line starting with %s", msg, tc.want)
-			}
-			if out.Len() != 0 {
-				t.Errorf("nothing may start before the configuration is valid; output:\n%s", out.String())
-			}
-		})
-	}
 }
 
 // The admin token and a database password never appear in the logs.

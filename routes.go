@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,6 +18,13 @@ import (
 	"timeslots/internal/slots"
 )
 
+// Paths of the endpoints that are not under rest.Prefix.
+const (
+	graphQLPath    = "/graphql"
+	playgroundPath = "/playground"
+	metricsPath    = "/metrics"
+)
+
 // application holds what the HTTP edges need; routes wires them.
 type application struct {
 	cfg    *config.Config
@@ -27,6 +35,8 @@ type application struct {
 	redis  *redis.Client   // nil without REDIS_URL
 
 	metrics *metrics.Metrics
+
+	stopOnce sync.Once
 }
 
 // routes builds the whole HTTP handler.
@@ -36,7 +46,7 @@ func (a *application) routes() (http.Handler, error) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.Handle("GET "+metricsPath, a.metrics.Handler())
 
 	gate := httpx.NewAdminGate(a.cfg.AdminToken)
 	// Public endpoints are limited per client; requests with the admin
@@ -49,13 +59,9 @@ func (a *application) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := rest.New(rest.Config{
+	api, err := rest.New(rest.Options{
 		Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes,
-		Maintenance: jobs.Maintenance{
-			Slots: a.slots, SchedulerEnabled: a.cfg.SchedulerEnabled,
-			Generate: a.cfg.GenerateSchedule, GenerateDays: a.cfg.GenerateDays,
-			Cleanup: a.cfg.CleanupSchedule, CleanupDaysOld: a.cfg.CleanupDaysOld,
-		},
+		Maintenance: maintenance(a.cfg, a.slots),
 		Performance: a.metrics,
 	})
 	if err != nil {
@@ -65,24 +71,31 @@ func (a *application) routes() (http.Handler, error) {
 
 	// GraphQL: queries by POST or GET, mutations by POST only (GET answers
 	// them 405); GraphiQL at /playground, and / leads there.
-	gql := limiter.Middleware(graph.NewHandler(a.cfg, a.slots, a.metrics.GraphQL()))
-	mux.Handle("POST /graphql", gql)
-	mux.Handle("GET /graphql", gql)
-	mux.Handle("OPTIONS /graphql", gql)
-	mux.Handle("GET /playground", graph.Playground(a.cfg, "/graphql"))
-	mux.Handle("GET /{$}", http.RedirectHandler("/playground", http.StatusFound))
+	gqlOpt := graph.Options{
+		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
+		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
+		MaxBodyBytes: a.cfg.MaxBodyBytes,
+	}
+	gql := limiter.Middleware(graph.NewHandler(gqlOpt, a.slots, a.metrics.GraphQL()))
+	mux.Handle("POST "+graphQLPath, gql)
+	mux.Handle("GET "+graphQLPath, gql)
+	mux.Handle("OPTIONS "+graphQLPath, gql)
+	mux.Handle("GET "+playgroundPath, graph.Playground(gqlOpt, graphQLPath))
+	mux.Handle("GET /{$}", http.RedirectHandler(playgroundPath, http.StatusFound))
 
-	// From the outermost: find the client, log, set the common headers,
-	// answer browsers, refuse oversized bodies, decide admin access, give
-	// the request its deadline, time it by route. The route timer wraps the
-	// mux directly: it reads the pattern the mux matched back from the
-	// request.
+	// From the outermost: find the client, log, set the common headers
+	// (no-store on GraphQL, admin and metrics answers), answer browsers,
+	// give refusals in front of GraphQL its error shape, refuse oversized
+	// bodies, decide admin access, give the request its deadline, time it
+	// by route. The route timer wraps the mux directly: it reads the
+	// pattern the mux matched back from the request.
 	h := a.metrics.Routes(mux)
 	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = gate.Middleware(h)
 	h = httpx.LimitBody(a.cfg.MaxBodyBytes)(h)
+	h = httpx.Refusals(graph.WriteRefusal, httpx.Paths{graphQLPath, graphQLPath + "/"})(h)
 	h = httpx.CORS(a.cfg.CORSOrigins)(h)
-	h = httpx.SecurityHeaders(h)
+	h = httpx.SecurityHeaders(httpx.Paths{graphQLPath, rest.AdminPrefix, metricsPath})(h)
 	h = httpx.RequestLog(a.logger)(h)
 	h = httpx.ClientIPs(a.cfg.TrustedProxies)(h)
 	return h, nil
@@ -99,19 +112,4 @@ func (a *application) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// stop releases what the application started (jobs), after the HTTP
-// server has drained.
-func (a *application) stop() {
-	if a.jobs != nil {
-		if err := a.jobs.Stop(); err != nil {
-			a.logger.Error("scheduler stop", slog.String("error", err.Error()))
-		}
-		a.jobs = nil
-	}
-	if a.redis != nil {
-		_ = a.redis.Close()
-		a.redis = nil
-	}
 }

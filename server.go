@@ -72,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if err := checkURLs(cfg); err != nil {
+		return err
+	}
 	logger := newLogger(cfg, stdout)
 	cmd, rest := "serve", []string{}
 	if len(args) > 1 {
@@ -120,6 +123,37 @@ SCHEDULER_ENABLED=false, the maintenance jobs, until SIGINT or SIGTERM.
 Configuration comes from environment variables; see README.md.
 `
 
+// errRedisURL names REDIS_URL without quoting it: it may hold a password.
+var errRedisURL = errors.New("REDIS_URL must be a redis:// or rediss:// URL")
+
+// checkURLs reads DATABASE_URL and REDIS_URL with the parsers of the
+// packages that connect to them, before anything starts, so a bad URL stops
+// every command as a bad setting does.
+func checkURLs(cfg *config.Config) error {
+	if _, err := database.ParseURL(cfg.DatabaseURL); err != nil {
+		return err
+	}
+	if cfg.RedisURL != "" {
+		if _, err := redis.ParseURL(cfg.RedisURL); err != nil {
+			return errRedisURL
+		}
+	}
+	return nil
+}
+
+// maintenance maps the configuration onto the maintenance jobs, once: the
+// server's scheduler runs its Plan, and the admin stats of REST and the
+// CLI report it.
+func maintenance(cfg *config.Config, mgr *slots.Manager) jobs.Maintenance {
+	return jobs.Maintenance{
+		Slots: mgr, SchedulerEnabled: cfg.SchedulerEnabled,
+		Plan: jobs.Plan{
+			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
+			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
+		},
+	}
+}
+
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
@@ -131,7 +165,11 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // commands pass 0 (no limit), so `timeslots migrate` can apply a long
 // migration.
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, statementTimeout time.Duration) (*database.DB, error) {
-	db, err := database.Open(ctx, cfg.Database, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
+	target, err := database.ParseURL(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, target, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -147,12 +185,10 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, sta
 // The server's garbage collector settings unless GOGC or GOMEMLIMIT say
 // otherwise. Nearly everything a request allocates is garbage when it
 // ends, and the live heap stays a few MiB, so Go's default (GOGC=100)
-// collects every few MiB of requests: a page of slots spent 15–30% of the
-// server's CPU in the collector. GOGC=400 collects a quarter as often; the
-// memory limit caps what that may cost during a large generation, where the
-// live heap is largest: peak RSS must stay under 64 MiB, of which the
-// binary's own pages are about 21 (measured at 1M slots: 49 MiB with these
-// settings, 58 MiB with a 40 MiB limit, 50 MiB with Go's defaults).
+// collects after every few MiB of requests; GOGC=400 collects a quarter as
+// often. The memory limit caps what that may cost where the live heap is
+// largest, during a large generation, so peak RSS stays within the
+// benchmark's bound (bench/README.md).
 const (
 	serverGCPercent   = 400
 	serverMemoryLimit = 32 << 20
@@ -161,9 +197,7 @@ const (
 // tuneGC applies the garbage collector settings where the environment sets
 // none (the runtime has read GOGC and GOMEMLIMIT itself): the memory limit
 // for every command, so a one-shot generation of millions of slots stays
-// within the same bound as the server (its peak RSS varied from 48 to 73
-// MiB at 10M slots under Go's defaults on a busy machine), and GOGC=400 for
-// the server only.
+// within the same bound as the server, and GOGC=400 for the server only.
 func tuneGC(getenv func(string) string, server bool) {
 	if server && getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
@@ -174,7 +208,10 @@ func tuneGC(getenv func(string) string, server bool) {
 }
 
 // serve runs the server until ctx is cancelled, then shuts down in order:
-// stop accepting and finish in-flight requests, stop jobs, close the pool.
+// stop accepting and let in-flight requests finish (for at most
+// SHUTDOWN_TIMEOUT), stop the scheduler, close Redis, close the pool. Once
+// open, the scheduler, Redis and the pool are released on every way out,
+// a shutdown that runs out of time included (serve then reports it).
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
 	db, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
 	if err != nil {
@@ -197,32 +234,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 
 	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, metrics: met}
-	if cfg.RedisURL != "" {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return errors.New("REDIS_URL is not a valid redis:// URL")
-		}
-		ratelimit.UseLogger(logger)
-		app.redis = redis.NewClient(opt)
+	if err := app.start(); err != nil {
+		return err
 	}
-	if cfg.SchedulerEnabled {
-		app.jobs, err = jobs.New(mgr, jobs.Options{
-			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
-			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
-			Instance: instanceName(), Logger: logger, Observe: met.ObserveJob, CatchUp: true,
-		})
-		if err != nil {
-			return err
-		}
-	}
+	defer app.stop() // on the early returns below; after the shutdown it has already run
 	handler, err := app.routes()
 	if err != nil {
-		app.stop()
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
-		app.stop()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
 	}
 	srv := &http.Server{
@@ -247,19 +268,65 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 	select {
 	case err := <-errc:
-		app.stop()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	err = srv.Shutdown(shutCtx)
+	if err != nil {
+		// Requests still running after SHUTDOWN_TIMEOUT lose their
+		// connections, as they would when the process exits.
+		_ = srv.Close()
 	}
 	app.stop()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
 	logger.Info("stopped")
 	return nil
+}
+
+// start opens what the application runs beside the pool: the Redis client
+// of the rate limits (REDIS_URL) and the maintenance scheduler
+// (SCHEDULER_ENABLED). When it fails, it closes what it had opened.
+func (a *application) start() error {
+	if a.cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(a.cfg.RedisURL)
+		if err != nil {
+			return errRedisURL
+		}
+		ratelimit.UseLogger(a.logger)
+		a.redis = redis.NewClient(opt)
+	}
+	if a.cfg.SchedulerEnabled {
+		s, err := jobs.New(a.slots, jobs.Options{
+			Plan:     maintenance(a.cfg, a.slots).Plan,
+			Instance: instanceName(), Logger: a.logger, Observe: a.metrics.ObserveJob, CatchUp: true,
+		})
+		if err != nil {
+			a.stop()
+			return err
+		}
+		a.jobs = s
+	}
+	return nil
+}
+
+// stop stops the scheduler and then closes Redis, once however often it
+// is called, and leaves the pool to its owner.
+func (a *application) stop() {
+	a.stopOnce.Do(func() {
+		if a.jobs != nil {
+			if err := a.jobs.Stop(); err != nil {
+				a.logger.Error("scheduler stop", slog.String("error", err.Error()))
+			}
+		}
+		if a.redis != nil {
+			_ = a.redis.Close()
+		}
+	})
 }
 
 // instanceName names this process in job_runs: host and pid.

@@ -124,14 +124,6 @@ func TestStartupMigratesSeedsServesAndStopsOnBothDatabases(t *testing.T) {
 	}
 }
 
-func TestStartupWithoutDatabaseURLMeansTheDefaultSQLiteFile(t *testing.T) {
-	t.Parallel()
-	target, err := database.ParseURL("")
-	if err != nil || target.Dialect != database.SQLite || target.Path != "./data/timeslots.db" {
-		t.Fatalf("ParseURL(\"\") = %+v, %v; want SQLite at ./data/timeslots.db", target, err)
-	}
-}
-
 // TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory runs the program
 // as `go run .` would on a fresh clone: in a directory of its own, with no
 // configuration. Changing the working directory would disturb the tests

@@ -16,7 +16,17 @@ var WriteJSON = writeJSON
 // operation runs on the executor).
 func NewHandlerCountingSlotPages(cfg *config.Config, m *slots.Manager, count *atomic.Int64) http.Handler {
 	if count == nil {
-		return newHandler(cfg, m, nil)
+		return newHandler(OptionsOf(cfg), m, nil)
 	}
-	return newHandler(cfg, m, &slotPages{answered: count})
+	return newHandler(OptionsOf(cfg), m, &slotPages{answered: count})
+}
+
+// OptionsOf maps a configuration onto Options as the server does, so the
+// tests configure the edge with the variables an operator sets.
+func OptionsOf(cfg *config.Config) Options {
+	return Options{
+		Production: cfg.Production(), Introspection: cfg.Introspection,
+		MaxComplexity: cfg.MaxComplexity, MaxDepth: cfg.MaxDepth, MaxMutations: cfg.MaxMutations,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	}
 }

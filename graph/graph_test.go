@@ -56,7 +56,7 @@ func wrap(t *testing.T, env map[string]string, m *slots.Manager) *api {
 	logs := &bytes.Buffer{}
 	var mu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, logs}, nil))
-	h := graph.NewHandler(cfg, m)
+	h := graph.NewHandler(graph.OptionsOf(cfg), m)
 	h = httpx.NewAdminGate(cfg.AdminToken).Middleware(h)
 	h = httpx.RequestLog(logger)(h)
 	return &api{handler: h, slots: m, logs: logs}

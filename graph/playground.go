@@ -4,7 +4,6 @@ import (
 	"html/template"
 	"net/http"
 
-	"timeslots/internal/config"
 	"timeslots/internal/httpx"
 )
 
@@ -71,10 +70,10 @@ query AvailableSlots {
 
 // Playground serves GraphiQL for endpoint. In production only admins get
 // it (the API itself stays open to every client).
-func Playground(cfg *config.Config, endpoint string) http.Handler {
+func Playground(opt Options, endpoint string) http.Handler {
 	data := struct{ Endpoint, DefaultQuery string }{endpoint, playgroundQuery}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cfg.Production() {
+		if opt.Production {
 			if err := httpx.Admin(r.Context()); err != nil {
 				httpx.WriteError(w, r, err)
 				return

@@ -21,7 +21,6 @@ import (
 
 	"timeslots/graph/loaders"
 	"timeslots/internal/apperr"
-	"timeslots/internal/config"
 	"timeslots/internal/httpx"
 	"timeslots/internal/slots"
 )
@@ -35,22 +34,39 @@ const (
 	QueryCacheSize = 1000
 )
 
+// Options are what the GraphQL edge is told by the composition root.
+type Options struct {
+	// Production hides "Did you mean" hints from validation errors and
+	// serves the playground to admins only.
+	Production bool
+	// Introspection answers __schema and __type queries.
+	Introspection bool
+	// MaxComplexity, MaxDepth and MaxMutations bound one operation: its
+	// complexity (a connection costs its selection times first/last), its
+	// selection depth and its mutation fields.
+	MaxComplexity int
+	MaxDepth      int
+	MaxMutations  int
+	// MaxBodyBytes bounds a request body (larger ones answer 413).
+	MaxBodyBytes int64
+}
+
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
 // transports (POST, GET for queries, OPTIONS; no multipart, form or
-// websocket; every refusal coded), an LRU query cache, the limits of cfg (complexity, depth,
-// mutation fields, body size, parser tokens), the error presenter, panic
-// recovery, and per-request dataloaders.
+// websocket; every refusal coded), an LRU query cache, the limits of opt
+// (complexity, depth, mutation fields, body size) and parser tokens, the
+// error presenter, panic recovery, and per-request dataloaders.
 //
 // Extensions (such as the metrics' operation timer) are added last, so
 // they see every operation the limits let through.
-func NewHandler(cfg *config.Config, m *slots.Manager, extensions ...graphql.HandlerExtension) http.Handler {
-	return newHandler(cfg, m, &slotPages{}, extensions...)
+func NewHandler(opt Options, m *slots.Manager, extensions ...graphql.HandlerExtension) http.Handler {
+	return newHandler(opt, m, &slotPages{}, extensions...)
 }
 
 // newHandler is NewHandler with slot pages answered by pages (its schema is
 // filled in here) or, when it is nil, all operations by the executor: the
 // tests compare the two.
-func newHandler(cfg *config.Config, m *slots.Manager, pages *slotPages, extensions ...graphql.HandlerExtension) http.Handler {
+func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...graphql.HandlerExtension) http.Handler {
 	es := NewExecutableSchema(Config{
 		Resolvers:  &Resolver{Slots: m},
 		Directives: DirectiveRoot{Admin: adminDirective},
@@ -62,15 +78,15 @@ func newHandler(cfg *config.Config, m *slots.Manager, pages *slotPages, extensio
 	srv.AddTransport(postTransport{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
 	srv.SetParserTokenLimit(ParserTokenLimit)
-	if cfg.Production() {
+	if opt.Production {
 		srv.SetValidationRulesFn(rulesWithoutSuggestions)
 		srv.SetDisableSuggestion(true)
 	}
-	if cfg.Introspection {
+	if opt.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(extension.FixedComplexityLimit(cfg.MaxComplexity))
-	srv.Use(shapeLimit{maxDepth: cfg.MaxDepth, maxMutations: cfg.MaxMutations})
+	srv.Use(extension.FixedComplexityLimit(opt.MaxComplexity))
+	srv.Use(shapeLimit{maxDepth: opt.MaxDepth, maxMutations: opt.MaxMutations})
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
@@ -81,7 +97,7 @@ func newHandler(cfg *config.Config, m *slots.Manager, pages *slotPages, extensio
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 
-	return checkBody(cfg.MaxBodyBytes, loaders.Middleware(m)(srv))
+	return checkBody(opt.MaxBodyBytes, loaders.Middleware(m)(srv))
 }
 
 // adminDirective implements @admin: the field runs only for requests that
@@ -158,4 +174,25 @@ func tooLarge(w http.ResponseWriter, max int64) {
 	w.Header().Set("Connection", "close")
 	writeErrors(w, http.StatusRequestEntityTooLarge,
 		requestError(apperr.BadUserInput, fmt.Sprintf("the request body is larger than the limit of %d bytes", max)))
+}
+
+// WriteRefusal answers a refusal of the middleware in front of the GraphQL
+// endpoint (rate limit, admin token slowing, body size; see
+// httpx.Refusals) as a GraphQL response whose one error carries
+// extensions.code, the way GraphQL clients read every other error.
+func WriteRefusal(w http.ResponseWriter, _ *http.Request, status int, err error) {
+	httpx.WriteJSON(w, status, refusal{Errors: []refusalError{{
+		Message:    apperr.ErrorMessage(err),
+		Extensions: map[string]string{"code": string(apperr.ErrorCode(err))},
+	}}})
+}
+
+// refusal is the GraphQL response of WriteRefusal.
+type refusal struct {
+	Errors []refusalError `json:"errors"`
+}
+
+type refusalError struct {
+	Message    string            `json:"message"`
+	Extensions map[string]string `json:"extensions"`
 }

@@ -1,6 +1,8 @@
 // Package config reads the whole configuration of timeslots from environment
-// variables, once, into one struct. Invalid values stop start-up with one
-// line that names the variable.
+// variables, once, into one struct of plain validated values. Invalid
+// values stop start-up with one line that names the variable (and never
+// holds a secret). It depends on none of the packages that do the work:
+// the composition root maps these values onto each edge's own options.
 package config
 
 import (
@@ -12,31 +14,29 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"timeslots/internal/database"
-	"timeslots/internal/jobs"
+	"timeslots/internal/schedule"
 )
 
 // Config is everything the server can be told.
 type Config struct {
-	Env         string // "development" or "production"
+	Env string // "development" or "production"
+	// DatabaseURL is DATABASE_URL as given (it may hold a password: never
+	// logged); database.ParseURL reads it.
 	DatabaseURL string
-	Database    database.Target
 	Host        string
 	Port        int
 	AdminToken  string // secret: never logged
 
 	RateLimitRPS   float64 // 0 disables
 	RateLimitBurst int
-	RedisURL       string         // may hold a password: never logged
+	RedisURL       string         // redis://, rediss:// or unix://; may hold a password: never logged
 	RedisPrefix    string         // starts every rate-limit key in Redis
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
 
 	SchedulerEnabled bool
-	GenerateSchedule jobs.Schedule
+	GenerateSchedule schedule.Schedule
 	GenerateDays     int
-	CleanupSchedule  jobs.Schedule
+	CleanupSchedule  schedule.Schedule
 	CleanupDaysOld   int
 
 	SeedDemo      bool
@@ -45,7 +45,7 @@ type Config struct {
 
 	DBMaxConns int
 	// DBReadConcurrency bounds the slot listings running on the database
-	// at once (0: no bound); see slots.WithReadConcurrency.
+	// at once (0: no bound).
 	DBReadConcurrency int
 	RequestTimeout    time.Duration
 	MaxBodyBytes      int64
@@ -73,13 +73,6 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	prod := c.Production()
 	c.DatabaseURL = r.str("DATABASE_URL", "")
-	if r.err == nil {
-		t, err := database.ParseURL(c.DatabaseURL)
-		if err != nil {
-			return nil, err
-		}
-		c.Database = t
-	}
 	c.Host = r.str("HOST", map[bool]string{true: "0.0.0.0", false: "127.0.0.1"}[prod])
 	c.Port = r.intRange("PORT", 3000, 0, 65535)
 	c.AdminToken = r.str("ADMIN_TOKEN", "")
@@ -91,12 +84,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.RateLimitRPS = r.float("RATE_LIMIT_RPS", 50, 0, 1e6)
 	c.RateLimitBurst = r.intRange("RATE_LIMIT_BURST", 100, 0, 1e6)
-	c.RedisURL = r.str("REDIS_URL", "")
-	if c.RedisURL != "" && r.err == nil {
-		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			return nil, fmt.Errorf("REDIS_URL must be a redis:// or rediss:// URL")
-		}
-	}
+	c.RedisURL = r.redisURL("REDIS_URL")
 	c.RedisPrefix = r.str("REDIS_PREFIX", "timeslots:ratelimit")
 	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
 	c.SchedulerEnabled = r.boolean("SCHEDULER_ENABLED", true)
@@ -200,16 +188,32 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
-// schedule parses a cron expression or "@every <duration>" with the
-// scheduler's own parser, so every accepted schedule can run.
-func (r *reader) schedule(name, def string) jobs.Schedule {
+// schedule parses a cron expression or "@every <duration>" as the
+// scheduler will, so every accepted schedule can run.
+func (r *reader) schedule(name, def string) schedule.Schedule {
 	v := r.str(name, def)
-	s, err := jobs.ParseSchedule(v)
+	s, err := schedule.Parse(v)
 	if err != nil {
 		r.fail("%s must be a 5-field cron expression (UTC) or \"@every <duration>\" of at least 1s, got %q", name, v)
-		return jobs.MustParseSchedule(def)
+		return schedule.MustParse(def)
 	}
 	return s
+}
+
+// redisURL checks the syntax of a Redis URL; the Redis client reads the
+// rest (database number, options) when the server starts. The value may
+// hold a password, so the message never quotes it.
+func (r *reader) redisURL(name string) string {
+	v := r.str(name, "")
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		r.fail("%s must be a redis:// or rediss:// URL", name)
+		return ""
+	}
+	return v
 }
 
 func (r *reader) list(name string) []string {

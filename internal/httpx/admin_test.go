@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 
 	"timeslots/internal/httpx"
@@ -107,16 +108,11 @@ func TestRepeatedBadTokensAreSlowed(t *testing.T) {
 		t.Errorf("body %s, want a RATE_LIMITED error", w.Body.String())
 	}
 
-	gql := serve(h, request(guesser, "Bearer "+token, httpx.GraphQLPath))
-	var gqlBody struct {
-		Errors []struct {
-			Message    string
-			Extensions struct{ Code string }
-		}
-	}
-	if err := json.Unmarshal(gql.Body.Bytes(), &gqlBody); err != nil || gql.Code != 429 || len(gqlBody.Errors) != 1 ||
-		gqlBody.Errors[0].Extensions.Code != "RATE_LIMITED" {
-		t.Errorf("/graphql answer %d %s, want 429 with a GraphQL RATE_LIMITED error", gql.Code, gql.Body.String())
+	// Where an edge supplies its refusal writer, the 429 is written by it.
+	edge := serve(httpx.Refusals(edgeRefusal, httpx.Paths{"/edge"})(h), request(guesser, "Bearer "+token, "/edge"))
+	if edge.Code != http.StatusTooManyRequests || edge.Header().Get("Retry-After") == "" ||
+		!strings.HasPrefix(edge.Body.String(), "edge refusal RATE_LIMITED: ") {
+		t.Errorf("/edge answer %d %s, want 429 with the edge's own RATE_LIMITED error", edge.Code, edge.Body.String())
 	}
 
 	if got := serve(h, request(guesser, "", "/api/time-slots")).Code; got != http.StatusUnauthorized {

@@ -11,31 +11,25 @@ import (
 	"timeslots/internal/apperr"
 )
 
-// AdminPathPrefix is where the REST admin endpoints live.
-const AdminPathPrefix = "/api/admin/"
-
 // SecurityHeaders sets the headers every answer carries: nosniff (a JSON
 // answer is never run as a script), no framing, no referrer; and
 // Cache-Control: no-store on answers that may hold admin data or
-// credentials' results (REST admin endpoints, GraphQL, metrics, and any
-// request that carried Authorization), so no shared cache keeps them.
-func SecurityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		if noStore(r) {
-			h.Set("Cache-Control", "no-store")
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func noStore(r *http.Request) bool {
-	p := r.URL.Path
-	return strings.HasPrefix(p, AdminPathPrefix) || p == GraphQLPath || p == "/metrics" ||
-		r.Header.Get("Authorization") != ""
+// credentials' results, so no shared cache keeps them: answers to requests
+// for the noStore paths (Paths) and to any request that carried
+// Authorization.
+func SecurityHeaders(noStore Paths) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "no-referrer")
+			if noStore.Match(r.URL.Path) || r.Header.Get("Authorization") != "" {
+				h.Set("Cache-Control", "no-store")
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // CORS answers browsers from the allowed origins (CORS_ORIGINS). An exact

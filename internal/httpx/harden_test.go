@@ -16,14 +16,18 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { 
 
 func TestSecurityHeaders(t *testing.T) {
 	t.Parallel()
-	h := httpx.SecurityHeaders(okHandler)
+	h := httpx.SecurityHeaders(httpx.Paths{"/api/admin/", "/graphql", "/metrics"})(okHandler)
 	for _, tc := range []struct {
 		path, auth string
 		noStore    bool
 	}{
 		{"/api/time-slots", "", false},
 		{"/api/admin/time-slots", "", true},
+		{"/api/admin/", "", true},
+		{"/api/admin", "", false},
 		{"/graphql", "", true},
+		{"/graphql/x", "", false},
+		{"/graphqlx", "", false},
 		{"/metrics", "", true},
 		{"/api/time-slots", "Bearer x", true},
 		{"/healthz", "", false},
@@ -127,10 +131,12 @@ func TestLimitBody(t *testing.T) {
 	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), `"BAD_USER_INPUT"`) {
 		t.Errorf("declared 11 bytes: %d %s, want 413", w.Code, w.Body.String())
 	}
+	// Where an edge supplies its refusal writer, the 413 is written by it.
 	w = httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(strings.Repeat("x", 11))))
-	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), `"errors"`) {
-		t.Errorf("/graphql declared 11 bytes: %d %s, want a GraphQL-shaped 413", w.Code, w.Body.String())
+	withEdge := httpx.Refusals(edgeRefusal, httpx.Paths{"/edge"})(h)
+	withEdge.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/edge", strings.NewReader(strings.Repeat("x", 11))))
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.HasPrefix(w.Body.String(), "edge refusal BAD_USER_INPUT: ") {
+		t.Errorf("/edge declared 11 bytes: %d %s, want the edge's own 413", w.Code, w.Body.String())
 	}
 	// Undeclared (chunked) and too large: the reader stops at the limit.
 	r := httptest.NewRequest(http.MethodPost, "/api/admin/time-slots", io.MultiReader(strings.NewReader(strings.Repeat("x", 20))))

@@ -17,6 +17,7 @@ const (
 	loggerKey
 	adminKey
 	clientIPKey
+	refusalKey
 )
 
 // RequestIDHeader carries the request id both ways.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 
+	"timeslots/internal/schedule"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
@@ -39,12 +40,19 @@ const jobRunsKept = 90 * 24 * time.Hour
 // when the run was cancelled by shutdown.
 const recordTimeout = 5 * time.Second
 
+// Plan is what the maintenance jobs do and when. The composition root
+// fills it once from the configuration: the scheduler runs it, and the
+// admin stats report it (Maintenance).
+type Plan struct {
+	Generate       schedule.Schedule
+	GenerateDays   int
+	Cleanup        schedule.Schedule
+	CleanupDaysOld int
+}
+
 // Options configure the scheduler.
 type Options struct {
-	Generate       Schedule
-	GenerateDays   int
-	Cleanup        Schedule
-	CleanupDaysOld int
+	Plan
 	// Instance names this process in job_runs (host and pid).
 	Instance string
 	Logger   *slog.Logger
@@ -85,9 +93,9 @@ func New(mgr *slots.Manager, opt Options) (*Scheduler, error) {
 	now := time.Now()
 	for _, j := range []struct {
 		name  string
-		sched Schedule
+		sched schedule.Schedule
 	}{{GenerateJob, opt.Generate}, {CleanupJob, opt.Cleanup}} {
-		def, opts := j.sched.definition(now)
+		def, opts := definition(j.sched, now)
 		opts = append(opts, gocron.WithName(j.name), gocron.WithSingletonMode(gocron.LimitModeReschedule))
 		name, sched := j.name, j.sched
 		task := gocron.NewTask(func(ctx context.Context) {
@@ -134,7 +142,7 @@ func (s *Scheduler) CatchUp(ctx context.Context, now time.Time) ([]string, error
 	var ran []string
 	for _, j := range []struct {
 		name  string
-		sched Schedule
+		sched schedule.Schedule
 	}{{GenerateJob, s.opt.Generate}, {CleanupJob, s.opt.Cleanup}} {
 		tick := j.sched.Previous(now)
 		if !hasRun[j.name] || tick.IsZero() || ctx.Err() != nil {
@@ -237,6 +245,18 @@ func (s *Scheduler) execute(ctx context.Context, job string, log *slog.Logger) (
 	return string(b), err
 }
 
+// definition answers the gocron job definition of a schedule and the
+// options that align it: an "@every d" job first fires at the next
+// multiple of d, so replicas started at different moments fire for the
+// same ticks.
+func definition(s schedule.Schedule, now time.Time) (gocron.JobDefinition, []gocron.JobOption) {
+	if every := s.Every(); every > 0 {
+		first := now.UTC().Truncate(every).Add(every)
+		return gocron.DurationJob(every), []gocron.JobOption{gocron.WithStartAt(gocron.WithStartDateTime(first))}
+	}
+	return gocron.CronJob(s.String(), false), nil
+}
+
 func (s *Scheduler) observe(job string, tick time.Time, outcome models.JobOutcome, d time.Duration) {
 	if s.opt.Observe != nil {
 		s.opt.Observe(job, tick, outcome, d)
@@ -249,10 +269,7 @@ func (s *Scheduler) observe(job string, tick time.Time, outcome models.JobOutcom
 type Maintenance struct {
 	Slots            *slots.Manager
 	SchedulerEnabled bool // in this replica
-	Generate         Schedule
-	GenerateDays     int
-	Cleanup          Schedule
-	CleanupDaysOld   int
+	Plan             Plan
 }
 
 // MaintenanceReport implements the REST edge's MaintenanceReporter.
@@ -268,8 +285,8 @@ func (m Maintenance) MaintenanceReport(ctx context.Context) (any, error) {
 	return MaintenanceReport{
 		SchedulerEnabled: m.SchedulerEnabled,
 		Jobs: map[string]JobReport{
-			GenerateJob: {Schedule: m.Generate.String(), DaysAhead: m.GenerateDays, LastRun: last[GenerateJob]},
-			CleanupJob:  {Schedule: m.Cleanup.String(), DaysOld: m.CleanupDaysOld, LastRun: last[CleanupJob]},
+			GenerateJob: {Schedule: m.Plan.Generate.String(), DaysAhead: m.Plan.GenerateDays, LastRun: last[GenerateJob]},
+			CleanupJob:  {Schedule: m.Plan.Cleanup.String(), DaysOld: m.Plan.CleanupDaysOld, LastRun: last[CleanupJob]},
 		},
 	}, nil
 }

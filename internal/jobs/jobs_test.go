@@ -13,52 +13,12 @@ import (
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 	"timeslots/internal/jobs"
+	"timeslots/internal/schedule"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
 
 var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
-
-func TestParseSchedule(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		spec string
-		ok   bool
-	}{
-		{"0 2 * * *", true},
-		{"0 3 * * 0", true},
-		{"*/5 * * * *", true},
-		{"@daily", true},
-		{"@every 10s", true},
-		{"@every 1h30m", true},
-		{"@every 500ms", false}, // shorter than a second
-		{"@every soon", false},
-		{"@every", false},
-		{"", false},
-		{"0 2 * *", false},     // four fields
-		{"0 25 * * *", false},  // hour out of range
-		{"0 0 2 * * *", false}, // six fields: seconds are not accepted
-		{"every day", false},
-	} {
-		_, err := jobs.ParseSchedule(tc.spec)
-		if (err == nil) != tc.ok {
-			t.Errorf("ParseSchedule(%q): err = %v, want ok=%v", tc.spec, err, tc.ok)
-		}
-	}
-}
-
-func TestTickIsTheScheduledInstant(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
-	cron := jobs.MustParseSchedule("0 2 * * *")
-	if got := cron.Tick(at.Add(1500 * time.Millisecond)); !got.Equal(at) {
-		t.Errorf("cron tick of a late firing = %v, want %v", got, at)
-	}
-	every := jobs.MustParseSchedule("@every 10s")
-	if got := every.Tick(at.Add(13 * time.Second)); !got.Equal(at.Add(10 * time.Second)) {
-		t.Errorf("@every tick = %v, want %v", got, at.Add(10*time.Second))
-	}
-}
 
 func demoProvider(t *testing.T, mgr *slots.Manager) {
 	t.Helper()
@@ -78,10 +38,10 @@ func demoProvider(t *testing.T, mgr *slots.Manager) {
 func newScheduler(t *testing.T, mgr *slots.Manager, opt jobs.Options) *jobs.Scheduler {
 	t.Helper()
 	if opt.Generate.IsZero() {
-		opt.Generate = jobs.MustParseSchedule("0 2 * * *")
+		opt.Generate = schedule.MustParse("0 2 * * *")
 	}
 	if opt.Cleanup.IsZero() {
-		opt.Cleanup = jobs.MustParseSchedule("0 3 * * 0")
+		opt.Cleanup = schedule.MustParse("0 3 * * 0")
 	}
 	if opt.Logger == nil {
 		opt.Logger = quiet
@@ -98,7 +58,7 @@ func TestRunTickRecordsEveryRun(t *testing.T) {
 		ctx := context.Background()
 		mgr := slots.New(db)
 		demoProvider(t, mgr)
-		s := newScheduler(t, mgr, jobs.Options{GenerateDays: 14, CleanupDaysOld: 30, Instance: "test"})
+		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 14, CleanupDaysOld: 30}, Instance: "test"})
 		tick := time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC)
 
 		ran, err := s.RunTick(ctx, jobs.GenerateJob, tick)
@@ -141,7 +101,7 @@ func TestFailedRunIsRecordedAndRetriedAtNextTick(t *testing.T) {
 		ctx := context.Background()
 		mgr := slots.New(db)
 		// daysOld outside 0..3650 makes the manager refuse the cleanup.
-		s := newScheduler(t, mgr, jobs.Options{GenerateDays: 1, CleanupDaysOld: -1})
+		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 1, CleanupDaysOld: -1}})
 		tick := time.Date(2026, 1, 4, 3, 0, 0, 0, time.UTC)
 		for i := range 2 {
 			ran, err := s.RunTick(ctx, jobs.CleanupJob, tick.Add(time.Duration(i)*7*24*time.Hour))
@@ -232,8 +192,10 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 			demoProvider(t, mgr)
 		}
 		scheds = append(scheds, newScheduler(t, mgr, jobs.Options{
-			Generate: jobs.MustParseSchedule("@every 1s"), GenerateDays: 7,
-			Cleanup: jobs.MustParseSchedule("@every 1s"), CleanupDaysOld: 30,
+			Plan: jobs.Plan{
+				Generate: schedule.MustParse("@every 1s"), GenerateDays: 7,
+				Cleanup: schedule.MustParse("@every 1s"), CleanupDaysOld: 30,
+			},
 			Instance: string(rune('a' + i)), Observe: observe,
 		}))
 	}
@@ -305,27 +267,6 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 	}
 }
 
-func TestPreviousScheduledInstant(t *testing.T) {
-	t.Parallel()
-	at := time.Date(2026, 3, 4, 1, 30, 0, 0, time.UTC) // a Wednesday
-	for _, tc := range []struct {
-		spec string
-		t    time.Time
-		want time.Time
-	}{
-		{"0 2 * * *", at, time.Date(2026, 3, 3, 2, 0, 0, 0, time.UTC)},
-		{"0 2 * * *", time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC), time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)},
-		{"0 3 * * 0", at, time.Date(2026, 3, 1, 3, 0, 0, 0, time.UTC)},
-		{"*/5 * * * *", at.Add(7 * time.Minute), at.Add(5 * time.Minute)},
-		{"0 0 1 1 *", at, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{"@every 10s", at.Add(13 * time.Second), at.Add(10 * time.Second)},
-	} {
-		if got := jobs.MustParseSchedule(tc.spec).Previous(tc.t); !got.Equal(tc.want) {
-			t.Errorf("%q before %v = %v, want %v", tc.spec, tc.t, got, tc.want)
-		}
-	}
-}
-
 // CatchUp runs a job's latest tick when the job has run before but missed
 // that tick (downtime over the scheduled instant), once across replicas;
 // a job that never ran is left to its schedule, so a new database keeps
@@ -341,7 +282,7 @@ func TestCatchUpRunsAMissedTickOnceAndLeavesNewDatabasesAlone(t *testing.T) {
 			}
 			return n
 		}
-		s := newScheduler(t, mgr, jobs.Options{GenerateDays: 3, CleanupDaysOld: 30})
+		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 3, CleanupDaysOld: 30}})
 		now := time.Now()
 		if ran, err := s.CatchUp(context.Background(), now); err != nil || len(ran) != 0 || countSlots() != 0 {
 			t.Fatalf("fresh database: CatchUp ran %v (%v) and made %d slots, want nothing", ran, err, countSlots())
@@ -349,7 +290,7 @@ func TestCatchUpRunsAMissedTickOnceAndLeavesNewDatabasesAlone(t *testing.T) {
 
 		// Both jobs ran at some earlier tick, then every replica was down
 		// over the latest one.
-		gen, clean := jobs.MustParseSchedule("0 2 * * *"), jobs.MustParseSchedule("0 3 * * 0")
+		gen, clean := schedule.MustParse("0 2 * * *"), schedule.MustParse("0 3 * * 0")
 		for job, tick := range map[string]time.Time{
 			jobs.GenerateJob: gen.Previous(gen.Previous(now).Add(-time.Minute)),
 			jobs.CleanupJob:  clean.Previous(clean.Previous(now).Add(-time.Minute)),
@@ -366,7 +307,7 @@ func TestCatchUpRunsAMissedTickOnceAndLeavesNewDatabasesAlone(t *testing.T) {
 		if err != nil || len(ran) != 2 || countSlots() == 0 {
 			t.Fatalf("after downtime: CatchUp ran %v (%v), %d slots; want both jobs and slots", ran, err, countSlots())
 		}
-		other := newScheduler(t, mgr, jobs.Options{GenerateDays: 3, CleanupDaysOld: 30})
+		other := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 3, CleanupDaysOld: 30}})
 		if ran, err := other.CatchUp(context.Background(), now); err != nil || len(ran) != 0 {
 			t.Fatalf("second replica: CatchUp ran %v (%v), want the ticks left as already run", ran, err)
 		}

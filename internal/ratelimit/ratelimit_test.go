@@ -5,20 +5,24 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"timeslots/internal/apperr"
 	"timeslots/internal/httpx"
 	"timeslots/internal/ratelimit"
 )
 
-// limited builds the middleware chain of the server around an OK handler.
+// limited builds the middleware chain of the server around an OK handler;
+// at /edge an edge with its own error shape supplies the refusal writer.
 func limited(t *testing.T, opt ratelimit.Options) http.Handler {
 	t.Helper()
 	l, err := ratelimit.New(opt)
@@ -26,7 +30,13 @@ func limited(t *testing.T, opt ratelimit.Options) http.Handler {
 		t.Fatal(err)
 	}
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
-	return httpx.ClientIPs(nil)(l.Middleware(ok))
+	return httpx.ClientIPs(nil)(httpx.Refusals(edgeRefusal, httpx.Paths{"/edge"})(l.Middleware(ok)))
+}
+
+// edgeRefusal writes refusals as plain text the tests recognise.
+func edgeRefusal(w http.ResponseWriter, r *http.Request, status int, err error) {
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "edge refusal %s: %s", apperr.ErrorCode(err), apperr.ErrorMessage(err))
 }
 
 func hit(h http.Handler, remote, path string) *httptest.ResponseRecorder {
@@ -71,17 +81,9 @@ func TestLimitPerClient(t *testing.T) {
 		t.Errorf("REST body %s, want {\"error\":{\"code\":\"RATE_LIMITED\",…}}", w.Body.String())
 	}
 
-	g := hit(h, client, httpx.GraphQLPath)
-	var gql struct {
-		Data   any
-		Errors []struct {
-			Message    string
-			Extensions map[string]any
-		}
-	}
-	if err := json.Unmarshal(g.Body.Bytes(), &gql); err != nil || g.Code != 429 || len(gql.Errors) != 1 ||
-		gql.Errors[0].Extensions["code"] != "RATE_LIMITED" || gql.Errors[0].Message == "" {
-		t.Errorf("/graphql answer %d %s, want 429 with a GraphQL RATE_LIMITED error", g.Code, g.Body.String())
+	g := hit(h, client, "/edge")
+	if g.Code != 429 || g.Header().Get("Retry-After") == "" || !strings.HasPrefix(g.Body.String(), "edge refusal RATE_LIMITED: rate limit exceeded") {
+		t.Errorf("/edge answer %d %s, want 429 with the edge's own RATE_LIMITED error", g.Code, g.Body.String())
 	}
 
 	if w := hit(h, "203.0.113.2:1000", "/api/time-slots"); w.Code != 200 {

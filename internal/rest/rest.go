@@ -1,7 +1,7 @@
-// Package rest serves the REST shims that legacy clients call (DESIGN.md
-// section 5). Each handler only parses its query or body, calls one method
-// of the slot manager and writes JSON: every rule lives in the manager, and
-// the mapping from error code to HTTP status lives in httpx.
+// Package rest serves the REST shims that legacy clients call. Each
+// handler only parses its query or body, calls one method of the slot
+// manager and writes JSON: every rule lives in the manager, and the
+// mapping from error code to HTTP status lives in httpx.
 package rest
 
 import (
@@ -20,6 +20,9 @@ import (
 // endpoint answers 404 in the REST error shape.
 const Prefix = "/api/"
 
+// AdminPrefix is the path under which the admin endpoints live.
+const AdminPrefix = Prefix + "admin/"
+
 // MaintenanceReporter supplies the "maintenance" object of the admin stats
 // answer: the last run of each scheduled job. The scheduler implements it;
 // the value it returns must marshal to a JSON object.
@@ -34,8 +37,8 @@ type PerformanceReporter interface {
 	PerformanceReport(ctx context.Context) (any, error)
 }
 
-// Config is what the REST edge needs from the composition root.
-type Config struct {
+// Options are what the REST edge needs from the composition root.
+type Options struct {
 	// Slots is the one domain entry point every handler calls.
 	Slots *slots.Manager
 	// Admin guards /api/admin/* with the same rule as GraphQL's admin fields.
@@ -70,7 +73,7 @@ type method struct {
 }
 
 // New builds the handler of every REST endpoint, to be mounted at Prefix.
-func New(c Config) (http.Handler, error) {
+func New(c Options) (http.Handler, error) {
 	if c.Slots == nil || c.Admin == nil {
 		return nil, errors.New("rest: Slots and Admin are required")
 	}
@@ -80,7 +83,7 @@ func New(c Config) (http.Handler, error) {
 	h := &handler{slots: c.Slots, maxBody: c.MaxBodyBytes, maintenance: c.Maintenance, performance: c.Performance}
 	endpoints := []endpoint{
 		{path: "/api/time-slots", methods: []method{{http.MethodGet, h.listSlots}}},
-		{path: "/api/admin/time-slots", admin: true, methods: []method{
+		{path: AdminPrefix + "time-slots", admin: true, methods: []method{
 			{http.MethodGet, h.stats},
 			{http.MethodPost, h.generate},
 			{http.MethodDelete, h.cleanup},

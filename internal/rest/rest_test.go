@@ -25,7 +25,7 @@ import (
 func serve(t *testing.T, db *database.DB, wrap func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
 	gate := httpx.NewAdminGate("")
-	api, err := rest.New(rest.Config{Slots: slots.New(db), Admin: gate, MaxBodyBytes: 1 << 16})
+	api, err := rest.New(rest.Options{Slots: slots.New(db), Admin: gate, MaxBodyBytes: 1 << 16})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestRateLimitedAnswerMatchesDocument(t *testing.T) {
 
 func TestNewRefusesMissingDependencies(t *testing.T) {
 	db := dbtest.Open(t, database.SQLite)
-	for name, c := range map[string]rest.Config{
+	for name, c := range map[string]rest.Options{
 		"no manager": {Admin: httpx.NewAdminGate(""), MaxBodyBytes: 1},
 		"no gate":    {Slots: slots.New(db), MaxBodyBytes: 1},
 		"no limit":   {Slots: slots.New(db), Admin: httpx.NewAdminGate("")},
@@ -125,14 +125,14 @@ func TestStatsCarryInjectedReports(t *testing.T) {
 	gate := httpx.NewAdminGate("")
 	for _, tc := range []struct {
 		name   string
-		config rest.Config
+		config rest.Options
 		status int
 		want   string
 	}{
-		{"unwired reporters give empty objects", rest.Config{}, 200, `"maintenance":{},"performance":{}`},
-		{"a wired reporter's object is shown", rest.Config{Maintenance: jobRuns{"generate": {Outcome: "ok"}}},
+		{"unwired reporters give empty objects", rest.Options{}, 200, `"maintenance":{},"performance":{}`},
+		{"a wired reporter's object is shown", rest.Options{Maintenance: jobRuns{"generate": {Outcome: "ok"}}},
 			200, `"maintenance":{"generate":{"outcome":"ok"}},"performance":{}`},
-		{"a failing reporter is a 500", rest.Config{Performance: brokenMetrics{}}, 500, `"code":"INTERNAL_SERVER_ERROR"`},
+		{"a failing reporter is a 500", rest.Options{Performance: brokenMetrics{}}, 500, `"code":"INTERNAL_SERVER_ERROR"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.config

@@ -1,59 +1,59 @@
-package jobs
+// Package schedule reads the schedules of the maintenance jobs
+// (GENERATE_SCHEDULE, CLEANUP_SCHEDULE): a 5-field cron expression in UTC
+// or "@every <duration>". It is pure time arithmetic over robfig/cron's
+// parser, the parser gocron runs the jobs with, so the configuration can
+// validate a schedule without depending on the scheduler.
+package schedule
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/go-co-op/gocron/v2"
 	"github.com/robfig/cron/v3"
 )
 
-// Schedule is a validated GENERATE_SCHEDULE or CLEANUP_SCHEDULE: a 5-field
-// cron expression (UTC) or "@every <Go duration>".
+// Schedule is a validated schedule: a 5-field cron expression (UTC) or
+// "@every <Go duration>".
 type Schedule struct {
 	spec  string
 	every time.Duration // > 0 for "@every d"
 	cron  cron.Schedule // the parsed expression otherwise
 }
 
-// minEvery is the shortest "@every" interval: shorter ones would make the
+// MinEvery is the shortest "@every" interval: shorter ones would make the
 // scheduled tick ambiguous between replicas' clocks.
-const minEvery = time.Second
+const MinEvery = time.Second
 
-// ParseSchedule checks spec with the scheduler's own cron parser, so a
-// schedule accepted at start-up is one the scheduler can run.
-func ParseSchedule(spec string) (Schedule, error) {
+// Parse checks spec the way gocron checks a cron job's expression (robfig's
+// standard parser in UTC, and at least one instant to come), so a schedule
+// accepted at start-up is one the scheduler can run.
+func Parse(spec string) (Schedule, error) {
 	spec = strings.TrimSpace(spec)
 	if rest, ok := strings.CutPrefix(spec, "@every"); ok {
 		d, err := time.ParseDuration(strings.TrimSpace(rest))
-		if err != nil || d < minEvery {
-			return Schedule{}, fmt.Errorf("%q is not a valid \"@every <duration>\" of at least %s", spec, minEvery)
+		if err != nil || d < MinEvery {
+			return Schedule{}, fmt.Errorf("%q is not a valid \"@every <duration>\" of at least %s", spec, MinEvery)
 		}
 		return Schedule{spec: spec, every: d}, nil
 	}
 	if spec == "" {
 		return Schedule{}, fmt.Errorf("empty schedule")
 	}
-	if err := gocron.NewDefaultCron(false).IsValid(spec, time.UTC, time.Now()); err != nil {
-		return Schedule{}, fmt.Errorf("%q is not a 5-field cron expression or \"@every <duration>\"", spec)
-	}
-	// The same parser gocron uses, in the scheduler's zone (UTC), kept to
-	// find the latest scheduled instant (Previous).
 	withZone := spec
 	if !strings.HasPrefix(spec, "TZ=") && !strings.HasPrefix(spec, "CRON_TZ=") {
 		withZone = "CRON_TZ=UTC " + spec
 	}
 	parsed, err := cron.ParseStandard(withZone)
-	if err != nil {
+	if err != nil || parsed.Next(time.Now()).IsZero() {
 		return Schedule{}, fmt.Errorf("%q is not a 5-field cron expression or \"@every <duration>\"", spec)
 	}
 	return Schedule{spec: spec, cron: parsed}, nil
 }
 
-// MustParseSchedule is ParseSchedule for literals known to be valid.
-func MustParseSchedule(spec string) Schedule {
-	s, err := ParseSchedule(spec)
+// MustParse is Parse for literals known to be valid.
+func MustParse(spec string) Schedule {
+	s, err := Parse(spec)
 	if err != nil {
 		panic(err)
 	}
@@ -66,10 +66,14 @@ func (s Schedule) String() string { return s.spec }
 // IsZero reports whether s was never parsed.
 func (s Schedule) IsZero() bool { return s.spec == "" }
 
+// Every answers the interval of an "@every" schedule, 0 for a cron
+// expression.
+func (s Schedule) Every() time.Duration { return s.every }
+
 // Tick answers the scheduled instant that a firing at t belongs to (the
 // latest scheduled instant at or before t). Every replica firing for the
 // same scheduled instant computes the same tick; "@every d" jobs start on
-// multiples of d (see definition), so the multiple is their tick.
+// multiples of d, so the multiple is their tick.
 func (s Schedule) Tick(t time.Time) time.Time { return s.Previous(t) }
 
 // Previous answers the latest scheduled instant at or before t (the zero
@@ -95,15 +99,4 @@ func (s Schedule) Previous(t time.Time) time.Time {
 		}
 	}
 	return time.Time{}
-}
-
-// definition answers the gocron job definition and the options that align
-// it: an "@every d" job first fires at the next multiple of d, so replicas
-// started at different moments fire for the same ticks.
-func (s Schedule) definition(now time.Time) (gocron.JobDefinition, []gocron.JobOption) {
-	if s.every > 0 {
-		first := now.UTC().Truncate(s.every).Add(s.every)
-		return gocron.DurationJob(s.every), []gocron.JobOption{gocron.WithStartAt(gocron.WithStartDateTime(first))}
-	}
-	return gocron.CronJob(s.spec, false), nil
 }

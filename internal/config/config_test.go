@@ -1,0 +1,153 @@
+package config_test
+
+import (
+	"net/netip"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"timeslots/internal/config"
+)
+
+// load reads a configuration from env alone.
+func load(env map[string]string) (*config.Config, error) {
+	return config.Load(func(k string) string { return env[k] })
+}
+
+// Every variable: its default, a valid value it keeps, and invalid values
+// refused with one line that starts with the variable's name.
+func TestEveryVariable(t *testing.T) {
+	t.Parallel()
+	prefixes := func(ps ...string) []netip.Prefix {
+		out := make([]netip.Prefix, len(ps))
+		for i, p := range ps {
+			out[i] = netip.MustParsePrefix(p)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		get     func(*config.Config) any
+		def     any
+		valid   string
+		want    any
+		invalid []string // none where any value is accepted here
+	}{
+		{"APP_ENV", func(c *config.Config) any { return c.Env }, "development", "development", "development", []string{"staging", "prod"}},
+		// DATABASE_URL is kept as given; database.ParseURL reads and checks it.
+		{"DATABASE_URL", func(c *config.Config) any { return c.DatabaseURL }, "", " sqlite:./x.db ", "sqlite:./x.db", nil},
+		{"HOST", func(c *config.Config) any { return c.Host }, "127.0.0.1", "0.0.0.0", "0.0.0.0", nil},
+		{"PORT", func(c *config.Config) any { return c.Port }, 3000, "0", 0, []string{"70000", "-1", "http"}},
+		{"ADMIN_TOKEN", func(c *config.Config) any { return c.AdminToken }, "", "0123456789abcdef", "0123456789abcdef", []string{"short-token"}},
+		{"RATE_LIMIT_RPS", func(c *config.Config) any { return c.RateLimitRPS }, 50.0, "0.5", 0.5, []string{"-1", "fast", "2e6"}},
+		{"RATE_LIMIT_BURST", func(c *config.Config) any { return c.RateLimitBurst }, 100, "0", 0, []string{"-1", "1.5"}},
+		{"REDIS_URL", func(c *config.Config) any { return c.RedisURL }, "", "redis://127.0.0.1:6379/2", "redis://127.0.0.1:6379/2", []string{"http://127.0.0.1:6379", "127.0.0.1:6379", "redis://%zz"}},
+		{"REDIS_PREFIX", func(c *config.Config) any { return c.RedisPrefix }, "timeslots:ratelimit", "blue:rl", "blue:rl", nil},
+		{"TRUSTED_PROXIES", func(c *config.Config) any { return c.TrustedProxies }, []netip.Prefix(nil), "10.0.0.0/8, 192.0.2.7 ,::1", prefixes("10.0.0.0/8", "192.0.2.7/32", "::1/128"), []string{"10.0.0.0/40", "proxy.local"}},
+		{"CORS_ORIGINS", func(c *config.Config) any { return c.CORSOrigins }, []string(nil), "https://app.example.com, http://localhost:5173", []string{"https://app.example.com", "http://localhost:5173"}, []string{"app.example.com", "ftp://app.example.com", "https://app.example.com/path", "https://user@app.example.com"}},
+		{"SCHEDULER_ENABLED", func(c *config.Config) any { return c.SchedulerEnabled }, true, "false", false, []string{"maybe"}},
+		{"GENERATE_SCHEDULE", func(c *config.Config) any { return c.GenerateSchedule.String() }, "0 2 * * *", "@every 10s", "@every 10s", []string{"0 2 * *", "@every soon", "@every 500ms", "every day"}},
+		{"GENERATE_DAYS_AHEAD", func(c *config.Config) any { return c.GenerateDays }, 30, "365", 365, []string{"0", "366", "a month"}},
+		{"CLEANUP_SCHEDULE", func(c *config.Config) any { return c.CleanupSchedule.String() }, "0 3 * * 0", "*/5 * * * *", "*/5 * * * *", []string{"0 0 2 * * *", "@every"}},
+		{"CLEANUP_DAYS_OLD", func(c *config.Config) any { return c.CleanupDaysOld }, 30, "0", 0, []string{"-1", "3651"}},
+		{"SEED_DEMO", func(c *config.Config) any { return c.SeedDemo }, true, "false", false, []string{"yes"}},
+		{"INTROSPECTION", func(c *config.Config) any { return c.Introspection }, true, "false", false, []string{"on"}},
+		{"GRAPHQL_MAX_COMPLEXITY", func(c *config.Config) any { return c.MaxComplexity }, 5000, "200", 200, []string{"0", "lots"}},
+		{"GRAPHQL_MAX_DEPTH", func(c *config.Config) any { return c.MaxDepth }, 10, "4", 4, []string{"0", "1001"}},
+		{"GRAPHQL_MAX_MUTATIONS", func(c *config.Config) any { return c.MaxMutations }, 10, "1", 1, []string{"0", "1001"}},
+		{"MAX_BODY_BYTES", func(c *config.Config) any { return c.MaxBodyBytes }, int64(1 << 20), "2048", int64(2048), []string{"100", "1GiB"}},
+		{"REQUEST_TIMEOUT", func(c *config.Config) any { return c.RequestTimeout }, 10 * time.Second, "1m30s", 90 * time.Second, []string{"10", "-1s", "0s"}},
+		{"DB_MAX_CONNS", func(c *config.Config) any { return c.DBMaxConns }, 0, "40", 40, []string{"-1", "1001"}},
+		{"DB_READ_CONCURRENCY", func(c *config.Config) any { return c.DBReadConcurrency }, 2 * runtime.GOMAXPROCS(0), "0", 0, []string{"-1", "all"}},
+		{"SHUTDOWN_TIMEOUT", func(c *config.Config) any { return c.ShutdownGrace }, 20 * time.Second, "250ms", 250 * time.Millisecond, []string{"0s", "soon"}},
+		{"LOG_LEVEL", func(c *config.Config) any { return c.LogLevel }, "info", "debug", "debug", []string{"verbose", "INFO"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := load(nil)
+			if err != nil {
+				t.Fatalf("defaults: %v", err)
+			}
+			if got := tc.get(c); !reflect.DeepEqual(got, tc.def) {
+				t.Errorf("default %#v, want %#v", got, tc.def)
+			}
+			c, err = load(map[string]string{tc.name: tc.valid})
+			if err != nil {
+				t.Fatalf("%s=%q: %v", tc.name, tc.valid, err)
+			}
+			if got := tc.get(c); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("%s=%q gives %#v, want %#v", tc.name, tc.valid, got, tc.want)
+			}
+			for _, bad := range tc.invalid {
+				c, err := load(map[string]string{tc.name: bad})
+				if err == nil {
+					t.Errorf("%s=%q accepted (%#v), want an error", tc.name, bad, tc.get(c))
+					continue
+				}
+				if msg := err.Error(); !strings.HasPrefix(msg, tc.name+" ") || strings.Contains(msg, "\n") {
+					t.Errorf("%s=%q: error %q, want one line starting with %s", tc.name, bad, msg, tc.name)
+				}
+			}
+		})
+	}
+}
+
+// Production changes the defaults that are safe only on a developer's
+// machine, and needs an admin token.
+func TestProductionDefaults(t *testing.T) {
+	t.Parallel()
+	const token = "a-long-enough-admin-token"
+	c, err := load(map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Production() || c.Host != "0.0.0.0" || c.SeedDemo || c.Introspection {
+		t.Errorf("production: Production()=%v Host=%q SeedDemo=%v Introspection=%v; want true, 0.0.0.0, false, false",
+			c.Production(), c.Host, c.SeedDemo, c.Introspection)
+	}
+	if c.Addr() != "0.0.0.0:3000" {
+		t.Errorf("Addr() = %q, want 0.0.0.0:3000", c.Addr())
+	}
+	c, err = load(map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token, "INTROSPECTION": "true", "SEED_DEMO": "true"})
+	if err != nil || !c.Introspection || !c.SeedDemo {
+		t.Errorf("production with INTROSPECTION and SEED_DEMO set: %+v, %v; want both on", c, err)
+	}
+	if _, err := load(map[string]string{"APP_ENV": "production"}); err == nil || !strings.HasPrefix(err.Error(), "ADMIN_TOKEN ") {
+		t.Errorf("production without ADMIN_TOKEN: %v, want an error naming ADMIN_TOKEN", err)
+	}
+	if c, err := load(nil); err != nil || c.Production() || c.Addr() != "127.0.0.1:3000" {
+		t.Errorf("development: %v; want 127.0.0.1:3000 and not production", err)
+	}
+}
+
+// A refused secret is named, never quoted.
+func TestSecretsAreNeverInMessages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, value, secret string
+	}{
+		{"ADMIN_TOKEN", "pa55-short", "pa55-short"},
+		{"REDIS_URL", "http://:redis-pa55@127.0.0.1:6379", "redis-pa55"},
+		{"REDIS_URL", "redis://:redis-pa55@%zz", "redis-pa55"},
+	} {
+		_, err := load(map[string]string{tc.name: tc.value})
+		if err == nil {
+			t.Errorf("%s=%q accepted, want an error", tc.name, tc.value)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.name+" ") || strings.Contains(err.Error(), tc.secret) {
+			t.Errorf("%s: error %q, want it to name the variable and not hold %q", tc.name, err, tc.secret)
+		}
+	}
+}
+
+// The first bad value is the one reported: start-up names one variable.
+func TestTheFirstBadVariableIsReported(t *testing.T) {
+	t.Parallel()
+	_, err := load(map[string]string{"PORT": "x", "LOG_LEVEL": "loud", "GENERATE_SCHEDULE": "soon"})
+	if err == nil || !strings.HasPrefix(err.Error(), "PORT ") {
+		t.Errorf("error %v, want the one about PORT, read first", err)
+	}
+}
