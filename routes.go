@@ -50,7 +50,7 @@ func (a *application) routes() (http.Handler, error) {
 		return nil, err
 	}
 	api, err := rest.New(rest.Config{
-		Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes,
+		Slots: a.slots, Admin: gate,
 		Maintenance: jobs.Maintenance{
 			Slots: a.slots, SchedulerEnabled: a.cfg.SchedulerEnabled,
 			Generate: a.cfg.GenerateSchedule, GenerateDays: a.cfg.GenerateDays,

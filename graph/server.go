@@ -1,12 +1,8 @@
 package graph
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"runtime/debug"
 
@@ -20,7 +16,6 @@ import (
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"timeslots/graph/loaders"
-	"timeslots/internal/apperr"
 	"timeslots/internal/config"
 	"timeslots/internal/httpx"
 	"timeslots/internal/slots"
@@ -38,8 +33,9 @@ const (
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
 // transports (POST, GET for queries, OPTIONS; no multipart, form or
 // websocket; every refusal coded), an LRU query cache, the limits of cfg (complexity, depth,
-// mutation fields, body size, parser tokens), the error presenter, panic
-// recovery, and per-request dataloaders.
+// mutation fields, parser tokens), the error presenter, panic recovery,
+// and per-request dataloaders. The body's size is checked in front of it
+// (httpx.LimitBody).
 //
 // Extensions (such as the metrics' operation timer) are added last, so
 // they see every operation the limits let through.
@@ -81,7 +77,7 @@ func newHandler(cfg *config.Config, m *slots.Manager, pages *slotPages, extensio
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 
-	return checkBody(cfg.MaxBodyBytes, loaders.Middleware(m)(srv))
+	return jsonBodiesOnly(loaders.Middleware(m)(srv))
 }
 
 // adminDirective implements @admin: the field runs only for requests that
@@ -118,44 +114,4 @@ func rulesWithoutSuggestions() *rules.Rules {
 		r.AddRule(swap.without.Name, swap.without.RuleFunc)
 	}
 	return r
-}
-
-// checkBody refuses, before gqlgen reads them, POST bodies that are not
-// JSON (415: there is no form or multipart transport) and bodies larger
-// than max (413; gqlgen would answer a cut-off body with 200 and a parse
-// error).
-func checkBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				writeErrors(w, http.StatusUnsupportedMediaType,
-					requestError(apperr.BadUserInput, "POST /graphql takes a JSON body with Content-Type: application/json"))
-				return
-			}
-		}
-		if r.ContentLength > max {
-			tooLarge(w, max)
-			return
-		}
-		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					tooLarge(w, max)
-					return
-				}
-				writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "the request body could not be read"))
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func tooLarge(w http.ResponseWriter, max int64) {
-	w.Header().Set("Connection", "close")
-	writeErrors(w, http.StatusRequestEntityTooLarge,
-		requestError(apperr.BadUserInput, fmt.Sprintf("the request body is larger than the limit of %d bytes", max)))
 }
