@@ -43,9 +43,9 @@ func NewHandler(cfg *config.Config, m *slots.Manager, extensions ...graphql.Hand
 	return newHandler(cfg, m, &slotPages{}, extensions...)
 }
 
-// newHandler is NewHandler with slot pages answered by pages (its schema is
-// filled in here) or, when it is nil, all operations by the executor: the
-// tests compare the two.
+// newHandler is NewHandler with slot pages answered by pages (useSlotPages
+// fills in its schema and plan) or, when it is nil, all operations by the
+// executor: the tests compare the two.
 func newHandler(cfg *config.Config, m *slots.Manager, pages *slotPages, extensions ...graphql.HandlerExtension) http.Handler {
 	es := NewExecutableSchema(Config{
 		Resolvers:  &Resolver{Slots: m},
@@ -70,10 +70,7 @@ func newHandler(cfg *config.Config, m *slots.Manager, pages *slotPages, extensio
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
-	if pages != nil {
-		pages.es = es.(*executableSchema)
-		srv.Use(*pages) // innermost: the other extensions see its responses
-	}
+	useSlotPages(srv, es, pages, extensions) // innermost: the other extensions see its responses
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 
