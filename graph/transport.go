@@ -41,11 +41,12 @@ func jsonBodiesOnly(next http.Handler) http.Handler {
 	})
 }
 
-// getTransport serves GET /graphql?query=… like gqlgen's transport.GET, but
-// every refusal goes through the executor's error presenter and so carries
-// extensions.code like any other error: gqlgen's own GET answers a
-// mutation, undecodable variables and a websocket upgrade with a bare
-// message and no code.
+// getTransport serves GET /graphql?query=… like gqlgen's transport.GET (a
+// test compares their answers), but every refusal goes through the
+// executor's error presenter and so carries extensions.code like any other
+// error: gqlgen's own GET answers a mutation, undecodable variables and a
+// websocket upgrade with a bare message and no code. Its answers are
+// always application/json and end with a newline.
 type getTransport struct{}
 
 var _ graphql.Transport = getTransport{}
