@@ -60,7 +60,7 @@ func (a *application) routes() (http.Handler, error) {
 		return nil, err
 	}
 	api, err := rest.New(rest.Options{
-		Slots: a.slots, Admin: gate, MaxBodyBytes: a.cfg.MaxBodyBytes,
+		Slots: a.slots, Admin: gate,
 		Maintenance: maintenance(a.cfg, a.slots),
 		Performance: a.metrics,
 	})
@@ -74,7 +74,6 @@ func (a *application) routes() (http.Handler, error) {
 	gqlOpt := graph.Options{
 		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
 		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
-		MaxBodyBytes: a.cfg.MaxBodyBytes,
 	}
 	gql := limiter.Middleware(graph.NewHandler(gqlOpt, a.slots, a.metrics.GraphQL()))
 	mux.Handle("POST "+graphQLPath, gql)

@@ -1,8 +1,12 @@
 package graph
 
 import (
+	"maps"
 	"net/http"
 	"sync/atomic"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"timeslots/internal/config"
 	"timeslots/internal/slots"
@@ -14,11 +18,11 @@ var WriteJSON = writeJSON
 // NewHandlerCountingSlotPages is NewHandler, with the count of operations
 // the slot-page fast path answered (without it when count is nil: every
 // operation runs on the executor).
-func NewHandlerCountingSlotPages(cfg *config.Config, m *slots.Manager, count *atomic.Int64) http.Handler {
+func NewHandlerCountingSlotPages(cfg *config.Config, m *slots.Manager, count *atomic.Int64, extensions ...graphql.HandlerExtension) http.Handler {
 	if count == nil {
-		return newHandler(OptionsOf(cfg), m, nil)
+		return newHandler(OptionsOf(cfg), m, nil, extensions...)
 	}
-	return newHandler(OptionsOf(cfg), m, &slotPages{answered: count})
+	return newHandler(OptionsOf(cfg), m, &slotPages{answered: count}, extensions...)
 }
 
 // OptionsOf maps a configuration onto Options as the server does, so the
@@ -27,6 +31,27 @@ func OptionsOf(cfg *config.Config) Options {
 	return Options{
 		Production: cfg.Production(), Introspection: cfg.Introspection,
 		MaxComplexity: cfg.MaxComplexity, MaxDepth: cfg.MaxDepth, MaxMutations: cfg.MaxMutations,
-		MaxBodyBytes: cfg.MaxBodyBytes,
 	}
 }
+
+// SlotPageFields answers, per type, the fields the fast path answers.
+func SlotPageFields() map[string][]string { return maps.Clone(slotPageFields) }
+
+// CheckSlotPageSchema answers why the fast path cannot answer over schema,
+// or nil when it can.
+func CheckSlotPageSchema(schema *ast.Schema) error {
+	_, err := planSlotPages(schema)
+	return err
+}
+
+// MirroredGQLGen names, per file, the gqlgen release the file mirrors.
+var MirroredGQLGen = map[string]string{
+	"graph/fastpages.go": slotPagesGQLGen,
+	"graph/transport.go": transportGQLGen,
+}
+
+// The transports of NewHandler, for comparison with gqlgen's own.
+var (
+	POSTTransport graphql.Transport = postTransport{}
+	GETTransport  graphql.Transport = getTransport{}
+)

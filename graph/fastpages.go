@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"timeslots/graph/model"
@@ -19,28 +23,43 @@ import (
 	"timeslots/models"
 )
 
+// slotPagesGQLGen is the gqlgen release whose generated code this file
+// mirrors and calls: newExecutionContext, the argument code of
+// Query.timeSlots, the TimeSlotFilter input unmarshaler, the SlotStatus
+// enum map, and the output of graphql.FieldSet and graphql.Array, which
+// pageWriter reproduces. A test fails while go.mod requires another
+// release: re-read this file against the code that release generates, then
+// set the constant to it.
+const slotPagesGQLGen = "v0.17.98"
+
 // slotPages answers the read every booking frontend repeats — a timeSlots
 // page selecting the slots' own fields, their cursors and the page info —
 // without gqlgen's per-field execution. That machinery (a field context,
 // a resolver closure and a deferred group per field, a goroutine per list
-// element) costs several times the query itself for a 20-slot page, while
-// none of these fields has a resolver, a directive or an error of its own.
+// element) serves resolvers, directives and field errors, and none of
+// these fields has a resolver, an argument or a directive of its own.
 //
 // It is a response interceptor placed after every other extension: the
 // document has been parsed, validated and held to the complexity and
 // shape limits, and the operation metrics see its responses like any
 // other. It plans the whole selection first (fragments, aliases, @skip and
 // @include through gqlgen's own CollectFields) and takes only operations
-// made of Query.timeSlots and __typename over TimeSlotConnection { edges,
-// nodes, pageInfo }, TimeSlotEdge, TimeSlot (all fields but provider) and
-// PageInfo; arguments go through the generated argument code and the page
-// through the same resolver, and every value through the generated
-// marshalers, so the bytes are the executor's (fastpages_test.go compares
-// them over many query shapes). Anything else — another field, totalCount,
-// provider, @defer, a mutation — and any error of the arguments or the
-// resolver goes to the executor, which runs and reports it as usual.
+// made of the fields of slotPageFields; arguments go through the generated
+// argument code and the page through the same resolver, and every value
+// through the generated marshalers or the scalar package's encoders, so
+// the bytes are the executor's (fastpages_test.go compares them over many
+// query shapes). Anything else — another field, totalCount, provider,
+// @defer, a mutation — and any error of the arguments or the resolver goes
+// to the executor, which runs and reports it as usual.
+//
+// Guards keep it answering as the executor does: useSlotPages installs it
+// only when the schema gives its fields no argument or directive
+// (planSlotPages) and no extension intercepts fields, which it would skip;
+// a test fails when one of its fields gets a resolver; and slotPagesGQLGen
+// names the gqlgen release whose generated code it mirrors.
 type slotPages struct {
 	es       *executableSchema
+	query    *pageType     // the answered fields of Query, planned from the schema
 	answered *atomic.Int64 // counts the operations answered here; nil: not counted
 }
 
@@ -51,6 +70,64 @@ var (
 
 func (slotPages) ExtensionName() string                   { return "SlotPages" }
 func (slotPages) Validate(graphql.ExecutableSchema) error { return nil }
+
+// useSlotPages installs pages on srv, after every other extension, when
+// the fast path can answer as the executor would: the schema gives its
+// fields no argument or directive, and none of extensions — the
+// handler's only extensions besides its operation-level limits — is a
+// field or root-field interceptor (tracing, field-level authorization),
+// which the fast path would skip. Otherwise the executor answers every
+// operation, and the first one logs a warning that says why.
+func useSlotPages(srv *handler.Server, es graphql.ExecutableSchema, pages *slotPages, extensions []graphql.HandlerExtension) {
+	if pages == nil {
+		return
+	}
+	query, err := planSlotPages(es.Schema())
+	if err == nil {
+		err = interceptsFields(extensions)
+	}
+	if err != nil {
+		srv.Use(slotPagesOff{reason: err, logged: &atomic.Bool{}})
+		return
+	}
+	pages.es, pages.query = es.(*executableSchema), query
+	srv.Use(*pages)
+}
+
+// slotPagesOff stands where slot pages would: it logs, with the first
+// operation's logger, why the executor answers every operation.
+type slotPagesOff struct {
+	reason error
+	logged *atomic.Bool
+}
+
+var (
+	_ graphql.HandlerExtension     = slotPagesOff{}
+	_ graphql.OperationInterceptor = slotPagesOff{}
+)
+
+func (slotPagesOff) ExtensionName() string                   { return "SlotPagesOff" }
+func (slotPagesOff) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (o slotPagesOff) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if o.logged.CompareAndSwap(false, true) {
+		httpx.Logger(ctx).Warn("the slot-page fast path is off; the executor answers every operation",
+			slog.String("reason", o.reason.Error()))
+	}
+	return next(ctx)
+}
+
+// interceptsFields answers an error naming the first of extensions that
+// intercepts fields or root fields.
+func interceptsFields(extensions []graphql.HandlerExtension) error {
+	for _, ext := range extensions {
+		switch ext.(type) {
+		case graphql.FieldInterceptor, graphql.RootFieldInterceptor:
+			return fmt.Errorf("extension %s intercepts fields, which slot pages answered without the executor would skip", ext.ExtensionName())
+		}
+	}
+	return nil
+}
 
 // InterceptResponse answers the operation itself when it can, else lets
 // the executor run it. Refusals pass through response interceptors too
@@ -65,7 +142,7 @@ func (p slotPages) InterceptResponse(ctx context.Context, next graphql.ResponseH
 	if oc.Operation == nil || oc.Operation.Operation != ast.Query {
 		return next(ctx)
 	}
-	plan, ok := planFields(oc, oc.Operation.SelectionSet, queryImplementors, queryFields)
+	plan, ok := planFields(oc, oc.Operation.SelectionSet, p.query)
 	if !ok {
 		return next(ctx)
 	}
@@ -85,54 +162,121 @@ type planned struct {
 	children []planned
 }
 
-// fieldKind says what a field of a type answers: a leaf, or an object or
-// list of objects of another type whose fields are planned in turn.
-type fieldKind struct {
-	implementors []string
-	fields       map[string]fieldKind
+// slotPageFields lists, per type, the fields the fast path answers; the
+// writers below (run, connection, edge, slot, pageInfo) write exactly
+// these. A field missing here sends the operation to the executor.
+var slotPageFields = map[string][]string{
+	"Query":              {"__typename", "timeSlots"},
+	"TimeSlotConnection": {"__typename", "edges", "nodes", "pageInfo"},
+	"TimeSlotEdge":       {"__typename", "cursor", "node"},
+	"TimeSlot": {"__typename", "id", "providerId", "startTime", "endTime", "date",
+		"durationMinutes", "capacity", "bookedCount", "remaining", "status"},
+	"PageInfo": {"__typename", "hasNextPage", "hasPreviousPage", "startCursor", "endCursor"},
 }
 
-var leaf = fieldKind{}
+// timeSlotsArguments are the arguments of Query.timeSlots, in the order
+// its resolver takes them: the one answered field with arguments.
+var timeSlotsArguments = []string{"first", "after", "last", "before", "filter"}
 
-// The types and fields the fast path answers; a field missing here sends
-// the operation to the executor.
-var (
-	slotFieldsKind = map[string]fieldKind{
-		"__typename": leaf, "id": leaf, "providerId": leaf, "startTime": leaf, "endTime": leaf, "date": leaf,
-		"durationMinutes": leaf, "capacity": leaf, "bookedCount": leaf, "remaining": leaf, "status": leaf,
-	}
-	pageInfoFields = map[string]fieldKind{
-		"__typename": leaf, "hasNextPage": leaf, "hasPreviousPage": leaf, "startCursor": leaf, "endCursor": leaf,
-	}
-	edgeFields = map[string]fieldKind{
-		"__typename": leaf, "cursor": leaf,
-		"node": {timeSlotImplementors, slotFieldsKind},
-	}
-	connectionFields = map[string]fieldKind{
-		"__typename": leaf,
-		"edges":      {timeSlotEdgeImplementors, edgeFields},
-		"nodes":      {timeSlotImplementors, slotFieldsKind},
-		"pageInfo":   {pageInfoImplementors, pageInfoFields},
-	}
-	queryFields = map[string]fieldKind{
-		"__typename": leaf,
-		"timeSlots":  {timeSlotConnectionImplementors, connectionFields},
-	}
-)
+// pageType is a type of an answered selection: the type names its
+// fragments may be on, and its answered fields, each with the type of its
+// value (nil for a leaf).
+type pageType struct {
+	satisfies []string
+	fields    map[string]*pageType
+}
 
-// planFields collects the fields of sel on a type as the executor does and
+// planSlotPages answers the answered fields of Query, with the types of
+// their values, as the schema defines them; or an error when the schema
+// gives one of slotPageFields an argument (but Query.timeSlots its own),
+// a directive, or a type the fast path does not write.
+func planSlotPages(schema *ast.Schema) (*pageType, error) {
+	planned := map[string]*pageType{}
+	var plan func(name string) (*pageType, error)
+	plan = func(name string) (*pageType, error) {
+		if t, ok := planned[name]; ok {
+			return t, nil
+		}
+		def := schema.Types[name]
+		if def == nil || def.Kind != ast.Object {
+			return nil, fmt.Errorf("%s is not an object type of the schema", name)
+		}
+		if len(def.Directives) > 0 {
+			return nil, fmt.Errorf("type %s has a directive", name)
+		}
+		t := &pageType{satisfies: append([]string{def.Name}, def.Interfaces...), fields: map[string]*pageType{}}
+		planned[name] = t
+		for _, f := range slotPageFields[name] {
+			if f == "__typename" {
+				t.fields[f] = nil
+				continue
+			}
+			fd := def.Fields.ForName(f)
+			if fd == nil {
+				return nil, fmt.Errorf("%s.%s is not in the schema", name, f)
+			}
+			if len(fd.Directives) > 0 {
+				return nil, fmt.Errorf("%s.%s has a directive", name, f)
+			}
+			if err := checkArguments(name, fd); err != nil {
+				return nil, err
+			}
+			valueType := fd.Type.Name()
+			if _, ok := slotPageFields[valueType]; !ok {
+				if vt := schema.Types[valueType]; vt == nil || (vt.Kind != ast.Scalar && vt.Kind != ast.Enum) {
+					return nil, fmt.Errorf("%s.%s is of type %s, which slot pages do not write", name, f, valueType)
+				}
+				t.fields[f] = nil
+				continue
+			}
+			child, err := plan(valueType)
+			if err != nil {
+				return nil, err
+			}
+			t.fields[f] = child
+		}
+		return t, nil
+	}
+	if schema.Query == nil {
+		return nil, fmt.Errorf("the schema has no query type")
+	}
+	return plan(schema.Query.Name)
+}
+
+// checkArguments refuses arguments on an answered field, but those of
+// Query.timeSlots, which must be the ones its resolver is called with.
+func checkArguments(typeName string, fd *ast.FieldDefinition) error {
+	var want []string
+	if typeName == "Query" && fd.Name == "timeSlots" {
+		want = timeSlotsArguments
+	}
+	got := make([]string, len(fd.Arguments))
+	for i, a := range fd.Arguments {
+		if len(a.Directives) > 0 {
+			return fmt.Errorf("%s.%s(%s) has a directive", typeName, fd.Name, a.Name)
+		}
+		got[i] = a.Name
+	}
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("%s.%s takes arguments (%s), slot pages pass (%s)",
+			typeName, fd.Name, strings.Join(got, ", "), strings.Join(want, ", "))
+	}
+	return nil
+}
+
+// planFields collects the fields of sel on t as the executor does and
 // answers them with their own plans, or false when one is not answered here.
-func planFields(oc *graphql.OperationContext, sel ast.SelectionSet, implementors []string, kinds map[string]fieldKind) ([]planned, bool) {
-	fields := graphql.CollectFields(oc, sel, implementors)
+func planFields(oc *graphql.OperationContext, sel ast.SelectionSet, t *pageType) ([]planned, bool) {
+	fields := graphql.CollectFields(oc, sel, t.satisfies)
 	out := make([]planned, 0, len(fields))
 	for _, f := range fields {
-		kind, ok := kinds[f.Name]
+		child, ok := t.fields[f.Name]
 		if !ok || len(f.Deferrables) > 0 {
 			return nil, false
 		}
 		pf := planned{CollectedField: f}
-		if kind.fields != nil {
-			if pf.children, ok = planFields(oc, f.Selections, kind.implementors, kind.fields); !ok {
+		if child != nil {
+			if pf.children, ok = planFields(oc, f.Selections, child); !ok {
 				return nil, false
 			}
 		}

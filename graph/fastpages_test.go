@@ -1,18 +1,31 @@
 package graph_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"timeslots/graph"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
+	"timeslots/internal/httpx"
 	"timeslots/internal/slots"
 )
 
@@ -84,7 +97,7 @@ func TestSlotPagesAnswerTheExecutorsBytes(t *testing.T) {
 			fmt.Fprintf(&tooComplex, " a%d: timeSlots(first: 100) { nodes { id } }", i)
 		}
 		tooComplex.WriteString(" }")
-		const allSlotFields = `__typename id providerId startTime endTime date durationMinutes capacity bookedCount remaining status`
+		schema := graph.NewExecutableSchema(graph.Config{}).Schema()
 		for _, tc := range []struct {
 			name  string
 			query string
@@ -93,7 +106,7 @@ func TestSlotPagesAnswerTheExecutorsBytes(t *testing.T) {
 		}{
 			{"the bench's page", `query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(first: 20, filter: {providerId: $p, startDate: $s, endDate: $e}) { edges { cursor node { id providerId startTime endTime date status capacity bookedCount } } pageInfo { hasNextPage endCursor } } }`,
 				map[string]any{"p": pid, "s": tomorrow, "e": tomorrow}, true},
-			{"every field of every type", `{ __typename timeSlots(first: 7, filter: {status: [AVAILABLE, BOOKED]}) { __typename edges { __typename cursor node { ` + allSlotFields + ` } } nodes { ` + allSlotFields + ` } pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor } } }`, nil, true},
+			{"every field of every type", `{ __typename timeSlots(first: 7, filter: {status: [AVAILABLE, BOOKED]}) ` + everyField(schema, "TimeSlotConnection") + ` }`, nil, true},
 			{"the full slots only", `{ timeSlots(filter: {status: [BOOKED]}) { nodes { id bookedCount remaining status } pageInfo { startCursor endCursor hasNextPage } } }`, nil, true},
 			{"aliases, repeated fields and two pages", `query($c: String) { a: timeSlots(first: 2) { edges { c1: cursor c2: cursor node { x: id id } } edges { node { date } } } b: timeSlots(first: 3, after: $c) { p: pageInfo { hasPreviousPage } nodes { id } } }`,
 				map[string]any{"c": c2}, true},
@@ -138,4 +151,277 @@ func TestSlotPagesAnswerTheExecutorsBytes(t *testing.T) {
 			})
 		}
 	})
+}
+
+// declinedFields are the fields of the slot-page types that the fast path
+// leaves to the executor: they have resolvers (a COUNT, a dataloader).
+var declinedFields = []string{"TimeSlotConnection.totalCount", "TimeSlot.provider"}
+
+// everyField answers a selection of every field the schema gives the
+// named type and the object types under it, but the declined ones.
+func everyField(schema *ast.Schema, name string) string {
+	var b strings.Builder
+	b.WriteString("{ __typename")
+	for _, f := range schema.Types[name].Fields {
+		if strings.HasPrefix(f.Name, "__") || slices.Contains(declinedFields, name+"."+f.Name) {
+			continue
+		}
+		b.WriteString(" " + f.Name)
+		if def := schema.Types[f.Type.Name()]; def.Kind == ast.Object {
+			b.WriteString(" " + everyField(schema, def.Name))
+		}
+	}
+	b.WriteString(" }")
+	return b.String()
+}
+
+// TestSlotPageFieldsHaveNoArgumentOrDirective walks the schema: every
+// field the fast path answers has no argument (Query.timeSlots exactly
+// those its resolver is called with) and no directive, and every other
+// field of its types is declined on purpose. A schema that gives one of
+// them an argument or a directive is refused, and the handler then leaves
+// every operation to the executor.
+func TestSlotPageFieldsHaveNoArgumentOrDirective(t *testing.T) {
+	t.Parallel()
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	if err := graph.CheckSlotPageSchema(schema); err != nil {
+		t.Fatalf("the schema of the handler: %v", err)
+	}
+	answered := graph.SlotPageFields()
+	for typ, fields := range answered {
+		def := schema.Types[typ]
+		for _, f := range def.Fields {
+			name := typ + "." + f.Name
+			if strings.HasPrefix(f.Name, "__") || slices.Contains(fields, f.Name) || slices.Contains(declinedFields, name) {
+				continue
+			}
+			if typ != "Query" {
+				t.Errorf("%s is neither answered by the fast path (slotPageFields in fastpages.go) nor declined here", name)
+			}
+		}
+	}
+	for _, name := range declinedFields {
+		typ, field, _ := strings.Cut(name, ".")
+		if schema.Types[typ].Fields.ForName(field) == nil || slices.Contains(answered[typ], field) {
+			t.Errorf("declined field %s is not in the schema, or is answered by the fast path", name)
+		}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		change func(*ast.Schema)
+		want   string
+	}{
+		{"an argument on a slot field", func(s *ast.Schema) {
+			f := s.Types["TimeSlot"].Fields.ForName("remaining")
+			f.Arguments = append(f.Arguments, &ast.ArgumentDefinition{Name: "at", Type: ast.NamedType("Time", nil)})
+		}, "TimeSlot.remaining takes arguments (at)"},
+		{"a directive on a page info field", func(s *ast.Schema) {
+			f := s.Types["PageInfo"].Fields.ForName("endCursor")
+			f.Directives = append(f.Directives, &ast.Directive{Name: "admin"})
+		}, "PageInfo.endCursor has a directive"},
+		{"a directive on Query.timeSlots", func(s *ast.Schema) {
+			f := s.Types["Query"].Fields.ForName("timeSlots")
+			f.Directives = append(f.Directives, &ast.Directive{Name: "admin"})
+		}, "Query.timeSlots has a directive"},
+		{"another argument of Query.timeSlots", func(s *ast.Schema) {
+			f := s.Types["Query"].Fields.ForName("timeSlots")
+			f.Arguments = append(f.Arguments, &ast.ArgumentDefinition{Name: "orderBy", Type: ast.NamedType("String", nil)})
+		}, "Query.timeSlots takes arguments (first, after, last, before, filter, orderBy)"},
+		{"a directive on an argument of Query.timeSlots", func(s *ast.Schema) {
+			a := s.Types["Query"].Fields.ForName("timeSlots").Arguments.ForName("first")
+			a.Directives = append(a.Directives, &ast.Directive{Name: "deprecated"})
+		}, "Query.timeSlots(first) has a directive"},
+		{"a directive on the slot type", func(s *ast.Schema) {
+			s.Types["TimeSlot"].Directives = append(s.Types["TimeSlot"].Directives, &ast.Directive{Name: "admin"})
+		}, "type TimeSlot has a directive"},
+		{"an answered field gone", func(s *ast.Schema) {
+			def := s.Types["TimeSlotEdge"]
+			def.Fields = slices.DeleteFunc(def.Fields, func(f *ast.FieldDefinition) bool { return f.Name == "cursor" })
+		}, "TimeSlotEdge.cursor is not in the schema"},
+		{"an answered field of an object type", func(s *ast.Schema) {
+			s.Types["TimeSlot"].Fields.ForName("capacity").Type = ast.NonNullNamedType("Provider", nil)
+		}, "TimeSlot.capacity is of type Provider"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := loadSchema(t)
+			tc.change(s)
+			if err := graph.CheckSlotPageSchema(s); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// loadSchema parses the schema files afresh, for a test to change.
+func loadSchema(t *testing.T) *ast.Schema {
+	t.Helper()
+	files, err := filepath.Glob("*.graphqls")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("schema files: %v %v", files, err)
+	}
+	var sources []*ast.Source
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, &ast.Source{Name: f, Input: string(b)})
+	}
+	s, gerr := gqlparser.LoadSchema(sources...)
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	return s
+}
+
+// fieldRecorder intercepts fields, as tracing or field-level authorization
+// would, and records each field it sees with whether it has a resolver.
+type fieldRecorder struct {
+	mu       sync.Mutex
+	resolver map[string]bool // "Type.field" → IsResolver
+}
+
+func (*fieldRecorder) ExtensionName() string                   { return "FieldRecorder" }
+func (*fieldRecorder) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (r *fieldRecorder) InterceptField(ctx context.Context, next graphql.Resolver) (any, error) {
+	fc := graphql.GetFieldContext(ctx)
+	r.mu.Lock()
+	r.resolver[fc.Object+"."+fc.Field.Name] = fc.IsResolver
+	r.mu.Unlock()
+	return next(ctx)
+}
+
+// rootRecorder intercepts root fields and counts them.
+type rootRecorder struct{ seen atomic.Int64 }
+
+func (*rootRecorder) ExtensionName() string                   { return "RootRecorder" }
+func (*rootRecorder) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (r *rootRecorder) InterceptRootField(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	r.seen.Add(1)
+	return next(ctx)
+}
+
+// responseRecorder intercepts whole responses only, as the operation
+// metrics do, and counts them.
+type responseRecorder struct{ seen atomic.Int64 }
+
+func (*responseRecorder) ExtensionName() string                   { return "ResponseRecorder" }
+func (*responseRecorder) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (r *responseRecorder) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	r.seen.Add(1)
+	return next(ctx)
+}
+
+// TestSlotPageFieldsHaveNoResolver runs a page selecting every answered
+// field through the executor, with a field interceptor that records the
+// executor's own word on each field: none has a resolver but
+// Query.timeSlots, whose resolver the fast path calls.
+func TestSlotPageFieldsHaveNoResolver(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, database.SQLite)
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := slots.New(db)
+	allDayProviders(t, m, 1)
+	rec := &fieldRecorder{resolver: map[string]bool{}}
+	var answered atomic.Int64
+	// The warning that the fast path is off goes to a log nobody reads.
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	h := httpx.RequestLog(quiet)(graph.NewHandlerCountingSlotPages(cfg, m, &answered, rec))
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	body, _ := json.Marshal(map[string]string{"query": `{ timeSlots(first: 2) ` + everyField(schema, "TimeSlotConnection") + ` }`})
+	if code, out := serve(h, string(body)); code != http.StatusOK || strings.Contains(out, `"errors"`) || !strings.Contains(out, `"remaining"`) {
+		t.Fatalf("HTTP %d: %s", code, out)
+	}
+	for typ, fields := range graph.SlotPageFields() {
+		for _, f := range fields {
+			if f == "__typename" {
+				continue
+			}
+			name := typ + "." + f
+			isResolver, seen := rec.resolver[name]
+			switch {
+			case !seen:
+				t.Errorf("%s did not reach the field interceptor", name)
+			case name == "Query.timeSlots" && !isResolver:
+				t.Errorf("%s has no resolver: the fast path calls one", name)
+			case name != "Query.timeSlots" && isResolver:
+				t.Errorf("%s has a resolver, which the fast path would not call: answer it on the executor (slotPageFields in fastpages.go)", name)
+			}
+		}
+	}
+}
+
+// TestSlotPagesStepAsideForFieldInterceptors: with an extension that
+// intercepts fields or root fields, the handler leaves slot pages to the
+// executor, so the interceptor sees them, and the first operation logs why;
+// an extension that sees only whole responses leaves the fast path on.
+func TestSlotPagesStepAsideForFieldInterceptors(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, database.SQLite)
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := slots.New(db)
+	allDayProviders(t, m, 1)
+	const page = `{"query":"{ timeSlots(first: 3) { edges { cursor node { id startTime status } } pageInfo { hasNextPage endCursor } } }"}`
+	_, want := serve(graph.NewHandlerCountingSlotPages(cfg, m, nil), page)
+
+	fields := &fieldRecorder{resolver: map[string]bool{}}
+	roots := &rootRecorder{}
+	responses := &responseRecorder{}
+	for _, tc := range []struct {
+		name     string
+		ext      graphql.HandlerExtension
+		saw      func() bool
+		fastPath bool
+	}{
+		{"a field interceptor", fields, func() bool { _, ok := fields.resolver["TimeSlot.startTime"]; return ok }, false},
+		{"a root-field interceptor", roots, func() bool { return roots.seen.Load() == 2 }, false},
+		{"a response interceptor", responses, func() bool { return responses.seen.Load() == 2 }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var answered atomic.Int64
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewJSONHandler(lockedWriter{&sync.Mutex{}, &logs}, nil))
+			h := httpx.RequestLog(logger)(graph.NewHandlerCountingSlotPages(cfg, m, &answered, tc.ext))
+			for range 2 {
+				if code, got := serve(h, page); code != http.StatusOK || got != want {
+					t.Fatalf("HTTP %d\n%s\nwant\n%s", code, got, want)
+				}
+			}
+			if !tc.saw() {
+				t.Errorf("the extension did not see the pages")
+			}
+			warnings := strings.Count(logs.String(), "the slot-page fast path is off")
+			if tc.fastPath {
+				if answered.Load() != 2 || warnings != 0 {
+					t.Errorf("the fast path answered %d of 2 pages, %d warnings:\n%s", answered.Load(), warnings, logs.String())
+				}
+				return
+			}
+			if answered.Load() != 0 {
+				t.Errorf("the fast path answered %d pages around %s", answered.Load(), tc.ext.ExtensionName())
+			}
+			if warnings != 1 || !strings.Contains(logs.String(), "extension "+tc.ext.ExtensionName()+" intercepts fields") {
+				t.Errorf("want one warning naming %s, got:\n%s", tc.ext.ExtensionName(), logs.String())
+			}
+		})
+	}
+}
+
+// serve answers h's status and body for a JSON POST of body.
+func serve(h http.Handler, body string) (int, string) {
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
 }

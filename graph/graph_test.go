@@ -21,8 +21,8 @@ import (
 )
 
 // api is the GraphQL handler over a real database, wrapped in the same
-// middleware the server puts in front of it (request log, admin gate), and
-// the SQL statements it has run.
+// middleware the server puts in front of it (request log, body limit, admin
+// gate), and the SQL statements it has run.
 type api struct {
 	handler http.Handler
 	slots   *slots.Manager
@@ -58,6 +58,7 @@ func wrap(t *testing.T, env map[string]string, m *slots.Manager) *api {
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, logs}, nil))
 	h := graph.NewHandler(graph.OptionsOf(cfg), m)
 	h = httpx.NewAdminGate(cfg.AdminToken).Middleware(h)
+	h = httpx.LimitBody(cfg.MaxBodyBytes)(h)
 	h = httpx.RequestLog(logger)(h)
 	return &api{handler: h, slots: m, logs: logs}
 }

@@ -1,12 +1,8 @@
 package graph
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"runtime/debug"
 
@@ -47,15 +43,14 @@ type Options struct {
 	MaxComplexity int
 	MaxDepth      int
 	MaxMutations  int
-	// MaxBodyBytes bounds a request body (larger ones answer 413).
-	MaxBodyBytes int64
 }
 
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
 // transports (POST, GET for queries, OPTIONS; no multipart, form or
 // websocket; every refusal coded), an LRU query cache, the limits of opt
-// (complexity, depth, mutation fields, body size) and parser tokens, the
-// error presenter, panic recovery, and per-request dataloaders.
+// (complexity, depth, mutation fields, parser tokens), the error presenter,
+// panic recovery, and per-request dataloaders. The body's size is checked
+// in front of it (httpx.LimitBody).
 //
 // Extensions (such as the metrics' operation timer) are added last, so
 // they see every operation the limits let through.
@@ -63,9 +58,9 @@ func NewHandler(opt Options, m *slots.Manager, extensions ...graphql.HandlerExte
 	return newHandler(opt, m, &slotPages{}, extensions...)
 }
 
-// newHandler is NewHandler with slot pages answered by pages (its schema is
-// filled in here) or, when it is nil, all operations by the executor: the
-// tests compare the two.
+// newHandler is NewHandler with slot pages answered by pages (useSlotPages
+// fills in its schema and plan) or, when it is nil, all operations by the
+// executor: the tests compare the two.
 func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...graphql.HandlerExtension) http.Handler {
 	es := NewExecutableSchema(Config{
 		Resolvers:  &Resolver{Slots: m},
@@ -90,14 +85,11 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
-	if pages != nil {
-		pages.es = es.(*executableSchema)
-		srv.Use(*pages) // innermost: the other extensions see its responses
-	}
+	useSlotPages(srv, es, pages, extensions) // innermost: the other extensions see its responses
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 
-	return checkBody(opt.MaxBodyBytes, loaders.Middleware(m)(srv))
+	return jsonBodiesOnly(loaders.Middleware(m)(srv))
 }
 
 // adminDirective implements @admin: the field runs only for requests that
@@ -134,46 +126,6 @@ func rulesWithoutSuggestions() *rules.Rules {
 		r.AddRule(swap.without.Name, swap.without.RuleFunc)
 	}
 	return r
-}
-
-// checkBody refuses, before gqlgen reads them, POST bodies that are not
-// JSON (415: there is no form or multipart transport) and bodies larger
-// than max (413; gqlgen would answer a cut-off body with 200 and a parse
-// error).
-func checkBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-				writeErrors(w, http.StatusUnsupportedMediaType,
-					requestError(apperr.BadUserInput, "POST /graphql takes a JSON body with Content-Type: application/json"))
-				return
-			}
-		}
-		if r.ContentLength > max {
-			tooLarge(w, max)
-			return
-		}
-		if r.Body != nil && r.Body != http.NoBody {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-			if err != nil {
-				var mbe *http.MaxBytesError
-				if errors.As(err, &mbe) {
-					tooLarge(w, max)
-					return
-				}
-				writeErrors(w, http.StatusBadRequest, requestError(apperr.BadUserInput, "the request body could not be read"))
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func tooLarge(w http.ResponseWriter, max int64) {
-	w.Header().Set("Connection", "close")
-	writeErrors(w, http.StatusRequestEntityTooLarge,
-		requestError(apperr.BadUserInput, fmt.Sprintf("the request body is larger than the limit of %d bytes", max)))
 }
 
 // WriteRefusal answers a refusal of the middleware in front of the GraphQL

@@ -2,13 +2,10 @@ package httpx
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-
-	"timeslots/internal/apperr"
 )
 
 // SecurityHeaders sets the headers every answer carries: nosniff (a JSON
@@ -92,26 +89,6 @@ func Deadline(timeout time.Duration) func(http.Handler) http.Handler {
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			next.ServeHTTP(w, r.WithContext(ctx))
-		})
-	}
-}
-
-// LimitBody refuses a body declared larger than max with 413 before
-// anything reads it, and caps every body at max bytes for whoever reads
-// it later (the edges then answer 413 themselves).
-func LimitBody(max int64) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ContentLength > max {
-				w.Header().Set("Connection", "close")
-				WriteProtocolError(w, r, http.StatusRequestEntityTooLarge,
-					apperr.E(apperr.BadUserInput, "%s", fmt.Sprintf("the request body is larger than the limit of %d bytes", max)))
-				return
-			}
-			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = http.MaxBytesReader(w, r.Body, max)
-			}
-			next.ServeHTTP(w, r)
 		})
 	}
 }

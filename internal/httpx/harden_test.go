@@ -1,8 +1,6 @@
 package httpx_test
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -115,35 +113,5 @@ func TestDeadlineReachesTheHandlersContext(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
 	if !ok || deadline.Before(before) || deadline.After(before.Add(3*time.Second+time.Minute)) {
 		t.Errorf("deadline %v (set %v), want about 3s after %v", deadline, ok, before)
-	}
-}
-
-func TestLimitBody(t *testing.T) {
-	t.Parallel()
-	var read []byte
-	var readErr error
-	h := httpx.LimitBody(10)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		read, readErr = io.ReadAll(r.Body)
-	}))
-	// Declared too large: refused before the handler runs.
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/admin/time-slots", strings.NewReader(strings.Repeat("x", 11))))
-	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), `"BAD_USER_INPUT"`) {
-		t.Errorf("declared 11 bytes: %d %s, want 413", w.Code, w.Body.String())
-	}
-	// Where an edge supplies its refusal writer, the 413 is written by it.
-	w = httptest.NewRecorder()
-	withEdge := httpx.Refusals(edgeRefusal, httpx.Paths{"/edge"})(h)
-	withEdge.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/edge", strings.NewReader(strings.Repeat("x", 11))))
-	if w.Code != http.StatusRequestEntityTooLarge || !strings.HasPrefix(w.Body.String(), "edge refusal BAD_USER_INPUT: ") {
-		t.Errorf("/edge declared 11 bytes: %d %s, want the edge's own 413", w.Code, w.Body.String())
-	}
-	// Undeclared (chunked) and too large: the reader stops at the limit.
-	r := httptest.NewRequest(http.MethodPost, "/api/admin/time-slots", io.MultiReader(strings.NewReader(strings.Repeat("x", 20))))
-	r.ContentLength = -1
-	h.ServeHTTP(httptest.NewRecorder(), r)
-	var mbe *http.MaxBytesError
-	if len(read) > 10 || readErr == nil || !errors.As(readErr, &mbe) {
-		t.Errorf("read %d bytes, err %v; want at most 10 and a MaxBytesError", len(read), readErr)
 	}
 }

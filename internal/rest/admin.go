@@ -72,7 +72,7 @@ func (h *handler) generate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body generateBody
-	if berr := decodeJSON(r, h.maxBody, &body, generateTypes); berr != nil {
+	if berr := decodeJSON(r, &body, generateTypes); berr != nil {
 		berr.write(w, r)
 		return
 	}

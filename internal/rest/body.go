@@ -15,7 +15,7 @@ import (
 )
 
 // bodyError is a request body the endpoint refuses before it reaches the
-// manager, with the HTTP status the protocol gives it (400, 413, 415).
+// manager, with the HTTP status the protocol gives it (400, 415).
 type bodyError struct {
 	status int
 	err    *apperr.Error
@@ -33,56 +33,39 @@ func badBody(field, format string, args ...any) *bodyError {
 	return &bodyError{status: http.StatusBadRequest, err: apperr.Invalid(field, format, args...)}
 }
 
-// decodeJSON reads r's body, which must be application/json and at most
-// limit bytes, into dst: exactly one JSON object whose fields dst knows.
-// types gives, per field, how its value is spelled, for type errors.
-func decodeJSON(r *http.Request, limit int64, dst any, types map[string]string) *bodyError {
+// decodeJSON reads r's body, which must be application/json, into dst:
+// exactly one JSON object whose fields dst knows. types gives, per field,
+// how its value is spelled, for type errors. The body's size is checked
+// before the edge runs (httpx.LimitBody).
+func decodeJSON(r *http.Request, dst any, types map[string]string) *bodyError {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
 		return &bodyError{status: http.StatusUnsupportedMediaType,
 			err: apperr.Invalid("Content-Type", "Content-Type must be application/json")}
 	}
-	if r.ContentLength > limit {
-		return tooLarge(limit)
-	}
-	body := http.MaxBytesReader(nil, r.Body, limit)
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return decodeError(err, limit, types)
+		return decodeError(err, types)
 	}
 	// A second value, or anything but white space after the first, is
 	// refused: {"daysAhead": 30} {"daysAhead": 365} must not half-work.
 	var extra json.RawMessage
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
+	if err := dec.Decode(&extra); errors.Is(err, io.EOF) {
 		return nil
-	case err != nil:
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return tooLarge(limit)
-		}
 	}
 	return badBody("body", "request body must hold exactly one JSON object, with nothing after it")
 }
 
-func tooLarge(limit int64) *bodyError {
-	return &bodyError{status: http.StatusRequestEntityTooLarge,
-		err: apperr.Invalid("body", "request body must not exceed %d bytes", limit)}
-}
-
 // decodeError explains a failed Decode in terms of the request, never with
 // the decoder's Go type names.
-func decodeError(err error, limit int64, types map[string]string) *bodyError {
+func decodeError(err error, types map[string]string) *bodyError {
 	var (
-		tooBig    *http.MaxBytesError
 		syntax    *json.SyntaxError
 		typeError *json.UnmarshalTypeError
 	)
 	switch {
-	case errors.As(err, &tooBig):
-		return tooLarge(limit)
 	case errors.Is(err, io.EOF):
 		return badBody("body", "request body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

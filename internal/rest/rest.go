@@ -43,8 +43,6 @@ type Options struct {
 	Slots *slots.Manager
 	// Admin guards /api/admin/* with the same rule as GraphQL's admin fields.
 	Admin *httpx.AdminGate
-	// MaxBodyBytes bounds request bodies; larger ones answer 413.
-	MaxBodyBytes int64
 	// Maintenance and Performance fill the stats answer; nil reporters give
 	// empty objects, so the fields are present before the jobs are wired.
 	Maintenance MaintenanceReporter
@@ -54,7 +52,6 @@ type Options struct {
 // handler holds the dependencies of the endpoints.
 type handler struct {
 	slots       *slots.Manager
-	maxBody     int64
 	maintenance MaintenanceReporter
 	performance PerformanceReporter
 }
@@ -77,10 +74,7 @@ func New(c Options) (http.Handler, error) {
 	if c.Slots == nil || c.Admin == nil {
 		return nil, errors.New("rest: Slots and Admin are required")
 	}
-	if c.MaxBodyBytes <= 0 {
-		return nil, errors.New("rest: MaxBodyBytes must be positive")
-	}
-	h := &handler{slots: c.Slots, maxBody: c.MaxBodyBytes, maintenance: c.Maintenance, performance: c.Performance}
+	h := &handler{slots: c.Slots, maintenance: c.Maintenance, performance: c.Performance}
 	endpoints := []endpoint{
 		{path: "/api/time-slots", methods: []method{{http.MethodGet, h.listSlots}}},
 		{path: AdminPrefix + "time-slots", admin: true, methods: []method{

@@ -20,19 +20,19 @@ import (
 	"timeslots/internal/slots"
 )
 
-// serve mounts the REST handler as the server does (request ids, admin
-// gate in open loopback mode) in front of db.
+// serve mounts the REST handler as the server does (request ids, body
+// limit, admin gate in open loopback mode) in front of db.
 func serve(t *testing.T, db *database.DB, wrap func(http.Handler) http.Handler) *httptest.Server {
 	t.Helper()
 	gate := httpx.NewAdminGate("")
-	api, err := rest.New(rest.Options{Slots: slots.New(db), Admin: gate, MaxBodyBytes: 1 << 16})
+	api, err := rest.New(rest.Options{Slots: slots.New(db), Admin: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if wrap != nil {
 		api = wrap(api)
 	}
-	h := httpx.RequestLog(slog.New(slog.NewTextHandler(io.Discard, nil)))(gate.Middleware(api))
+	h := httpx.RequestLog(slog.New(slog.NewTextHandler(io.Discard, nil)))(httpx.LimitBody(1 << 16)(gate.Middleware(api)))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv
@@ -95,9 +95,8 @@ func TestRateLimitedAnswerMatchesDocument(t *testing.T) {
 func TestNewRefusesMissingDependencies(t *testing.T) {
 	db := dbtest.Open(t, database.SQLite)
 	for name, c := range map[string]rest.Options{
-		"no manager": {Admin: httpx.NewAdminGate(""), MaxBodyBytes: 1},
-		"no gate":    {Slots: slots.New(db), MaxBodyBytes: 1},
-		"no limit":   {Slots: slots.New(db), Admin: httpx.NewAdminGate("")},
+		"no manager": {Admin: httpx.NewAdminGate("")},
+		"no gate":    {Slots: slots.New(db)},
 	} {
 		if _, err := rest.New(c); err == nil {
 			t.Errorf("%s: New accepted it", name)
@@ -136,7 +135,7 @@ func TestStatsCarryInjectedReports(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.config
-			c.Slots, c.Admin, c.MaxBodyBytes = slots.New(db), gate, 1024
+			c.Slots, c.Admin = slots.New(db), gate
 			api, err := rest.New(c)
 			if err != nil {
 				t.Fatal(err)
