@@ -33,11 +33,11 @@ func page(n int) string {
 	return b.String()
 }
 
-// TestWrkScriptSendsDrawnRequestsAndCountsEveryBadAnswer runs the read
-// script against a server that answers some requests wrongly (too few
+// TestWrkReadsSendDrawnRequestsAndCountEveryBadAnswer runs the read
+// loads against a server that answers some requests wrongly (too few
 // slots, a GraphQL error, a 500): wrk must report every one of them, and
 // nothing when all answers are right.
-func TestWrkScriptSendsDrawnRequestsAndCountsEveryBadAnswer(t *testing.T) {
+func TestWrkReadsSendDrawnRequestsAndCountEveryBadAnswer(t *testing.T) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		t.Skip("wrk is not installed (bench/run.sh installs it)")
 	}
@@ -78,7 +78,7 @@ func TestWrkScriptSendsDrawnRequestsAndCountsEveryBadAnswer(t *testing.T) {
 			}))
 			defer srv.Close()
 
-			res, cpu, err := runWrk(t.Context(), srv.URL, readScript(tc.api, ds, wins), 4, time.Second)
+			res, cpu, err := runWrk(t.Context(), srv.URL, readsOf(tc.api, ds, wins), 4, time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -224,11 +224,11 @@ func TestHistQuantileIsQuantileOfTheExpandedList(t *testing.T) {
 	}
 }
 
-// TestWrkBookScriptBooksEachSlotOnceAndStops runs the bookings script
+// TestWrkBookingsBookEachSlotOnceAndStop runs the bookings load
 // against a server that answers like bookSlot: every slot must be asked for
 // exactly once, by its customer, wrk must end as soon as the last answer
 // came (well before its time limit), and every wrong answer must count.
-func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
+func TestWrkBookingsBookEachSlotOnceAndStop(t *testing.T) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		t.Skip("wrk is not installed (bench/run.sh installs it)")
 	}
@@ -273,12 +273,8 @@ func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
 			}))
 			defer srv.Close()
 
-			script, err := bookScript(slots)
-			if err != nil {
-				t.Fatal(err)
-			}
 			start := time.Now()
-			res, cpu, err := runWrkUntilDone(t.Context(), srv.URL, script, 8, 30*time.Second)
+			res, cpu, err := runWrk(t.Context(), srv.URL, bookingsOf(slots), 8, 30*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,9 +301,9 @@ func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
 	}
 }
 
-// TestWrkHealthScriptCountsEveryRefusal runs the /healthz load against a
+// TestWrkHealthChecksCountEveryRefusal runs the /healthz load against a
 // server that answers 200 and against one that answers 503.
-func TestWrkHealthScriptCountsEveryRefusal(t *testing.T) {
+func TestWrkHealthChecksCountEveryRefusal(t *testing.T) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		t.Skip("wrk is not installed (bench/run.sh installs it)")
 	}
@@ -319,7 +315,7 @@ func TestWrkHealthScriptCountsEveryRefusal(t *testing.T) {
 			}
 			w.WriteHeader(status)
 		}))
-		res, _, err := runWrk(t.Context(), srv.URL, fmt.Sprintf(wrkHealthScript, wrkCommon), 4, time.Second)
+		res, _, err := runWrk(t.Context(), srv.URL, healthChecks(), 4, time.Second)
 		srv.Close()
 		if err != nil {
 			t.Fatal(err)
