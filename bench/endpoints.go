@@ -149,8 +149,18 @@ func (r bodyRule) want() string {
 	}
 }
 
-// head is the start of a body a failure quotes.
-func head(body []byte) string { return string(body[:min(len(body), 200)]) }
+// head is the start of a body as a failure quotes it: its first 200 bytes,
+// each control character (a line break, a NUL) written as a space, so the
+// failure stays one line of text (load.lua's head() is the same).
+func head(body []byte) string {
+	h := []byte(string(body[:min(len(body), 200)]))
+	for i, c := range h {
+		if c < ' ' || c == 0x7f {
+			h[i] = ' '
+		}
+	}
+	return string(h)
+}
 
 // verify answers why an answer fails the check, or nil. load.lua's check()
 // is the same function in Lua and words its failures the same way.

@@ -51,10 +51,16 @@ local function fail(msg)
   if first_error == "" then first_error = msg end
 end
 
+-- head is the start of a body as a failure quotes it: its first 200 bytes,
+-- each control character (a line break, a NUL) written as a space.
+local function head(body)
+  return (body:sub(1, 200):gsub("%c", " "))
+end
+
 -- check counts the answer as failed unless it has the wanted status and
 -- its body holds each rule's text a wanted number of times.
 local function check(code, body)
-  if code ~= status then return fail("HTTP " .. code .. ": " .. body:sub(1, 200)) end
+  if code ~= status then return fail("HTTP " .. code .. ": " .. head(body)) end
   for _, r in ipairs(rules) do
     local n, i = 0, 1
     while true do
@@ -63,7 +69,7 @@ local function check(code, body)
       n, i = n + 1, j + #r.text
     end
     if n < r.min or (r.max >= 0 and n > r.max) then
-      return fail(r.what .. " " .. n .. ", want " .. r.want .. ": " .. body:sub(1, 200))
+      return fail(r.what .. " " .. n .. ", want " .. r.want .. ": " .. head(body))
     end
   end
 end
@@ -156,5 +162,5 @@ function done(summary, latency, requests)
     hist[i] = string.format("%d:%d", v, c)
   end
   io.write("wrk-latency " .. table.concat(hist, " ") .. "\n")
-  io.write("wrk-first-error " .. first:gsub("[\r\n]", " ") .. "\n")
+  io.write("wrk-first-error " .. first .. "\n")
 end

@@ -214,7 +214,7 @@ func parseWrk(out string, conns int) (loadResult, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		if rest, ok := strings.CutPrefix(line, "wrk-first-error "); ok {
-			res.FirstError = strings.TrimSpace(rest)
+			res.FirstError = rest
 			continue
 		}
 		if rest, ok := strings.CutPrefix(line, "wrk-latency "); ok {
