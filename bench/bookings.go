@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,34 +10,12 @@ import (
 	"sync"
 	"time"
 
-	vegeta "github.com/tsenart/vegeta/v12/lib"
-
 	"timeslots/internal/database"
 )
 
 // claimSQL is the seat claim alone, the ceiling bookings are measured
 // against: one conditional UPDATE per slot, committed on its own.
 const claimSQL = `UPDATE time_slots SET booked_count = booked_count + 1, version = version + 1, updated_at = now() WHERE id = $1 AND booked_count < capacity AND start_time > now()`
-
-const bookMutation = `mutation Book($s: ID!, $c: String!) { bookSlot(input: {slotId: $s, customer: $c}) { booking { id status } slot { id remaining status } } }`
-
-func bookTarget(base string, slotID int64, customer string) vegeta.Target {
-	body := fmt.Appendf(nil, `{"query":%q,"variables":{"s":"%d","c":%q}}`, bookMutation, slotID, customer)
-	return vegeta.Target{Method: http.MethodPost, URL: base + "/graphql", Body: body, Header: jsonHeader}
-}
-
-// checkBooked accepts an answer of bookMutation that booked a seat.
-func checkBooked(code int, body []byte) error {
-	switch {
-	case code != http.StatusOK:
-		return fmt.Errorf("HTTP %d: %.200s", code, body)
-	case bytes.Contains(body, []byte(`"errors"`)):
-		return fmt.Errorf("GraphQL errors: %.300s", body)
-	case !bytes.Contains(body, []byte(`"CONFIRMED"`)):
-		return fmt.Errorf("no confirmed booking: %.200s", body)
-	}
-	return nil
-}
 
 // bookingFigure is many clients booking distinct slots over GraphQL beside
 // pgbench running the same claim.
@@ -104,19 +81,7 @@ func measureBookings(ctx context.Context, b *benchDB, s *server, bin, tmp string
 	// Learn the SQL of one booking (on a slot outside all three sets).
 	captureID := total
 	caps, err := capture(ctx, b, bin, o.pgLog, []func(*server) error{func(cs *server) error {
-		t := bookTarget(cs.base, captureID, "capture")
-		req, err := t.Request()
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var buf bytes.Buffer
-		_, _ = buf.ReadFrom(resp.Body)
-		return checkBooked(resp.StatusCode, buf.Bytes())
+		return bookSlot.send(ctx, http.DefaultClient, cs.base, bookRequest(captureID, "capture"))
 	}})
 	if err != nil {
 		return fig, err
@@ -165,14 +130,10 @@ func measureBookings(ctx context.Context, b *benchDB, s *server, bin, tmp string
 	// GraphQL bookings, on wrk like the reads: each slot once, dealt to its
 	// threads in turn, until the last answer; wrk is stopped if the load
 	// falls below 100 bookings/s (a minute at the least).
-	script, err := bookScript(ids)
-	if err != nil {
-		return fig, err
-	}
 	limit := max(time.Minute, time.Duration(n/100)*time.Second)
 	meter := startCPU(ctx, b, s.cmd.Process.Pid)
 	var client time.Duration
-	fig.Load, client, err = runWrkUntilDone(ctx, s.base, script, o.conns, limit)
+	fig.Load, client, err = runWrk(ctx, s.base, bookingsOf(ids), o.conns, limit)
 	fig.LoadCPU = meter.finish(ctx, int(fig.Load.Requests), client)
 	if err != nil {
 		return fig, err
@@ -318,19 +279,13 @@ func measureHotSlots(ctx context.Context, b *benchDB, s *server, o *options, cap
 
 // bookOnce books one seat and answers the GraphQL error code ("" on success).
 func bookOnce(ctx context.Context, client *http.Client, base string, slotID int64, customer string) (string, error) {
-	t := bookTarget(base, slotID, customer)
-	req, err := t.Request()
+	status, body, err := bookSlot.do(ctx, client, base, bookRequest(slotID, customer))
 	if err != nil {
 		return "", err
 	}
-	resp, err := client.Do(req.WithContext(ctx))
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
 	var r gqlResponse
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		return "", fmt.Errorf("HTTP %d: undecodable answer: %w", resp.StatusCode, err)
+	if err := json.Unmarshal(body, &r); err != nil {
+		return "", fmt.Errorf("HTTP %d: undecodable answer: %w", status, err)
 	}
 	if len(r.Errors) > 0 {
 		code, _ := r.Errors[0].Extensions["code"].(string)
@@ -339,8 +294,8 @@ func bookOnce(ctx context.Context, client *http.Client, base string, slotID int6
 		}
 		return code, nil
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %d", resp.StatusCode)
+	if status != http.StatusOK {
+		return "", fmt.Errorf("HTTP %d", status)
 	}
 	return "", nil
 }

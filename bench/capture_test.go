@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseParamsReadsQuotedValuesEscapesAndNulls(t *testing.T) {
@@ -68,5 +70,23 @@ func TestParamAfterFindsTheColumnNotAPrefixOfAnother(t *testing.T) {
 	}
 	if n := paramAfter(sql, "provider_id"); n != 0 {
 		t.Fatalf("provider_id found as $%d in a statement without it", n)
+	}
+}
+
+func TestParsePgbenchReadsTheSummaryAndTellsARunWithoutTransactions(t *testing.T) {
+	head := "pgbench (15.20 (Debian 15.20-0+deb12u1))\ntransaction type: multiple scripts\nnumber of clients: 32\nnumber of threads: 2\nmaximum number of tries: 1\n"
+	var res pgbenchResult
+	err := parsePgbench(head+"duration: 2 s\nnumber of transactions actually processed: 4210\nnumber of failed transactions: 3 (0.071%)\n"+
+		"latency average = 14.812 ms\ninitial connection time = 402.117 ms\ntps = 2160.376011 (without initial connection time)\n", &res)
+	if err != nil || res.Txns != 4210 || res.Failed != 3 || res.TPS != 2160.376011 || res.AvgLat != 14812*time.Microsecond {
+		t.Fatalf("parsed %+v, %v", res, err)
+	}
+	// Its clients still connecting when the time was up: no tps line.
+	err = parsePgbench(head+"duration: 1 s\nnumber of transactions actually processed: 0\nnumber of failed transactions: 0 (NaN%)\n", &pgbenchResult{})
+	if !errors.Is(err, errNoTransactions) {
+		t.Fatalf("a run without transactions: %v, want errNoTransactions", err)
+	}
+	if err := parsePgbench(head+"pgbench: error: connection to server failed\n", &pgbenchResult{}); err == nil || errors.Is(err, errNoTransactions) {
+		t.Fatalf("a run without a summary: %v, want another error", err)
 	}
 }

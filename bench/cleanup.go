@@ -62,8 +62,8 @@ func measureCleanup(ctx context.Context, b *benchDB, s *server, o *options, ds *
 		st := ds.today.AddDays(2 * i)
 		wins = append(wins, window{Start: st, End: st.AddDays(6)})
 	}
-	tr := readTargeter(graphqlRead, s.base, ds, wins)
-	fig.Before = runLoad(ctx, tr, checkPage, o.conns, o.cleanupReadRate, o.scalingDur)
+	reads := readsOf(graphqlRead, ds, wins)
+	fig.Before = runLoad(ctx, s.base, reads, o.conns, o.cleanupReadRate, o.scalingDur)
 
 	sctx, stopSampling := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -75,7 +75,7 @@ func measureCleanup(ctx context.Context, b *benchDB, s *server, o *options, ds *
 	}()
 	readCtx, stopReads := context.WithCancel(ctx)
 	readDone := make(chan loadResult, 1)
-	go func() { readDone <- runLoad(readCtx, tr, checkPage, o.conns, o.cleanupReadRate, 0) }()
+	go func() { readDone <- runLoad(readCtx, s.base, reads, o.conns, o.cleanupReadRate, 0) }()
 
 	var out struct {
 		CleanupSlots struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -77,6 +78,11 @@ type pgbenchResult struct {
 	CPU      time.Duration // pgbench's own CPU
 }
 
+// errNoTransactions is a pgbench run whose time was up before any
+// transaction ended: its clients were still connecting, as a one-second
+// warm-up's can be on a loaded machine.
+var errNoTransactions = errors.New("pgbench ended before any transaction did")
+
 var (
 	reTPS    = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 	reLat    = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
@@ -129,21 +135,8 @@ func runPgbench(ctx context.Context, dbURL, dir string, scripts []pgbenchScript,
 	if err != nil {
 		return res, fmt.Errorf("pgbench: %v\n%s", err, out)
 	}
-	text := string(out)
-	if m := reTPS.FindStringSubmatch(text); m != nil {
-		res.TPS, _ = strconv.ParseFloat(m[1], 64)
-	} else {
-		return res, fmt.Errorf("pgbench printed no tps:\n%s", text)
-	}
-	if m := reLat.FindStringSubmatch(text); m != nil {
-		f, _ := strconv.ParseFloat(m[1], 64)
-		res.AvgLat = time.Duration(f * float64(time.Millisecond))
-	}
-	if m := reTxns.FindStringSubmatch(text); m != nil {
-		res.Txns, _ = strconv.Atoi(m[1])
-	}
-	if m := reFailed.FindStringSubmatch(text); m != nil {
-		res.Failed, _ = strconv.Atoi(m[1])
+	if err := parsePgbench(string(out), &res); err != nil {
+		return res, err
 	}
 	lats, err := readPgbenchLogs(logDir)
 	if err != nil {
@@ -151,6 +144,30 @@ func runPgbench(ctx context.Context, dbURL, dir string, scripts []pgbenchScript,
 	}
 	res.P50, res.P99 = quantile(lats, 0.50), quantile(lats, 0.99)
 	return res, nil
+}
+
+// parsePgbench reads pgbench's summary into res: its throughput, average
+// latency and transaction counts.
+func parsePgbench(text string, res *pgbenchResult) error {
+	txns := reTxns.FindStringSubmatch(text)
+	if txns != nil {
+		res.Txns, _ = strconv.Atoi(txns[1])
+	}
+	if m := reTPS.FindStringSubmatch(text); m != nil {
+		res.TPS, _ = strconv.ParseFloat(m[1], 64)
+	} else if txns != nil && res.Txns == 0 {
+		return fmt.Errorf("%w:\n%s", errNoTransactions, text)
+	} else {
+		return fmt.Errorf("pgbench printed no tps:\n%s", text)
+	}
+	if m := reLat.FindStringSubmatch(text); m != nil {
+		f, _ := strconv.ParseFloat(m[1], 64)
+		res.AvgLat = time.Duration(f * float64(time.Millisecond))
+	}
+	if m := reFailed.FindStringSubmatch(text); m != nil {
+		res.Failed, _ = strconv.Atoi(m[1])
+	}
+	return nil
 }
 
 // readPgbenchLogs reads the per-transaction latencies (µs, third field) of

@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -28,60 +28,6 @@ func readWindows(ds *dataset, offsetDays int) []window {
 	return out
 }
 
-// pageSize is the page every read asks for.
-const pageSize = 20
-
-// timeSlotsQuery asks for the fields the REST shim answers (the same data
-// both ways), with the edge cursors and the page info a client pages by.
-const timeSlotsQuery = `query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(first: 20, filter: {providerId: $p, startDate: $s, endDate: $e}) { edges { cursor node { id providerId startTime endTime date status capacity bookedCount } } pageInfo { hasNextPage endCursor } } }`
-
-// readAPI is one of the two read endpoints.
-type readAPI struct {
-	Name   string
-	target func(base string, pid int64, w window) vegeta.Target
-	// wrkRequest is the same request as the body of a Lua function of p
-	// (a provider id) and w (a window) for wrk's script.
-	wrkRequest string
-}
-
-var jsonHeader = http.Header{"Content-Type": []string{"application/json"}}
-
-var graphqlRead = readAPI{Name: "GraphQL timeSlots", target: func(base string, pid int64, w window) vegeta.Target {
-	body := fmt.Appendf(nil, `{"query":%q,"variables":{"p":"%d","s":"%s","e":"%s"}}`, timeSlotsQuery, pid, w.Start, w.End)
-	return vegeta.Target{Method: http.MethodPost, URL: base + "/graphql", Body: body, Header: jsonHeader}
-}, wrkRequest: `  return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json"},
-    '{"query":' .. ` + luaString(luaString(timeSlotsQuery)) + ` .. ',"variables":{"p":"' .. p .. '","s":"' .. w[1] .. '","e":"' .. w[2] .. '"}}')`}
-
-var restRead = readAPI{Name: "REST /api/time-slots", target: func(base string, pid int64, w window) vegeta.Target {
-	return vegeta.Target{Method: http.MethodGet,
-		URL: fmt.Sprintf("%s/api/time-slots?providerId=%d&startDate=%s&endDate=%s&limit=%d", base, pid, w.Start, w.End, pageSize)}
-}, wrkRequest: `  return wrk.format("GET", "/api/time-slots?providerId=" .. p .. "&startDate=" .. w[1] .. "&endDate=" .. w[2] .. "&limit=` + strconv.Itoa(pageSize) + `")`}
-
-// readTargeter picks a random provider and window per request.
-func readTargeter(api readAPI, base string, ds *dataset, wins []window) vegeta.Targeter {
-	return func(t *vegeta.Target) error {
-		p := ds.providers[rand.IntN(len(ds.providers))].ID
-		*t = api.target(base, p, wins[rand.IntN(len(wins))])
-		return nil
-	}
-}
-
-// checkPage accepts a 200 answer without GraphQL errors that holds exactly
-// one full page of slots.
-func checkPage(r *vegeta.Result) error {
-	switch {
-	case r.Error != "":
-		return fmt.Errorf("%s", r.Error)
-	case r.Code != http.StatusOK:
-		return fmt.Errorf("HTTP %d: %.200s", r.Code, r.Body)
-	case bytes.Contains(r.Body, []byte(`"errors"`)):
-		return fmt.Errorf("GraphQL errors: %.300s", r.Body)
-	case bytes.Count(r.Body, []byte(`"id":`)) != pageSize:
-		return fmt.Errorf("want %d slots, got %d: %.200s", pageSize, bytes.Count(r.Body, []byte(`"id":`)), r.Body)
-	}
-	return nil
-}
-
 // loadResult is one load run as the client saw it.
 type loadResult struct {
 	Requests   uint64
@@ -92,17 +38,17 @@ type loadResult struct {
 	FirstError string
 	Duration   time.Duration
 	// wrk only: WrkP99 is the p99 wrk itself reports, after its correction
-	// for coordinated omission (undoWrkCorrection); Span is a script's time
-	// from its first request to its last answer (wrkBookScript).
+	// for coordinated omission (undoWrkCorrection); Span is a deal load's
+	// time from its first request to its last answer (load.lua).
 	WrkP99 time.Duration
 	Span   time.Duration
 	cpu    time.Duration // wrk's CPU time until its end
 }
 
 // runLoad attacks with vegeta: workers concurrent connections, as fast as
-// they go (freq 0) or at freq requests/s, for d or until the targeter runs
-// out; check judges each answer.
-func runLoad(ctx context.Context, tr vegeta.Targeter, check func(*vegeta.Result) error, workers, freq int, d time.Duration) loadResult {
+// they go (freq 0) or at freq requests/s, for d or, for a Deal load, until
+// its requests run out; every answer is held to l's check.
+func runLoad(ctx context.Context, base string, l load, workers, freq int, d time.Duration) loadResult {
 	atk := vegeta.NewAttacker(
 		vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)),
 		vegeta.Connections(workers), vegeta.MaxConnections(workers),
@@ -112,12 +58,12 @@ func runLoad(ctx context.Context, tr vegeta.Targeter, check func(*vegeta.Result)
 	defer stop()
 	var m vegeta.Metrics
 	var res loadResult
-	for r := range atk.Attack(tr, vegeta.Rate{Freq: freq, Per: time.Second}, d, "load") {
+	for r := range atk.Attack(l.targeter(base), vegeta.Rate{Freq: freq, Per: time.Second}, d, l.Name) {
 		if r.Error == vegeta.ErrNoTargets.Error() && r.Method == "" {
 			continue // the targeter ran out: not a request
 		}
 		m.Add(r)
-		if err := check(r); err != nil {
+		if err := l.Check.verifyResult(r); err != nil {
 			res.Errors++
 			if res.FirstError == "" {
 				res.FirstError = err.Error()
@@ -159,31 +105,31 @@ func readLoad(ctx context.Context, s *server, ds *dataset, api readAPI, o *optio
 // readLoadMetered is readLoad calling begin between warm-up and measure; it
 // also answers the load generator's CPU time over the measured part.
 func readLoadMetered(ctx context.Context, s *server, ds *dataset, api readAPI, o *options, d time.Duration, begin func()) (loadResult, time.Duration, error) {
-	script := readScript(api, ds, readWindows(ds, 0))
+	l := readsOf(api, ds, readWindows(ds, 0))
 	if o.warmup > 0 {
-		if _, _, err := runWrk(ctx, s.base, script, o.conns, o.warmup); err != nil {
+		if _, _, err := runWrk(ctx, s.base, l, o.conns, o.warmup); err != nil {
 			return loadResult{}, 0, err
 		}
 	}
 	begin()
-	return runWrk(ctx, s.base, script, o.conns, d)
+	return runWrk(ctx, s.base, l, o.conns, d)
 }
 
 // healthLoad runs the read loads' closed loop (warm-up, then the measured
 // time) on GET /healthz: the latency this machine gives any answer of the
 // server at that concurrency, before a query or a page is written.
 func healthLoad(ctx context.Context, s *server, o *options) (loadResult, error) {
-	script := fmt.Sprintf(wrkHealthScript, wrkCommon)
+	l := healthChecks()
 	if o.warmup > 0 {
-		if _, _, err := runWrk(ctx, s.base, script, o.conns, o.warmup); err != nil {
+		if _, _, err := runWrk(ctx, s.base, l, o.conns, o.warmup); err != nil {
 			return loadResult{}, err
 		}
 	}
-	l, _, err := runWrk(ctx, s.base, script, o.conns, o.duration)
-	if err == nil && l.Errors > 0 {
-		err = fmt.Errorf("GET /healthz: %d of %d requests failed; first: %s", l.Errors, l.Requests, l.FirstError)
+	res, _, err := runWrk(ctx, s.base, l, o.conns, o.duration)
+	if err == nil && res.Errors > 0 {
+		err = fmt.Errorf("%s: %d of %d requests failed; first: %s", l.Name, res.Errors, res.Requests, res.FirstError)
 	}
-	return l, err
+	return res, err
 }
 
 // captureReads learns the SQL each read endpoint sends, one request per
@@ -194,19 +140,7 @@ func captureReads(ctx context.Context, b *benchDB, bin string, o *options, ds *d
 	var reqs []func(*server) error
 	for _, w := range wins {
 		reqs = append(reqs, func(s *server) error {
-			t := api.target(s.base, pid, w)
-			req, err := t.Request()
-			if err != nil {
-				return err
-			}
-			resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			var buf bytes.Buffer
-			_, _ = buf.ReadFrom(resp.Body)
-			return checkPage(&vegeta.Result{Code: uint16(resp.StatusCode), Body: buf.Bytes()})
+			return api.send(ctx, http.DefaultClient, s.base, api.request(pid, w))
 		})
 	}
 	caps, err := capture(ctx, b, bin, o.pgLog, reqs)
@@ -255,14 +189,25 @@ func measureRead(ctx context.Context, b *benchDB, s *server, bin, tmp string, o 
 	if err != nil {
 		return fig, err
 	}
+	// A warm-up only warms: one that ended while its clients were still
+	// connecting has done what it could.
 	if o.warmup > 0 {
-		if _, err := runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.warmup, 0); err != nil {
+		if _, err := runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.warmup, 0); err != nil && !errors.Is(err, errNoTransactions) {
 			return fig, err
 		}
 	}
-	meter = startCPU(ctx, b, 0)
-	fig.Ceiling, err = runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, o.duration, 0)
-	fig.CeilCPU = meter.finish(ctx, fig.Ceiling.Txns, fig.Ceiling.CPU)
+	// The ceiling has to measure something: a run that ended while its
+	// clients were still connecting (a short smoke run on a loaded
+	// machine) runs again for twice as long, twice at most.
+	for d, try := o.duration, 0; ; d, try = 2*d, try+1 {
+		meter = startCPU(ctx, b, 0)
+		fig.Ceiling, err = runPgbench(ctx, b.url, tmp, scripts, nil, o.conns, d, 0)
+		fig.CeilCPU = meter.finish(ctx, fig.Ceiling.Txns, fig.Ceiling.CPU)
+		if !errors.Is(err, errNoTransactions) || try == 2 {
+			break
+		}
+		fmt.Printf("  pgbench ended in %s before any transaction did: again for %s\n", d, 2*d)
+	}
 	if err != nil {
 		return fig, err
 	}

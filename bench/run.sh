@@ -3,6 +3,10 @@
 # from Debian's packages when missing: pgbench (postgresql-contrib) and the
 # wrk load generator. DATABASE_URL (or BENCH_DATABASE_URL) points at the
 # PostgreSQL server used to create and drop the bench database.
+#
+# bench/ is a module of its own (bench/go.mod): the command is built inside
+# it and runs from the repository's root, so paths given as flags
+# (-readme bench/README.md, -chart, -profile) are relative to the root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
-exec go run ./bench "$@"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+go build -C bench -o "$tmp/bench" .
+"$tmp/bench" "$@"

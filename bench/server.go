@@ -34,11 +34,13 @@ func buildServer(ctx context.Context, root, dir string) (string, error) {
 	return bin, nil
 }
 
-// moduleRoot answers the directory of the timeslots module.
+// moduleRoot answers the directory of the timeslots module: the main
+// module when the bench runs from the repository's root, the replaced
+// requirement when it runs inside bench/ (its own module).
 func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "timeslots").Output()
 	if err != nil {
-		return "", fmt.Errorf("go list -m: %w", err)
+		return "", fmt.Errorf("go list -m timeslots (run the bench inside the repository): %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
 }

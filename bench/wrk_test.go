@@ -33,14 +33,42 @@ func page(n int) string {
 	return b.String()
 }
 
-// TestWrkScriptSendsDrawnRequestsAndCountsEveryBadAnswer runs the read
-// script against a server that answers some requests wrongly (too few
-// slots, a GraphQL error, a 500): wrk must report every one of them, and
-// nothing when all answers are right.
-func TestWrkScriptSendsDrawnRequestsAndCountsEveryBadAnswer(t *testing.T) {
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Skip("wrk is not installed (bench/run.sh installs it)")
-	}
+// generators are the two load generators, each running a load against
+// url for a second: wrk's closed loop on 4 connections, vegeta at a fixed
+// 300 requests/s. inFlight is how many answers a generator may not have
+// counted when it stops (wrk stops with requests in flight; vegeta waits
+// for every answer).
+var generators = []struct {
+	name     string
+	run      func(t *testing.T, url string, l load) loadResult
+	inFlight int64
+}{
+	{"wrk", func(t *testing.T, url string, l load) loadResult {
+		res, cpu, err := runWrk(t.Context(), url, l, 4, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests < 100 || res.RPS <= 0 || res.P50 <= 0 || res.P99 < res.P50 || cpu <= 0 {
+			t.Fatalf("implausible load: %+v, wrk CPU %s", res, cpu)
+		}
+		return res
+	}, 8},
+	{"vegeta", func(t *testing.T, url string, l load) loadResult {
+		res := runLoad(t.Context(), url, l, 4, 300, time.Second)
+		if res.Requests < 250 || res.RPS <= 0 || res.P50 <= 0 || res.P99 < res.P50 {
+			t.Fatalf("implausible load: %+v", res)
+		}
+		return res
+	}, 0},
+}
+
+// TestReadsSendDrawnRequestsAndCountEveryBadAnswer runs the read loads on
+// both load generators against a server that answers some requests
+// wrongly (too few slots, a GraphQL error, a 500): each must send only the
+// endpoint's requests, drawn at random, and report every wrong answer,
+// and nothing when all answers are right.
+func TestReadsSendDrawnRequestsAndCountEveryBadAnswer(t *testing.T) {
+	requireWrk(t)
 	ds := &dataset{providers: []models.Provider{{ID: 11}, {ID: 12}, {ID: 13}}, today: "2030-01-07"}
 	wins := readWindows(ds, 0)
 	for _, tc := range []struct {
@@ -52,57 +80,59 @@ func TestWrkScriptSendsDrawnRequestsAndCountsEveryBadAnswer(t *testing.T) {
 		{"REST, every 7th answer wrong", restRead, 7},
 		{"GraphQL, every 5th answer wrong", graphqlRead, 5},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var n, bad atomic.Int64
-			var mu sync.Mutex
-			seen := map[string]bool{}
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				key := requestKey(r, ds, wins)
-				mu.Lock()
-				seen[key] = true
-				mu.Unlock()
-				i := n.Add(1)
-				if tc.badEach == 0 || i%tc.badEach != 0 {
-					_, _ = w.Write([]byte(page(pageSize)))
-					return
-				}
-				bad.Add(1)
-				switch i / tc.badEach % 3 {
-				case 0:
-					_, _ = w.Write([]byte(page(pageSize - 1)))
-				case 1:
-					_, _ = w.Write([]byte(`{"errors":[{"message":"boom"}],"data":null}`))
-				default:
-					http.Error(w, "boom", http.StatusInternalServerError)
-				}
-			}))
-			defer srv.Close()
+		for _, gen := range generators {
+			t.Run(tc.name+", "+gen.name, func(t *testing.T) {
+				var n, bad atomic.Int64
+				var mu sync.Mutex
+				seen := map[string]bool{}
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					key := requestKey(r, ds, wins)
+					mu.Lock()
+					seen[key] = true
+					mu.Unlock()
+					i := n.Add(1)
+					if tc.badEach == 0 || i%tc.badEach != 0 {
+						_, _ = w.Write([]byte(page(pageSize)))
+						return
+					}
+					bad.Add(1)
+					switch i / tc.badEach % 3 {
+					case 0:
+						_, _ = w.Write([]byte(page(pageSize - 1)))
+					case 1:
+						_, _ = w.Write([]byte(`{"errors":[{"message":"boom"}],"data":null}`))
+					default:
+						http.Error(w, "boom", http.StatusInternalServerError)
+					}
+				}))
+				defer srv.Close()
 
-			res, cpu, err := runWrk(t.Context(), srv.URL, readScript(tc.api, ds, wins), 4, time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Requests < 100 || res.RPS <= 0 || res.P50 <= 0 || res.P99 < res.P50 || cpu <= 0 {
-				t.Fatalf("implausible load: %+v, wrk CPU %s", res, cpu)
-			}
-			// wrk stops with requests in flight: their answers are not
-			// counted, so the server may have sent a few more than wrk saw.
-			if got, sent := int64(res.Errors), bad.Load(); got > sent || got < sent-8 || (sent > 0) != (got > 0) {
-				t.Fatalf("wrk counted %d bad answers; the server sent %d (of %d)", got, sent, n.Load())
-			}
-			if bad.Load() > 0 && res.FirstError == "" {
-				t.Fatal("no first error reported")
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if seen["malformed"] {
-				t.Fatal("wrk sent a request unlike the endpoint's")
-			}
-			// 3 providers × 8 windows: a random draw meets most of them.
-			if len(seen) < 12 {
-				t.Fatalf("only %d distinct requests: the draw is not random", len(seen))
-			}
-		})
+				res := gen.run(t, srv.URL, readsOf(tc.api, ds, wins))
+				if got, sent := int64(res.Errors), bad.Load(); got > sent || got < sent-gen.inFlight || (sent > 0) != (got > 0) {
+					t.Fatalf("%s counted %d bad answers; the server sent %d (of %d)", gen.name, got, sent, n.Load())
+				}
+				if bad.Load() > 0 && res.FirstError == "" {
+					t.Fatal("no first error reported")
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if seen["malformed"] {
+					t.Fatalf("%s sent a request unlike the endpoint's", gen.name)
+				}
+				// 3 providers × 8 windows: a random draw meets most of them.
+				if len(seen) < 12 {
+					t.Fatalf("only %d distinct requests: the draw is not random", len(seen))
+				}
+			})
+		}
+	}
+}
+
+// requireWrk skips a test that needs wrk where it is not installed.
+func requireWrk(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (bench/run.sh installs it)")
 	}
 }
 
@@ -224,14 +254,12 @@ func TestHistQuantileIsQuantileOfTheExpandedList(t *testing.T) {
 	}
 }
 
-// TestWrkBookScriptBooksEachSlotOnceAndStops runs the bookings script
+// TestWrkBookingsBookEachSlotOnceAndStop runs the bookings load
 // against a server that answers like bookSlot: every slot must be asked for
 // exactly once, by its customer, wrk must end as soon as the last answer
 // came (well before its time limit), and every wrong answer must count.
-func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Skip("wrk is not installed (bench/run.sh installs it)")
-	}
+func TestWrkBookingsBookEachSlotOnceAndStop(t *testing.T) {
+	requireWrk(t)
 	for _, tc := range []struct {
 		name    string
 		slots   int
@@ -273,12 +301,8 @@ func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
 			}))
 			defer srv.Close()
 
-			script, err := bookScript(slots)
-			if err != nil {
-				t.Fatal(err)
-			}
 			start := time.Now()
-			res, cpu, err := runWrkUntilDone(t.Context(), srv.URL, script, 8, 30*time.Second)
+			res, cpu, err := runWrk(t.Context(), srv.URL, bookingsOf(slots), 8, 30*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,12 +329,10 @@ func TestWrkBookScriptBooksEachSlotOnceAndStops(t *testing.T) {
 	}
 }
 
-// TestWrkHealthScriptCountsEveryRefusal runs the /healthz load against a
+// TestWrkHealthChecksCountEveryRefusal runs the /healthz load against a
 // server that answers 200 and against one that answers 503.
-func TestWrkHealthScriptCountsEveryRefusal(t *testing.T) {
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Skip("wrk is not installed (bench/run.sh installs it)")
-	}
+func TestWrkHealthChecksCountEveryRefusal(t *testing.T) {
+	requireWrk(t)
 	for _, status := range []int{http.StatusOK, http.StatusServiceUnavailable} {
 		var wrongPath atomic.Int64
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -319,7 +341,7 @@ func TestWrkHealthScriptCountsEveryRefusal(t *testing.T) {
 			}
 			w.WriteHeader(status)
 		}))
-		res, _, err := runWrk(t.Context(), srv.URL, fmt.Sprintf(wrkHealthScript, wrkCommon), 4, time.Second)
+		res, _, err := runWrk(t.Context(), srv.URL, healthChecks(), 4, time.Second)
 		srv.Close()
 		if err != nil {
 			t.Fatal(err)
