@@ -70,9 +70,9 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 	go func() {
 		done <- run(ctx, []string{"timeslots"}, envOf(env), out)
 	}()
-	var url string
+	var base string
 	select {
-	case url = <-out.ready:
+	case base = <-out.ready:
 	case err := <-done:
 		cancel()
 		t.Fatalf("server stopped before listening: %v\n%s", err, out.String())
@@ -86,7 +86,7 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 			t.Errorf("server shutdown: %v", err)
 		}
 	})
-	return &testServer{URL: url, DatabaseURL: env["DATABASE_URL"], out: out, stop: stop}
+	return &testServer{URL: base, DatabaseURL: env["DATABASE_URL"], out: out, stop: stop}
 }
 
 // listeningLine is the line the program prints once it accepts requests.
