@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"os"
 	"os/exec"
@@ -26,29 +25,6 @@ import (
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// withWroteRequest calls f once the client has written the whole request.
-func withWroteRequest(ctx context.Context, f func()) context.Context {
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { f() }})
-}
 
 // dbProxy is a TCP relay between the server and PostgreSQL that the test
 // can cut (every relayed connection is closed and new ones are closed at
@@ -149,50 +125,37 @@ type outcome struct {
 	message    string
 }
 
-// bookOnce books slot for customer through GraphQL.
+// bookOnce books slot for customer through GraphQL. It runs in the
+// test's goroutines, so it records what it saw instead of failing the test.
 func bookOnce(client *http.Client, base string, slot int64, customer string) outcome {
 	o := outcome{start: time.Now(), slotID: slot}
 	q := fmt.Sprintf(`{"query":"mutation { bookSlot(input: {slotId: \"%d\", customer: \"%s\"}) { booking { id } } }"}`, slot, customer)
-	resp, err := client.Post(base+"/graphql", "application/json", strings.NewReader(q))
+	a, err := getAnswer(client, http.MethodPost, base+"/graphql", http.Header{"Content-Type": {"application/json"}}, strings.NewReader(q))
 	o.end = time.Now()
 	if err != nil {
 		o.message = err.Error()
 		return o
 	}
-	defer resp.Body.Close()
-	o.status = resp.StatusCode
-	var body struct {
-		Data *struct {
-			BookSlot *struct{ Booking struct{ ID string } }
-		}
-		Errors []struct {
-			Message    string
-			Extensions struct{ Code string }
-		}
+	o.status = a.Status
+	res, err := parseGraphQL(a)
+	var data struct {
+		BookSlot *struct{ Booking struct{ ID string } }
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(raw, &body); err != nil {
-		o.message = "undecodable answer: " + string(raw)
+	if err == nil && res.Data != nil {
+		err = json.Unmarshal(res.Data, &data)
+	}
+	if err != nil {
+		o.message = "undecodable answer: " + string(a.Body)
 		return o
 	}
-	if len(body.Errors) > 0 {
-		o.code, o.message = body.Errors[0].Extensions.Code, body.Errors[0].Message
+	if len(res.Errors) > 0 {
+		o.code, o.message = res.Code(), res.Errors[0].Message
 		return o
 	}
-	if body.Data != nil && body.Data.BookSlot != nil {
-		o.bookingID = body.Data.BookSlot.Booking.ID
+	if data.BookSlot != nil {
+		o.bookingID = data.BookSlot.Booking.ID
 	}
 	return o
-}
-
-func statusOf(t *testing.T, client *http.Client, u string) int {
-	t.Helper()
-	resp, err := client.Get(u)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // PostgreSQL goes away while bookings flow, then comes back: the server
@@ -209,14 +172,22 @@ func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 	}
 	proxy := startProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	srv := startServer(t, database.Postgres, map[string]string{"DATABASE_URL": u.String(), "SEED_DEMO": "true"})
+	srv := startServer(t, testEnv(t, database.Postgres, map[string]string{"DATABASE_URL": u.String(), "SEED_DEMO": "true"}))
 	client := &http.Client{Timeout: 30 * time.Second}
+	// statusOf answers the status of GET path, 0 when no answer came.
+	statusOf := func(path string) int {
+		a, _ := getAnswer(client, http.MethodGet, srv.URL+path, nil, nil)
+		return a.Status
+	}
 
 	// Every bookable slot of the demo data.
-	status, body := getBody(t, srv.URL+"/api/time-slots?limit=200&status=available")
+	resp, err := getAnswer(client, http.MethodGet, srv.URL+"/api/time-slots?limit=200&status=available", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var list struct{ Data []struct{ ID int64 } }
-	if err := json.Unmarshal([]byte(body), &list); status != 200 || err != nil || len(list.Data) < 50 {
-		t.Fatalf("slots: %d %v %s", status, err, body)
+	if err := json.Unmarshal(resp.Body, &list); resp.Status != 200 || err != nil || len(list.Data) < 50 {
+		t.Fatalf("slots: %v %s", err, resp)
 	}
 
 	var (
@@ -254,15 +225,15 @@ func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 	waitFor("bookings before the outage", 20*time.Second, func() bool { return count() >= 20 })
 	cutAt := time.Now()
 	proxy.cut()
-	waitFor("/readyz 503 while the database is away", 10*time.Second, func() bool { return statusOf(t, client, srv.URL+"/readyz") == 503 })
+	waitFor("/readyz 503 while the database is away", 10*time.Second, func() bool { return statusOf("/readyz") == 503 })
 	during := count()
 	waitFor("requests failing during the outage", 10*time.Second, func() bool { return count() >= during+20 })
-	if got := statusOf(t, client, srv.URL+"/healthz"); got != 200 {
+	if got := statusOf("/healthz"); got != 200 {
 		t.Errorf("/healthz during the outage: %d, want 200 (the process is alive)", got)
 	}
 	restoredAt := time.Now()
 	proxy.restore()
-	readyAt := waitFor("/readyz 200 after the database returns", 10*time.Second, func() bool { return statusOf(t, client, srv.URL+"/readyz") == 200 })
+	readyAt := waitFor("/readyz 200 after the database returns", 10*time.Second, func() bool { return statusOf("/readyz") == 200 })
 	after := count()
 	waitFor("bookings after the outage", 20*time.Second, func() bool { return count() >= after+40 })
 	stop.Store(true)
@@ -365,7 +336,7 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 		"PORT=0", "DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "sigterm.db"), "SEED_DEMO=true",
 		"RATE_LIMIT_RPS=0", "REQUEST_TIMEOUT=2m", "SHUTDOWN_TIMEOUT=2m", "LOG_LEVEL=debug",
 		"SCHEDULER_ENABLED=true", "GENERATE_SCHEDULE=@every 1s", "GENERATE_DAYS_AHEAD=2", "CLEANUP_SCHEDULE=@every 1s")
-	out := &lockedBuffer{}
+	out := newOutputBuffer()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -374,42 +345,31 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	var base string
-	for deadline := time.Now().Add(60 * time.Second); base == ""; {
-		if m := listeningLine.FindStringSubmatch(out.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("the binary did not start:\n%s", out.String())
-		} else {
-			time.Sleep(20 * time.Millisecond)
-		}
+	select {
+	case base = <-out.ready:
+	case err := <-exited:
+		t.Fatalf("the binary stopped before listening: %v\n%s", err, out.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the binary did not start:\n%s", out.String())
 	}
 
 	// Admin generations of two to three months for every demo provider (they
-	// run one at a time), sent together: once every request is written, they
-	// are in the server's hands.
+	// run one at a time), sent together.
 	const n = 4
-	var sent, wg sync.WaitGroup
-	sent.Add(n)
+	var wg sync.WaitGroup
 	statuses := make([]int, n)
 	for i := range n {
 		wg.Go(func() {
 			body := fmt.Sprintf(`{"daysAhead": %d}`, 60+10*i)
-			req, _ := http.NewRequest(http.MethodPost, base+"/api/admin/time-slots", strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			var once sync.Once
-			req = req.WithContext(withWroteRequest(req.Context(), func() { once.Do(sent.Done) }))
-			resp, err := http.DefaultClient.Do(req)
-			once.Do(sent.Done)
+			a, err := getAnswer(nil, http.MethodPost, base+"/api/admin/time-slots",
+				http.Header{"Content-Type": {"application/json"}}, strings.NewReader(body))
 			if err != nil {
 				t.Errorf("request %d: %v", i, err)
 				return
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			statuses[i] = resp.StatusCode
+			statuses[i] = a.Status
 		})
 	}
-	sent.Wait()
 	// Every request has reached a handler (logged at debug level) before
 	// the signal, so all four are the server's in-flight work.
 	started := regexp.MustCompile(`"msg":"request started","request_id":"[^"]+","method":"POST","path":"/api/admin/time-slots"`)

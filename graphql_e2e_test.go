@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -15,74 +12,6 @@ import (
 	"timeslots/internal/dbtest"
 	"timeslots/models"
 )
-
-// gqlResult is one GraphQL answer as a client sees it.
-type gqlResult struct {
-	Status int
-	Header http.Header
-	Body   string
-	Data   json.RawMessage
-	Errors []struct {
-		Message    string         `json:"message"`
-		Path       []any          `json:"path"`
-		Extensions map[string]any `json:"extensions"`
-	}
-}
-
-// Code answers the extensions.code of the first error, "" when none.
-func (r gqlResult) Code() string {
-	if len(r.Errors) == 0 {
-		return ""
-	}
-	c, _ := r.Errors[0].Extensions["code"].(string)
-	return c
-}
-
-// Decode reads data into v, failing the test when the answer has errors.
-func (r gqlResult) Decode(t *testing.T, v any) {
-	t.Helper()
-	if len(r.Errors) > 0 {
-		t.Fatalf("unexpected errors (HTTP %d): %s", r.Status, r.Body)
-	}
-	if err := json.Unmarshal(r.Data, v); err != nil {
-		t.Fatalf("decode data: %v\n%s", err, r.Body)
-	}
-}
-
-// postGraphQL sends one operation as GraphiQL and other clients do: a JSON
-// body to POST /graphql.
-func postGraphQL(t *testing.T, base, query string, vars map[string]any, header http.Header) gqlResult {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, err := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	return doGraphQL(t, req)
-}
-
-func doGraphQL(t *testing.T, req *http.Request) gqlResult {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := gqlResult{Status: resp.StatusCode, Header: resp.Header, Body: string(raw)}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("HTTP %d: answer is not GraphQL JSON: %v\n%s", resp.StatusCode, err, raw)
-	}
-	return out
-}
 
 type slotNode struct {
 	ID        string    `json:"id"`
@@ -127,7 +56,7 @@ func TestGraphQLPagesThroughEverySlot(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, d, nil)
+			srv := startServer(t, testEnv(t, d, nil))
 
 			var forward []slotNode
 			total := -1
@@ -199,7 +128,7 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, d, nil)
+			srv := startServer(t, testEnv(t, d, nil))
 			gql := func(query string, vars map[string]any) gqlResult {
 				t.Helper()
 				return postGraphQL(t, srv.URL, query, vars, nil)
@@ -341,11 +270,7 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 
 			// SLOT_IN_PAST: a slot that has already started, written as the
 			// generator would have written it yesterday.
-			db, err := database.Open(t.Context(), mustTarget(t, srv.DatabaseURL), database.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			db := openDatabase(t, srv.DatabaseURL)
 			start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Minute)
 			var pidNum int64
 			fmt.Sscan(pid, &pidNum)
@@ -362,15 +287,6 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 	}
 }
 
-func mustTarget(t *testing.T, url string) database.Target {
-	t.Helper()
-	target, err := database.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return target
-}
-
 // TestGraphQLDatabaseFailureShowsOnlyARequestID breaks the database under
 // a running server: the client must get INTERNAL_SERVER_ERROR and a request
 // id, and nothing of the SQL, the driver or the stack; the log must have
@@ -379,12 +295,8 @@ func TestGraphQLDatabaseFailureShowsOnlyARequestID(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, d, map[string]string{"SEED_DEMO": "false"})
-			db, err := database.Open(t.Context(), mustTarget(t, srv.DatabaseURL), database.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
+			srv := startServer(t, testEnv(t, d, map[string]string{"SEED_DEMO": "false"}))
+			db := openDatabase(t, srv.DatabaseURL)
 			if err := db.Exec("ALTER TABLE time_slots RENAME TO time_slots_gone").Error; err != nil {
 				t.Fatal(err)
 			}
@@ -398,7 +310,7 @@ func TestGraphQLDatabaseFailureShowsOnlyARequestID(t *testing.T) {
 				t.Fatalf("error does not carry the request id %q: %s", id, res.Body)
 			}
 			for _, leak := range []string{"time_slots", "SELECT", "select", "relation", "sqlite", "SQLSTATE", "pgx", "no such table", "goroutine", ".go:", "panic"} {
-				if strings.Contains(res.Body, leak) {
+				if strings.Contains(string(res.Body), leak) {
 					t.Errorf("answer leaks %q: %s", leak, res.Body)
 				}
 			}
@@ -420,19 +332,17 @@ func TestGraphQLDatabaseFailureShowsOnlyARequestID(t *testing.T) {
 // headers GraphiQL's fetcher sends.
 func TestPlaygroundRunsAQuery(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, database.SQLite, nil)
-	resp, err := http.Get(srv.URL + "/")
+	srv := startServer(t, testEnv(t, database.SQLite, nil))
+	page, err := getAnswer(nil, http.MethodGet, srv.URL+"/", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/playground" {
-		t.Fatalf("GET / ended at %s with %d", resp.Request.URL.Path, resp.StatusCode)
+	if page.Status != http.StatusOK || page.URL.Path != "/playground" {
+		t.Fatalf("GET / ended at %s with %d", page.URL.Path, page.Status)
 	}
-	html := string(page)
-	if !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(html, "GraphiQL") {
-		t.Fatalf("not the GraphiQL page: %s", resp.Header.Get("Content-Type"))
+	html := string(page.Body)
+	if !strings.Contains(page.Header.Get("Content-Type"), "text/html") || !strings.Contains(html, "GraphiQL") {
+		t.Fatalf("not the GraphiQL page: %s", page.Header.Get("Content-Type"))
 	}
 	if !strings.Contains(html, "shouldPersistHeaders: false") || strings.Contains(html, "shouldPersistHeaders: true") {
 		t.Fatal("the page would persist the headers editor (and an admin token) in localStorage")
@@ -442,9 +352,17 @@ func TestPlaygroundRunsAQuery(t *testing.T) {
 		t.Fatal("the page names no endpoint")
 	}
 	body := `{"query":"query AvailableSlots { timeSlots(first: 3) { totalCount nodes { id provider { name } } } __schema { queryType { name } } }","variables":{},"operationName":"AvailableSlots"}`
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+m[1], strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/graphql-response+json, application/json, multipart/mixed")
+	a, err := getAnswer(nil, http.MethodPost, srv.URL+m[1], http.Header{
+		"Content-Type": {"application/json"},
+		"Accept":       {"application/graphql-response+json, application/json, multipart/mixed"},
+	}, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := parseGraphQL(a)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var data struct {
 		TimeSlots struct {
 			TotalCount int
@@ -452,7 +370,7 @@ func TestPlaygroundRunsAQuery(t *testing.T) {
 		}
 		Schema struct{ QueryType struct{ Name string } } `json:"__schema"`
 	}
-	doGraphQL(t, req).Decode(t, &data)
+	res.Decode(t, &data)
 	if len(data.TimeSlots.Nodes) != 3 || data.TimeSlots.Nodes[0].Provider.Name == "" || data.Schema.QueryType.Name != "Query" {
 		t.Fatalf("query through the playground's endpoint answered %+v", data)
 	}
@@ -463,22 +381,21 @@ func TestPlaygroundRunsAQuery(t *testing.T) {
 func TestPlaygroundInProductionIsForAdmins(t *testing.T) {
 	t.Parallel()
 	const token = "a-long-enough-admin-token"
-	srv := startServer(t, database.SQLite, map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token})
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token}))
 	for _, c := range []struct {
 		auth   string
 		status int
 	}{{"", http.StatusUnauthorized}, {"Bearer not-the-token", http.StatusForbidden}, {"Bearer " + token, http.StatusOK}} {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/playground", nil)
+		header := http.Header{}
 		if c.auth != "" {
-			req.Header.Set("Authorization", c.auth)
+			header.Set("Authorization", c.auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		a, err := getAnswer(nil, http.MethodGet, srv.URL+"/playground", header, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != c.status {
-			t.Errorf("Authorization %q: %d, want %d", c.auth, resp.StatusCode, c.status)
+		if a.Status != c.status {
+			t.Errorf("Authorization %q: %d, want %d", c.auth, a.Status, c.status)
 		}
 	}
 }

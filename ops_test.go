@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -26,18 +25,14 @@ func TestSecretsAreNeverLogged(t *testing.T) {
 	const token = "s3cret-admin-token-0123456789"
 	url := dbtest.URL(t, database.Postgres)
 	withPassword := strings.Replace(url, "postgres@", "postgres:pa55w0rd-in-url@", 1)
-	srv := startServer(t, database.Postgres, map[string]string{
+	srv := startServer(t, testEnv(t, database.Postgres, map[string]string{
 		"DATABASE_URL": withPassword, "ADMIN_TOKEN": token, "LOG_LEVEL": "debug", "SCHEDULER_ENABLED": "true",
 		"REDIS_URL": "redis://:redis-pa55@127.0.0.1:1/0", "RATE_LIMIT_RPS": "50",
-	})
+	}))
 	for _, path := range []string{"/healthz", "/api/time-slots"} {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer wrong-"+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
+		if _, err := getAnswer(nil, http.MethodGet, srv.URL+path, http.Header{"Authorization": {"Bearer wrong-" + token}}, nil); err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
 	}
 	logs := srv.Logs()
 	if !strings.Contains(logs, `"msg":"scheduler started"`) || !strings.Contains(logs, "rate limit store unreachable") {
@@ -67,31 +62,30 @@ func TestRateLimitIsSharedByReplicasThroughRedis(t *testing.T) {
 		"RATE_LIMIT_RPS": "0.1", "RATE_LIMIT_BURST": "6",
 		"REDIS_URL": redisURL, "REDIS_PREFIX": fmt.Sprintf("timeslots-test:%s:%d", t.Name(), time.Now().UnixNano()),
 	}
-	a := startServer(t, database.SQLite, env)
-	b := startServer(t, database.SQLite, env)
+	a := startServer(t, testEnv(t, database.SQLite, env))
+	b := startServer(t, testEnv(t, database.SQLite, env))
 	passed := 0
 	for i := range 12 {
-		var resp *http.Response
+		var resp answer
 		var err error
 		if i%2 == 0 {
-			resp, err = http.Get(a.URL + "/api/time-slots?limit=1")
+			resp, err = getAnswer(nil, http.MethodGet, a.URL+"/api/time-slots?limit=1", nil, nil)
 		} else {
-			resp, err = http.Post(b.URL+"/graphql", "application/json", strings.NewReader(`{"query":"{ providers(first: 1) { totalCount } }"}`))
+			resp, err = getAnswer(nil, http.MethodPost, b.URL+"/graphql", http.Header{"Content-Type": {"application/json"}},
+				strings.NewReader(`{"query":"{ providers(first: 1) { totalCount } }"}`))
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		switch resp.StatusCode {
+		switch resp.Status {
 		case http.StatusOK:
 			passed++
 		case http.StatusTooManyRequests:
-			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"RATE_LIMITED"`) {
-				t.Errorf("429 without Retry-After or RATE_LIMITED: %v %s", resp.Header, body)
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(resp.Body), `"RATE_LIMITED"`) {
+				t.Errorf("429 without Retry-After or RATE_LIMITED: %v %s", resp.Header, resp.Body)
 			}
 		default:
-			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+			t.Fatalf("request %d: %s", i, resp)
 		}
 		if resp.Header.Get("RateLimit-Limit") != "6" {
 			t.Errorf("request %d: RateLimit-Limit %q, want 6", i, resp.Header.Get("RateLimit-Limit"))
@@ -102,38 +96,14 @@ func TestRateLimitIsSharedByReplicasThroughRedis(t *testing.T) {
 	}
 	// Health, readiness and metrics are never limited.
 	for range 10 {
-		resp, err := http.Get(a.URL + "/healthz")
+		resp, err := getAnswer(nil, http.MethodGet, a.URL+"/healthz", nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("/healthz answered %d after the limit was spent", resp.StatusCode)
+		if resp.Status != http.StatusOK {
+			t.Fatalf("/healthz answered %d after the limit was spent", resp.Status)
 		}
 	}
-}
-
-// getBody answers the status and body of a GET.
-func getBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
-
-func postJSON(t *testing.T, url, body string) (int, string) {
-	t.Helper()
-	resp, err := http.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // metricValue finds one sample in the Prometheus text answer.
@@ -156,34 +126,38 @@ func metricValue(t *testing.T, text, series string) float64 {
 // percentiles and the last run of each job.
 func TestMetricsAndAdminStatsReportWhatHappened(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, database.SQLite, map[string]string{
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
 		"SEED_DEMO": "true", "SCHEDULER_ENABLED": "true",
 		"GENERATE_SCHEDULE": "@every 1s", "CLEANUP_SCHEDULE": "0 3 * * 0", "GENERATE_DAYS_AHEAD": "3",
-	})
-	status, body := getBody(t, srv.URL+"/api/time-slots?limit=2&status=available")
+	}))
+	resp, err := getAnswer(nil, http.MethodGet, srv.URL+"/api/time-slots?limit=2&status=available", nil, nil)
 	// (The performance record below counts exactly this one list call.)
-	if status != 200 {
-		t.Fatalf("list: %d %s", status, body)
+	if err != nil || resp.Status != 200 {
+		t.Fatalf("list: %v %s", err, resp)
 	}
 	var list struct{ Data []struct{ ID int64 } }
-	if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Data) == 0 {
-		t.Fatalf("list: %v %s", err, body)
+	if err := json.Unmarshal(resp.Body, &list); err != nil || len(list.Data) == 0 {
+		t.Fatalf("list: %v %s", err, resp.Body)
 	}
-	book := fmt.Sprintf(`{"query":"mutation Book { bookSlot(input: {slotId: \"%d\", customer: \"ann\"}) { booking { id } } }"}`, list.Data[0].ID)
+	book := fmt.Sprintf(`mutation Book { bookSlot(input: {slotId: "%d", customer: "ann"}) { booking { id } } }`, list.Data[0].ID)
 	for i := range 2 { // the second is refused: ann already holds a seat
-		if status, body := postJSON(t, srv.URL+"/graphql", book); status != 200 {
-			t.Fatalf("book %d: %d %s", i, status, body)
+		if res := postGraphQL(t, srv.URL, book, nil, nil); res.Status != 200 {
+			t.Fatalf("book %d: %s", i, res)
 		}
 	}
-	if status, body := postJSON(t, srv.URL+"/graphql", `{"query":"{ providers(first: 2) { totalCount } }"}`); status != 200 {
-		t.Fatalf("providers: %d %s", status, body)
+	if res := postGraphQL(t, srv.URL, `{ providers(first: 2) { totalCount } }`, nil, nil); res.Status != 200 {
+		t.Fatalf("providers: %s", res)
 	}
 
 	// The scheduler's first generate tick comes within about a second.
 	var text string
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, text = getBody(t, srv.URL+"/metrics")
+		resp, err := getAnswer(nil, http.MethodGet, srv.URL+"/metrics", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text = string(resp.Body)
 		if metricValue(t, text, `timeslots_job_runs_total{job="generate",outcome="succeeded"}`) >= 1 || time.Now().After(deadline) {
 			break
 		}
@@ -229,12 +203,12 @@ func TestMetricsAndAdminStatsReportWhatHappened(t *testing.T) {
 	// The last run may be one still running: wait (bounded) for one that
 	// finished, with its figures.
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		status, body = getBody(t, srv.URL+"/api/admin/time-slots")
-		if status != 200 {
-			t.Fatalf("admin stats: %d %s", status, body)
+		resp, err = getAnswer(nil, http.MethodGet, srv.URL+"/api/admin/time-slots", nil, nil)
+		if err != nil || resp.Status != 200 {
+			t.Fatalf("admin stats: %v %s", err, resp)
 		}
-		if err := json.Unmarshal([]byte(body), &stats); err != nil {
-			t.Fatalf("admin stats: %v %s", err, body)
+		if err := json.Unmarshal(resp.Body, &stats); err != nil {
+			t.Fatalf("admin stats: %v %s", err, resp.Body)
 		}
 		if r := stats.Maintenance.Jobs["generate"].LastRun; (r != nil && r.Outcome == "succeeded") || time.Now().After(deadline) {
 			break
@@ -245,7 +219,7 @@ func TestMetricsAndAdminStatsReportWhatHappened(t *testing.T) {
 	if !stats.Maintenance.SchedulerEnabled || gen.Schedule != "@every 1s" || gen.LastRun == nil ||
 		gen.LastRun.StartedAt == nil || gen.LastRun.FinishedAt == nil || gen.LastRun.Outcome != "succeeded" ||
 		gen.LastRun.Figures["daysAhead"] != float64(3) {
-		t.Errorf("maintenance = %s", body)
+		t.Errorf("maintenance = %s", resp.Body)
 	}
 	// Cleanup is listed with its schedule; on a new database its missed
 	// tick (last Sunday) is not caught up, so it has not run yet.
@@ -269,25 +243,23 @@ func TestMetricsAndAdminStatsReportWhatHappened(t *testing.T) {
 func TestAdminTokenIsNotRateLimitedAndSchedulerCanBeOff(t *testing.T) {
 	t.Parallel()
 	const token = "ops-test-admin-token-0123"
-	srv := startServer(t, database.SQLite, map[string]string{
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
 		"ADMIN_TOKEN": token, "RATE_LIMIT_RPS": "0.01", "RATE_LIMIT_BURST": "1",
 		"SCHEDULER_ENABLED": "false", "GENERATE_SCHEDULE": "@every 1s", "LOG_LEVEL": "info",
-	})
+	}))
 	do := func(auth string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/admin/time-slots", nil)
+		header := http.Header{}
 		if auth != "" {
-			req.Header.Set("Authorization", "Bearer "+auth)
+			header.Set("Authorization", "Bearer "+auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := getAnswer(nil, http.MethodGet, srv.URL+"/api/admin/time-slots", header, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
 		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 			t.Errorf("admin answer Cache-Control %q, want no-store", cc)
 		}
-		return resp.StatusCode, string(b)
+		return resp.Status, string(resp.Body)
 	}
 	for i := range 3 {
 		status, body := do(token)
@@ -313,28 +285,28 @@ func TestAdminTokenIsNotRateLimitedAndSchedulerCanBeOff(t *testing.T) {
 // answer carries nosniff and the request id.
 func TestHeaderAndBodyLimits(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, database.SQLite, map[string]string{"MAX_BODY_BYTES": "2048"})
-	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/healthz", nil)
-	req.Header.Set("X-Padding", strings.Repeat("x", 100<<10))
-	resp, err := http.DefaultClient.Do(req)
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{"MAX_BODY_BYTES": "2048"}))
+	resp, err := getAnswer(nil, http.MethodGet, srv.URL+"/healthz", http.Header{"X-Padding": {strings.Repeat("x", 100<<10)}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("100 KiB of headers: %d, want 431", resp.StatusCode)
+	if resp.Status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("100 KiB of headers: %d, want 431", resp.Status)
 	}
 	for _, path := range []string{"/graphql", "/api/admin/time-slots"} {
-		status, body := postJSON(t, srv.URL+path, `{"query":"`+strings.Repeat(" ", 4096)+`{ providers { totalCount } }"}`)
-		if status != http.StatusRequestEntityTooLarge || !strings.Contains(body, "2048") {
-			t.Errorf("POST %s with 4 KiB: %d %s, want 413 naming the limit", path, status, body)
+		resp, err := getAnswer(nil, http.MethodPost, srv.URL+path, http.Header{"Content-Type": {"application/json"}},
+			strings.NewReader(`{"query":"`+strings.Repeat(" ", 4096)+`{ providers { totalCount } }"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != http.StatusRequestEntityTooLarge || !strings.Contains(string(resp.Body), "2048") {
+			t.Errorf("POST %s with 4 KiB: %s, want 413 naming the limit", path, resp)
 		}
 	}
-	resp, err = http.Get(srv.URL + "/api/time-slots")
+	resp, err = getAnswer(nil, http.MethodGet, srv.URL+"/api/time-slots", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Request-Id") == "" {
 		t.Errorf("headers %v, want nosniff and X-Request-Id", resp.Header)
 	}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 	"timeslots/internal/rest/openapitest"
 	"timeslots/internal/slots"
@@ -34,28 +33,39 @@ func newRESTClient(t *testing.T, srv *testServer) *restClient {
 	return &restClient{t: t, base: srv.URL, api: openapitest.New(t, srv.URL), http: &http.Client{Timeout: 60 * time.Second}}
 }
 
-// do sends a request; body, when not nil, goes with contentType.
-func (c *restClient) do(method, path, contentType string, body []byte) openapitest.Response {
+// do sends a request and checks its answer; body, when not nil, goes with
+// contentType.
+func (c *restClient) do(method, path, contentType string, body []byte) answer {
 	c.t.Helper()
+	header := http.Header{}
+	if contentType != "" {
+		header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		header.Set("Authorization", "Bearer "+c.token)
+	}
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, c.base+path, r)
+	a, err := getAnswer(c.http, method, c.base+path, header, r)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	return c.api.Do(c.t, c.http, req)
+	c.check(c.t, method, path, header, body, a)
+	return a
 }
 
-func (c *restClient) get(path string) openapitest.Response {
-	return c.do(http.MethodGet, path, "", nil)
+// check validates a, the answer to method path with header and body,
+// against the OpenAPI document.
+func (c *restClient) check(t testing.TB, method, path string, header http.Header, body []byte, a answer) {
+	t.Helper()
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header
+	c.api.Check(t, req, a.Status, a.Header, a.Body)
 }
 
 // keysOf answers the keys of the JSON object raw, in the order written.
@@ -106,7 +116,7 @@ var slotKeys = []string{"id", "providerId", "startTime", "endTime", "date", "sta
 
 // decodeList reads a 200 answer of GET /api/time-slots and checks its
 // spelling: key order, IDs as JSON numbers, instants in UTC with Z.
-func decodeList(t *testing.T, resp openapitest.Response) ([]slotOut, slotList) {
+func decodeList(t *testing.T, resp answer) ([]slotOut, slotList) {
 	t.Helper()
 	if resp.Status != http.StatusOK {
 		t.Fatalf("want 200, got %s", resp)
@@ -156,7 +166,7 @@ func decodeList(t *testing.T, resp openapitest.Response) ([]slotOut, slotList) {
 }
 
 // errorOf reads an error answer, checking its status and shape.
-func errorOf(t *testing.T, resp openapitest.Response, status int) (code, message string) {
+func errorOf(t *testing.T, resp answer, status int) (code, message string) {
 	t.Helper()
 	if resp.Status != status {
 		t.Fatalf("want %d, got %s", status, resp)
@@ -168,22 +178,6 @@ func errorOf(t *testing.T, resp openapitest.Response, status int) (code, message
 		t.Fatalf("not the error shape: %s", resp.Body)
 	}
 	return e.Error.Code, e.Error.Message
-}
-
-// openManager opens the server's database beside it, to compare the REST
-// answers with what the manager (and so GraphQL) answers.
-func openManager(t *testing.T, dsn string) *slots.Manager {
-	t.Helper()
-	target, err := database.ParseURL(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), target, database.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return slots.New(db)
 }
 
 // managerIDs pages through the manager with the filter GraphQL would pass
@@ -214,9 +208,11 @@ func managerIDs(t *testing.T, m *slots.Manager, f slots.SlotFilter) []int64 {
 func TestRESTEndToEnd(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
-			srv := startServer(t, d, map[string]string{"MAX_BODY_BYTES": "4096", "LOG_LEVEL": "warn"})
+			srv := startServer(t, testEnv(t, d, map[string]string{"MAX_BODY_BYTES": "4096", "LOG_LEVEL": "warn"}))
 			c := newRESTClient(t, srv)
-			m := openManager(t, srv.DatabaseURL)
+			// The server's database opened beside it, to compare the REST
+			// answers with what the manager (and so GraphQL) answers.
+			m := slots.New(openDatabase(t, srv.DatabaseURL))
 
 			t.Run("the six documented commands answer 200 in the documented shape", func(t *testing.T) {
 				documentedCommands(t, c)
@@ -233,7 +229,7 @@ func TestRESTEndToEnd(t *testing.T) {
 
 func documentedCommands(t *testing.T, c *restClient) {
 	// curl "http://localhost:3000/api/time-slots?limit=10"
-	got, l := decodeList(t, c.get("/api/time-slots?limit=10"))
+	got, l := decodeList(t, c.do(http.MethodGet, "/api/time-slots?limit=10", "", nil))
 	if len(got) != 10 || l.Pagination.Limit != 10 || !l.Pagination.HasMore {
 		t.Fatalf("limit=10: %d slots, pagination %+v; want 10 of the demo slots and more", len(got), l.Pagination)
 	}
@@ -246,11 +242,11 @@ func documentedCommands(t *testing.T, c *restClient) {
 	// curl "http://localhost:3000/api/time-slots?providerId=36&limit=5"
 	// The demo has 7 providers, so 36 has no slots; the same query for a
 	// demo provider shows the filter at work.
-	got, l = decodeList(t, c.get("/api/time-slots?providerId=36&limit=5"))
+	got, l = decodeList(t, c.do(http.MethodGet, "/api/time-slots?providerId=36&limit=5", "", nil))
 	if len(got) != 0 || l.Pagination.HasMore || l.Pagination.Limit != 5 {
 		t.Fatalf("providerId=36: %d slots, %+v", len(got), l.Pagination)
 	}
-	got, l = decodeList(t, c.get("/api/time-slots?providerId=3&limit=5"))
+	got, l = decodeList(t, c.do(http.MethodGet, "/api/time-slots?providerId=3&limit=5", "", nil))
 	if len(got) != 5 || !l.Pagination.HasMore {
 		t.Fatalf("providerId=3&limit=5: %d slots, %+v", len(got), l.Pagination)
 	}
@@ -262,13 +258,13 @@ func documentedCommands(t *testing.T, c *restClient) {
 
 	// curl "http://localhost:3000/api/time-slots?startDate=2025-09-09&endDate=2025-09-15"
 	// Those dates are past, and only future slots are generated.
-	got, l = decodeList(t, c.get("/api/time-slots?startDate=2025-09-09&endDate=2025-09-15"))
+	got, l = decodeList(t, c.do(http.MethodGet, "/api/time-slots?startDate=2025-09-09&endDate=2025-09-15", "", nil))
 	if len(got) != 0 || l.Pagination.Limit != 20 || l.Pagination.NextCursor != nil {
 		t.Fatalf("past week: %d slots, %+v", len(got), l.Pagination)
 	}
 
 	// curl "http://localhost:3000/api/admin/time-slots"
-	resp := c.get("/api/admin/time-slots")
+	resp := c.do(http.MethodGet, "/api/admin/time-slots", "", nil)
 	if resp.Status != http.StatusOK {
 		t.Fatalf("stats: %s", resp)
 	}
@@ -314,7 +310,7 @@ func documentedCommands(t *testing.T, c *restClient) {
 	if gen.Created == 0 || gen.Providers != 7 || gen.Days != 30 || gen.Batches == 0 {
 		t.Fatalf("generate 30 days over the 7-day demo: %s", resp.Body)
 	}
-	after := c.get("/api/admin/time-slots")
+	after := c.do(http.MethodGet, "/api/admin/time-slots", "", nil)
 	_ = json.Unmarshal(after.Body, &st)
 	if st.TotalSlots != before+gen.Created {
 		t.Fatalf("stats after generate: %d slots, want %d + %d", st.TotalSlots, before, gen.Created)
@@ -335,7 +331,7 @@ func documentedCommands(t *testing.T, c *restClient) {
 	}
 
 	// The document itself is served and is OpenAPI 3.1.
-	resp = c.get("/api/openapi.json")
+	resp = c.do(http.MethodGet, "/api/openapi.json", "", nil)
 	var doc struct{ OpenAPI string }
 	if resp.Status != http.StatusOK || json.Unmarshal(resp.Body, &doc) != nil || doc.OpenAPI != "3.1.0" {
 		t.Fatalf("openapi.json: %d %.200s", resp.Status, resp.Body)
@@ -390,7 +386,7 @@ func pagingMatchesManager(t *testing.T, c *restClient, m *slots.Manager) {
 				if pages > len(want)+1 {
 					t.Fatal("nextCursor never ends")
 				}
-				slotsOut, l := decodeList(t, c.get("/api/time-slots?"+q.Encode()))
+				slotsOut, l := decodeList(t, c.do(http.MethodGet, "/api/time-slots?"+q.Encode(), "", nil))
 				for _, s := range slotsOut {
 					if seen[s.ID] {
 						t.Fatalf("slot %d answered twice", s.ID)
@@ -415,7 +411,7 @@ func pagingMatchesManager(t *testing.T, c *restClient, m *slots.Manager) {
 	}
 
 	// Each answered slot is the stored slot, spelled out.
-	l, _ := decodeList(t, c.get("/api/time-slots?providerId=1&status=booked&limit=1"))
+	l, _ := decodeList(t, c.do(http.MethodGet, "/api/time-slots?providerId=1&status=booked&limit=1", "", nil))
 	s, err := m.Slot(ctx, l[0].ID)
 	if err != nil {
 		t.Fatal(err)
@@ -515,18 +511,13 @@ func badInputs(t *testing.T, c *restClient) {
 			_, _ = pw.Write([]byte(`{"daysAhead": 1, "providerIds": [` + strings.Repeat("1,", 4000) + `1]}`))
 			_ = pw.Close()
 		}()
-		req, _ := http.NewRequest(http.MethodPost, c.base+"/api/admin/time-slots", pr)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.http.Do(req)
+		header := http.Header{"Content-Type": {"application/json"}}
+		a, err := getAnswer(c.http, http.MethodPost, c.base+"/api/admin/time-slots", header, pr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		got, _ := io.ReadAll(resp.Body)
-		check, _ := http.NewRequest(http.MethodPost, c.base+"/api/admin/time-slots", nil)
-		check.Header.Set("Content-Type", "application/json")
-		c.api.Check(t, check, resp.StatusCode, resp.Header, got)
-		errorOf(t, openapitest.Response{Status: resp.StatusCode, Header: resp.Header, Body: got}, http.StatusRequestEntityTooLarge)
+		c.check(t, http.MethodPost, "/api/admin/time-slots", header, nil, a)
+		errorOf(t, a, http.StatusRequestEntityTooLarge)
 	})
 }
 
@@ -537,7 +528,7 @@ func TestRESTAdminAccess(t *testing.T) {
 	const token = "test-admin-token-0123456789"
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
-			srv := startServer(t, d, map[string]string{"ADMIN_TOKEN": token, "SEED_DEMO": "false", "LOG_LEVEL": "warn"})
+			srv := startServer(t, testEnv(t, d, map[string]string{"ADMIN_TOKEN": token, "SEED_DEMO": "false", "LOG_LEVEL": "warn"}))
 			c := newRESTClient(t, srv)
 			admin := []struct{ method, path, ct, body string }{
 				{"GET", "/api/admin/time-slots", "", ""},
@@ -565,7 +556,7 @@ func TestRESTAdminAccess(t *testing.T) {
 				}
 			}
 			c.token = ""
-			if _, l := decodeList(t, c.get("/api/time-slots")); l.Pagination.Limit != 20 {
+			if _, l := decodeList(t, c.do(http.MethodGet, "/api/time-slots", "", nil)); l.Pagination.Limit != 20 {
 				t.Fatalf("public list without a token: %+v", l.Pagination)
 			}
 			c.token = token

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 	"timeslots/internal/slots"
 )
@@ -23,15 +20,7 @@ import (
 // would and answers its providers, its slots and the providers that have slots.
 func startupCounts(t *testing.T, databaseURL string) (providers, slotCount, withSlots int64) {
 	t.Helper()
-	target, err := database.ParseURL(databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database.Open(context.Background(), target, database.Options{MaxOpenConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openDatabase(t, databaseURL)
 	for q, dst := range map[string]*int64{
 		"SELECT COUNT(*) FROM providers":                     &providers,
 		"SELECT COUNT(*) FROM time_slots":                    &slotCount,
@@ -44,40 +33,12 @@ func startupCounts(t *testing.T, databaseURL string) (providers, slotCount, with
 	return providers, slotCount, withSlots
 }
 
-// startupGet answers the status and JSON "status" field of GET base+path.
-func startupGet(t *testing.T, base, path string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(base + path)
-	if err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
+// statusField answers the "status" field of a health answer's JSON body,
+// "" when the body has none.
+func statusField(a answer) string {
 	var body struct{ Status string }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("GET %s: body: %v", path, err)
-	}
-	return resp.StatusCode, body.Status
-}
-
-// startupRun starts run as main would, waits for its "listening on" line,
-// and answers the base URL and a stop function that cancels the context and
-// answers run's result.
-func startupRun(t *testing.T, env map[string]string) (string, func() error) {
-	t.Helper()
-	out := &outputBuffer{ready: make(chan string, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"timeslots"}, func(k string) string { return env[k] }, out)
-	}()
-	select {
-	case base := <-out.ready:
-		return base, func() error { cancel(); return <-done }
-	case err := <-done:
-		cancel()
-		t.Fatalf("run returned %v before listening\n%s", err, out.String())
-		return "", nil
-	}
+	_ = json.Unmarshal(a.Body, &body)
+	return body.Status
 }
 
 func TestStartupMigratesSeedsServesAndStopsOnBothDatabases(t *testing.T) {
@@ -86,34 +47,35 @@ func TestStartupMigratesSeedsServesAndStopsOnBothDatabases(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			env := map[string]string{"PORT": "0", "DATABASE_URL": dbtest.URL(t, d), "SCHEDULER_ENABLED": "false"}
-			base, stop := startupRun(t, env)
+			srv := startServer(t, env)
+			base := srv.URL
 			if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") || strings.HasSuffix(base, ":3000") {
 				t.Fatalf("listening on %s, want 127.0.0.1 on the port the system chose", base)
 			}
-			if code, status := startupGet(t, base, "/healthz"); code != http.StatusOK || status != "ok" {
-				t.Fatalf("/healthz: %d %q", code, status)
-			}
-			if code, status := startupGet(t, base, "/readyz"); code != http.StatusOK || status != "ready" {
-				t.Fatalf("/readyz: %d %q", code, status)
+			for _, h := range []struct{ path, status string }{{"/healthz", "ok"}, {"/readyz", "ready"}} {
+				a, err := getAnswer(nil, http.MethodGet, base+h.path, nil, nil)
+				if err != nil || a.Status != http.StatusOK || statusField(a) != h.status {
+					t.Fatalf("%s: %v %s; want 200 with status %q", h.path, err, a, h.status)
+				}
 			}
 			providers, slotCount, withSlots := startupCounts(t, env["DATABASE_URL"])
 			if providers != int64(len(slots.DemoProviders())) || providers != 7 || withSlots != 7 || slotCount < 7*slots.DemoDays {
 				t.Fatalf("after start-up: %d providers, %d slots, %d providers with slots; want the 7 demo providers with slots",
 					providers, slotCount, withSlots)
 			}
-			if err := stop(); err != nil {
+			if err := srv.Stop(); err != nil {
 				t.Fatalf("run after cancel: %v, want nil", err)
 			}
-			if _, err := http.Get(base + "/healthz"); err == nil {
+			if _, err := getAnswer(nil, http.MethodGet, base+"/healthz", nil, nil); err == nil {
 				t.Fatal("the server still answers after run returned")
 			}
 
 			// A restart on the same database migrates nothing and seeds nothing.
-			base, stop = startupRun(t, env)
-			if code, _ := startupGet(t, base, "/readyz"); code != http.StatusOK {
-				t.Fatalf("/readyz after restart: %d", code)
+			srv = startServer(t, env)
+			if a, err := getAnswer(nil, http.MethodGet, srv.URL+"/readyz", nil, nil); err != nil || a.Status != http.StatusOK || statusField(a) != "ready" {
+				t.Fatalf("/readyz after restart: %v %s", err, a)
 			}
-			if err := stop(); err != nil {
+			if err := srv.Stop(); err != nil {
 				t.Fatalf("second run after cancel: %v", err)
 			}
 			p2, s2, _ := startupCounts(t, env["DATABASE_URL"])
@@ -150,37 +112,28 @@ func TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory(t *testing.T) {
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory$", "-test.count=1")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TIMESLOTS_STARTUP_CHILD=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := newOutputBuffer()
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = out, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := bufio.NewScanner(stdout)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	var base string
-	var seen strings.Builder
-	for base == "" && lines.Scan() {
-		seen.WriteString(lines.Text() + "\n")
-		if m := listeningLine.FindStringSubmatch(lines.Text()); m != nil {
-			base = m[1]
-		}
+	select {
+	case base = <-out.ready:
+	case <-exited:
+		t.Fatalf("the program never said where it listens:\n%s%s", out.String(), stderr.String())
 	}
-	if base == "" {
-		_ = cmd.Wait()
-		t.Fatalf("the program never said where it listens:\n%s%s", seen.String(), stderr.String())
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }() // keep the child's output flowing
 
-	if code, status := startupGet(t, base, "/healthz"); code != http.StatusOK || status != "ok" {
-		t.Fatalf("/healthz: %d %q", code, status)
+	if a, err := getAnswer(nil, http.MethodGet, base+"/healthz", nil, nil); err != nil || a.Status != http.StatusOK || statusField(a) != "ok" {
+		t.Fatalf("/healthz: %v %s", err, a)
 	}
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
+	if err := <-exited; err != nil {
 		t.Fatalf("the program did not stop cleanly on interrupt: %v\n%s", err, stderr.String())
 	}
 	file := filepath.Join(dir, "data", "timeslots.db")
