@@ -16,7 +16,9 @@ import (
 	"net/url"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
@@ -29,14 +31,44 @@ type testServer struct {
 	DatabaseURL string
 	out         *outputBuffer
 	stop        func() error
+	// stoppedByTest is set once the test has called Stop.
+	stoppedByTest atomic.Bool
 }
 
 // Logs answers everything the server has written so far (its JSON logs).
 func (s *testServer) Logs() string { return s.out.String() }
 
 // Stop cancels run's context, waits for run to return and answers its
-// result; later calls answer the same result.
-func (s *testServer) Stop() error { return s.stop() }
+// result; later calls answer the same result. A test that calls Stop
+// judges the result itself.
+func (s *testServer) Stop() error {
+	s.stoppedByTest.Store(true)
+	return s.stop()
+}
+
+// WaitForLog waits until the server has logged a line matching re.
+func (s *testServer) WaitForLog(t testing.TB, re *regexp.Regexp) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !re.MatchString(s.Logs()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line like %s\n%s", re, s.Logs())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// bearer answers the header of a request that carries token ("" for none)
+// and, when json is set, a JSON body.
+func bearer(token string, json bool) http.Header {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	if json {
+		h.Set("Content-Type", "application/json")
+	}
+	return h
+}
 
 // testEnv answers the configuration most end-to-end tests run the server
 // with: loopback, port 0, a fresh database of dialect d, no scheduler, no
@@ -81,12 +113,13 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 		cancel()
 		return <-done
 	})
+	s := &testServer{URL: base, DatabaseURL: env["DATABASE_URL"], out: out, stop: stop}
 	t.Cleanup(func() {
-		if err := stop(); err != nil {
+		if err := stop(); err != nil && !s.stoppedByTest.Load() {
 			t.Errorf("server shutdown: %v", err)
 		}
 	})
-	return &testServer{URL: base, DatabaseURL: env["DATABASE_URL"], out: out, stop: stop}
+	return s
 }
 
 // listeningLine is the line the program prints once it accepts requests.

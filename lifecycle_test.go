@@ -156,12 +156,12 @@ func TestShutdownThatRunsOutOfTimeStillStopsEverything(t *testing.T) {
 				u.Host = pgRelay.Addr()
 				dbURL = u.String()
 			}
-			p := startProgram(t, map[string]string{
-				"DATABASE_URL": dbURL, "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "300ms",
+			p := startServer(t, testEnv(t, d, map[string]string{
+				"DATABASE_URL": dbURL, "SEED_DEMO": "false", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "300ms",
 				"SCHEDULER_ENABLED": "true", "RATE_LIMIT_RPS": "1000", "RATE_LIMIT_BURST": "1000",
 				"REDIS_URL":    "redis://" + redisRelay.Addr() + "/0",
 				"REDIS_PREFIX": fmt.Sprintf("timeslots-test:%s:%d", t.Name(), time.Now().UnixNano()),
-			})
+			}))
 			// A counted request: the rate limit has talked to Redis.
 			resp, err := http.Get(p.URL + "/api/time-slots?limit=1")
 			if err != nil {
@@ -180,17 +180,17 @@ func TestShutdownThatRunsOutOfTimeStillStopsEverything(t *testing.T) {
 			}
 			defer conn.Close()
 			fmt.Fprintf(conn, "POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":")
-			p.waitForLog(t, regexp.MustCompile(`"msg":"request started","request_id":"[^"]+","method":"POST","path":"/graphql"`))
+			p.WaitForLog(t, regexp.MustCompile(`"msg":"request started","request_id":"[^"]+","method":"POST","path":"/graphql"`))
 
 			started := time.Now()
-			err = p.stop()
+			err = p.Stop()
 			if err == nil || !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "shutdown: ") {
 				t.Errorf("run returned %v, want the shutdown's deadline error", err)
 			}
 			if took := time.Since(started); took > 20*time.Second {
 				t.Errorf("run took %v to return after the signal; SHUTDOWN_TIMEOUT is 300ms", took)
 			}
-			logs := p.out.String()
+			logs := p.Logs()
 			shutting := strings.Index(logs, `"msg":"shutting down"`)
 			stopped := strings.Index(logs, `"msg":"scheduler stopped"`)
 			if shutting < 0 || stopped < shutting {

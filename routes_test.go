@@ -1,37 +1,23 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 )
 
-// send answers the status, headers and body of one request.
-func send(t *testing.T, method, url, auth, body string) (int, http.Header, string) {
+// send answers the status, headers and body of one request with token
+// ("" for none) and body (a JSON body, "" for none).
+func send(t *testing.T, method, url, token, body string) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	a, err := getAnswer(nil, method, url, bearer(token, body != ""), strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth != "" {
-		req.Header.Set("Authorization", "Bearer "+auth)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, string(b)
+	return a.Status, a.Header, string(a.Body)
 }
 
 // Refusals written in front of the edges (body size, rate limit, admin
@@ -43,10 +29,10 @@ func TestRefusalsTakeTheShapeOfTheirEndpoint(t *testing.T) {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			const token = "routes-test-admin-token-0123"
-			p := startProgram(t, map[string]string{
-				"DATABASE_URL": dbtest.URL(t, d), "SCHEDULER_ENABLED": "false",
+			p := startServer(t, testEnv(t, d, map[string]string{
+				"SCHEDULER_ENABLED": "false", "SEED_DEMO": "false",
 				"MAX_BODY_BYTES": "2048", "RATE_LIMIT_RPS": "0", "ADMIN_TOKEN": token,
-			})
+			}))
 			big := `{"query":"` + strings.Repeat(" ", 4096) + `{ providers { totalCount } }"}`
 			const tooLarge = "the request body is larger than the limit of 2048 bytes"
 			for _, tc := range []struct {
@@ -85,10 +71,10 @@ func TestRefusalsTakeTheShapeOfTheirEndpoint(t *testing.T) {
 // The per-client rate limit answers 429 in the shape of each endpoint.
 func TestRateLimitRefusalsTakeTheShapeOfTheirEndpoint(t *testing.T) {
 	t.Parallel()
-	p := startProgram(t, map[string]string{
-		"DATABASE_URL": dbtest.URL(t, "sqlite"), "SCHEDULER_ENABLED": "false",
+	p := startServer(t, testEnv(t, database.SQLite, map[string]string{
+		"SCHEDULER_ENABLED": "false", "SEED_DEMO": "false",
 		"RATE_LIMIT_RPS": "0.01", "RATE_LIMIT_BURST": "1",
-	})
+	}))
 	if status, _, body := send(t, http.MethodGet, p.URL+"/api/time-slots?limit=1", "", ""); status != http.StatusOK {
 		t.Fatalf("first request: %d %s, want 200", status, body)
 	}
@@ -108,9 +94,9 @@ func TestRateLimitRefusalsTakeTheShapeOfTheirEndpoint(t *testing.T) {
 // Cache-Control: no-store; public reads do not.
 func TestNoStoreWhereAnswersMayHoldAdminData(t *testing.T) {
 	t.Parallel()
-	p := startProgram(t, map[string]string{
-		"DATABASE_URL": dbtest.URL(t, "sqlite"), "SCHEDULER_ENABLED": "false", "RATE_LIMIT_RPS": "0",
-	})
+	p := startServer(t, testEnv(t, database.SQLite, map[string]string{
+		"SCHEDULER_ENABLED": "false", "SEED_DEMO": "false", "RATE_LIMIT_RPS": "0",
+	}))
 	for _, tc := range []struct {
 		method, path, auth string
 		noStore            bool

@@ -59,6 +59,7 @@ func wrap(t *testing.T, env map[string]string, m *slots.Manager) *api {
 	h := graph.NewHandler(graph.OptionsOf(cfg), m)
 	h = httpx.NewAdminGate(cfg.AdminToken).Middleware(h)
 	h = httpx.LimitBody(cfg.MaxBodyBytes)(h)
+	h = httpx.Refusals(graph.WriteRefusal, httpx.Paths{"/graphql"})(h)
 	h = httpx.RequestLog(logger)(h)
 	return &api{handler: h, slots: m, logs: logs}
 }
