@@ -13,7 +13,7 @@ import (
 	"timeslots/internal/slots"
 )
 
-// Page sizes of the connections (DESIGN.md section 4).
+// Page sizes of the connections.
 const (
 	DefaultPageSize = 20
 	MaxPageSize     = 100

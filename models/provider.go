@@ -95,7 +95,7 @@ type Provider struct {
 	UpdatedAt        time.Time   `json:"updatedAt"`
 }
 
-// Limits of a provider's settings (DESIGN.md section 3).
+// Limits of a provider's settings.
 const (
 	MinSlotMinutes      = 5
 	MaxSlotMinutes      = 480

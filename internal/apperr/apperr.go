@@ -11,7 +11,7 @@ import (
 // in GraphQL and as error.code in REST.
 type Code string
 
-// The codes of the contract (DESIGN.md section 4).
+// The codes of the contract.
 const (
 	BadUserInput        Code = "BAD_USER_INPUT"
 	NotFound            Code = "NOT_FOUND"

@@ -11,7 +11,7 @@ import (
 	"timeslots/models"
 )
 
-// Limits of GET /api/time-slots (DESIGN.md section 5).
+// Limits of GET /api/time-slots.
 const (
 	DefaultLimit = 20
 	MaxLimit     = 200
