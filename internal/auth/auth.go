@@ -20,6 +20,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"timeslots/internal/apperr"
 )
 
 // Options configure end-user authentication. JWKSURL, JWTSecret, Issuer,
@@ -130,6 +132,28 @@ func WithCustomer(ctx context.Context, c Customer) context.Context {
 func CustomerFrom(ctx context.Context) (Customer, bool) {
 	c, ok := ctx.Value(customerKey{}).(Customer)
 	return c, ok
+}
+
+type requiredKey struct{}
+
+// WithRequired returns a context whose request must carry a verified
+// customer for the operations that act for one (AUTH_REQUIRED).
+func WithRequired(ctx context.Context) context.Context {
+	return context.WithValue(ctx, requiredKey{}, true)
+}
+
+// CustomerFor answers the verified customer of an operation that acts for
+// one (booking, a customer's own bookings): ok is false for an anonymous
+// request, which is refused with UNAUTHENTICATED where WithRequired marked
+// the request.
+func CustomerFor(ctx context.Context) (c Customer, ok bool, err error) {
+	if c, ok = CustomerFrom(ctx); ok {
+		return c, true, nil
+	}
+	if required, _ := ctx.Value(requiredKey{}).(bool); required {
+		return Customer{}, false, apperr.E(apperr.Unauthenticated, "this operation needs a signed-in customer: send Authorization: Bearer <JWT>")
+	}
+	return Customer{}, false, nil
 }
 
 // LooksLikeJWT reports whether a bearer value has the shape of a JWT in

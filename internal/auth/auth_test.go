@@ -188,3 +188,20 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// An anonymous request may act for no one, unless the request is marked as
+// needing a customer; a verified customer is answered either way.
+func TestCustomerFor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	if _, ok, err := auth.CustomerFor(ctx); ok || err != nil {
+		t.Errorf("anonymous, not required: ok %v, err %v; want false, nil", ok, err)
+	}
+	if _, ok, err := auth.CustomerFor(auth.WithRequired(ctx)); ok || apperr.ErrorCode(err) != apperr.Unauthenticated {
+		t.Errorf("anonymous, required: ok %v, err %v; want false, UNAUTHENTICATED", ok, err)
+	}
+	c, ok, err := auth.CustomerFor(auth.WithRequired(auth.WithCustomer(ctx, auth.Customer{ID: "user-1"})))
+	if !ok || err != nil || c.ID != "user-1" {
+		t.Errorf("verified, required: %+v %v %v; want user-1", c, ok, err)
+	}
+}
