@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"timeslots/graph"
+	"timeslots/internal/auth"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
@@ -33,6 +34,9 @@ type application struct {
 	slots  *slots.Manager
 	jobs   *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
 	redis  *redis.Client   // nil without REDIS_URL
+	// customers verifies end users' tokens; nil without AUTH_JWKS_URL or
+	// AUTH_JWT_SECRET.
+	customers *auth.Verifier
 
 	metrics *metrics.Metrics
 
@@ -48,7 +52,10 @@ func (a *application) routes() (http.Handler, error) {
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET "+metricsPath, a.metrics.Handler())
 
-	gate := httpx.NewAdminGate(a.cfg.AdminToken)
+	// Customers' tokens are read where customers are served: GraphQL and
+	// REST.
+	gate := httpx.NewAdminGate(a.cfg.AdminToken,
+		httpx.WithCustomers(a.customers, httpx.Paths{graphQLPath, graphQLPath + "/", rest.Prefix}))
 	// Public endpoints are limited per client; requests with the admin
 	// token are not counted.
 	limiter, err := ratelimit.New(ratelimit.Options{

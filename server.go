@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"timeslots/internal/auth"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/jobs"
@@ -209,9 +211,10 @@ func tuneGC(getenv func(string) string, server bool) {
 
 // serve runs the server until ctx is cancelled, then shuts down in order:
 // stop accepting and let in-flight requests finish (for at most
-// SHUTDOWN_TIMEOUT), stop the scheduler, close Redis, close the pool. Once
-// open, the scheduler, Redis and the pool are released on every way out,
-// a shutdown that runs out of time included (serve then reports it).
+// SHUTDOWN_TIMEOUT), stop the scheduler, stop refreshing the key set of
+// end-user tokens, close Redis, close the pool. Once open, each of these
+// is released on every way out, a shutdown that runs out of time included
+// (serve then reports it).
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
 	db, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
 	if err != nil {
@@ -288,10 +291,22 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	return nil
 }
 
-// start opens what the application runs beside the pool: the Redis client
+// start opens what the application runs beside the pool: the verifier of
+// end users' tokens (AUTH_JWKS_URL or AUTH_JWT_SECRET), the Redis client
 // of the rate limits (REDIS_URL) and the maintenance scheduler
 // (SCHEDULER_ENABLED). When it fails, it closes what it had opened.
 func (a *application) start() error {
+	if o := authOptions(a.cfg); o.Enabled() {
+		// The verifier lives until stop closes it, not until serve's
+		// context ends: requests still in flight during a shutdown keep a
+		// key set that can pick up a rotated key.
+		v, err := auth.New(context.Background(), o, a.logger)
+		if err != nil {
+			return err
+		}
+		a.customers = v
+	}
+	logAuthMode(a.logger, a.cfg)
 	if a.cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(a.cfg.RedisURL)
 		if err != nil {
@@ -314,8 +329,9 @@ func (a *application) start() error {
 	return nil
 }
 
-// stop stops the scheduler and then closes Redis, once however often it
-// is called, and leaves the pool to its owner.
+// stop stops the scheduler, then the key set refresh of the verifier, then
+// closes Redis, once however often it is called, and leaves the pool to
+// its owner.
 func (a *application) stop() {
 	a.stopOnce.Do(func() {
 		if a.jobs != nil {
@@ -323,10 +339,41 @@ func (a *application) stop() {
 				a.logger.Error("scheduler stop", slog.String("error", err.Error()))
 			}
 		}
+		a.customers.Close() // a nil verifier closes nothing
 		if a.redis != nil {
 			_ = a.redis.Close()
 		}
 	})
+}
+
+// authOptions maps the AUTH_* configuration onto the verifier's options.
+func authOptions(cfg *config.Config) auth.Options {
+	return auth.Options{
+		JWKSURL: cfg.AuthJWKSURL, JWTSecret: cfg.AuthJWTSecret,
+		Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience, Required: cfg.AuthRequired,
+	}
+}
+
+// logAuthMode logs which end-user authentication is on: the key source
+// (the JWKS URL without credentials or query, never the secret), issuer,
+// audience and whether customer operations require a token.
+func logAuthMode(logger *slog.Logger, cfg *config.Config) {
+	attrs := []any{slog.Bool("required", cfg.AuthRequired)}
+	switch {
+	case cfg.AuthJWKSURL != "":
+		shown := "(unparsable)"
+		if u, err := url.Parse(cfg.AuthJWKSURL); err == nil {
+			shown = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+		}
+		attrs = append(attrs, slog.String("mode", "jwks"), slog.String("jwks_url", shown))
+	case cfg.AuthJWTSecret != "":
+		attrs = append(attrs, slog.String("mode", "hs256"))
+	default:
+		logger.Info("end-user authentication off: no request is a customer's")
+		return
+	}
+	attrs = append(attrs, slog.String("issuer", cfg.AuthIssuer), slog.String("audience", cfg.AuthAudience))
+	logger.Info("end-user authentication on", attrs...)
 }
 
 // instanceName names this process in job_runs: host and pid.

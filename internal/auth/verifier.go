@@ -175,13 +175,38 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Customer, error) {
 	var claims jwt.RegisteredClaims
 	if _, err := v.parser.ParseWithClaims(raw, &claims, v.keyfunc(ctx)); err != nil {
 		v.log.DebugContext(ctx, "bearer token refused", slog.String("reason", err.Error()))
-		return Customer{}, apperr.E(apperr.Unauthenticated, "%s", refusal(err, &claims))
+		refused := apperr.E(apperr.Unauthenticated, "%s", refusal(err, &claims))
+		if errors.Is(err, jwt.ErrTokenInvalidClaims) {
+			// The parser validates claims only once the signature holds.
+			return Customer{}, signedRefusal{refused}
+		}
+		return Customer{}, refused
 	}
 	if !validSubject(claims.Subject) {
 		v.log.DebugContext(ctx, "bearer token refused", slog.String("reason", "invalid sub"))
-		return Customer{}, apperr.E(apperr.Unauthenticated, "%s", msgSubject)
+		return Customer{}, signedRefusal{apperr.E(apperr.Unauthenticated, "%s", msgSubject)}
 	}
 	return Customer{ID: claims.Subject}, nil
+}
+
+// signedRefusal is Verify's refusal of a token whose signature holds: a
+// trusted key signed it, and its claims (expiry, issuer, audience,
+// subject) are what failed. It reads as the UNAUTHENTICATED error it
+// wraps.
+type signedRefusal struct{ err *apperr.Error }
+
+func (s signedRefusal) Error() string { return s.err.Error() }
+func (s signedRefusal) Unwrap() error { return s.err }
+
+// SignatureHeld reports whether err, a refusal of Verify, is about a token
+// that a trusted key signed (expired, not yet valid, for another issuer,
+// audience or subject) rather than one that is malformed, unsigned, of an
+// algorithm or key not accepted, or forged. Such a token comes from the
+// identity provider, not from guessing: the admin gate counts only the
+// others against a client.
+func SignatureHeld(err error) bool {
+	var s signedRefusal
+	return errors.As(err, &s)
 }
 
 // refusal chooses the client's message for a token the parser refused.

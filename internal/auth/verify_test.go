@@ -31,6 +31,12 @@ const (
 	msgSubject    = "bearer token has no valid subject (sub)"
 )
 
+// claimsMessages are the refusals of tokens whose signature holds: only
+// their claims failed.
+var claimsMessages = map[string]bool{
+	msgExpired: true, msgNotYet: true, msgIssuer: true, msgAudience: true, msgNoExpiry: true, msgSubject: true,
+}
+
 var refusalMessages = map[string]bool{
 	msgMalformed: true, msgUnverified: true, msgTooLong: true, msgExpired: true, msgNotYet: true,
 	msgIssuer: true, msgAudience: true, msgNoExpiry: true, msgSubject: true,
@@ -202,6 +208,9 @@ func TestVerify(t *testing.T) {
 			got, err := tc.verifier.Verify(context.Background(), tc.token)
 			if tc.want != "" {
 				wantRefused(t, err, tc.want, tc.token)
+				if got, want := auth.SignatureHeld(err), claimsMessages[tc.want]; got != want {
+					t.Fatalf("SignatureHeld = %v, want %v", got, want)
+				}
 				return
 			}
 			if err != nil {

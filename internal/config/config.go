@@ -3,6 +3,8 @@
 // values stop start-up with one line that names the variable (and never
 // holds a secret). It depends on none of the packages that do the work:
 // the composition root maps these values onto each edge's own options.
+// The AUTH_* values are checked with internal/auth's own rules
+// (Options.Validate, LooksLikeJWT), which read nothing but their input.
 package config
 
 import (
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"timeslots/internal/auth"
 	"timeslots/internal/schedule"
 )
 
@@ -26,6 +29,14 @@ type Config struct {
 	Host        string
 	Port        int
 	AdminToken  string // secret: never logged
+
+	// End-user authentication is on when AuthJWKSURL or AuthJWTSecret is
+	// set (AUTH_*); the composition root maps these onto auth.Options.
+	AuthJWKSURL   string // may hold a password: never logged
+	AuthJWTSecret string // secret: never logged
+	AuthIssuer    string
+	AuthAudience  string
+	AuthRequired  bool // customer operations refuse requests without a valid token
 
 	RateLimitRPS   float64 // 0 disables
 	RateLimitBurst int
@@ -56,6 +67,9 @@ type Config struct {
 	LogLevel          string
 }
 
+// AuthEnabled reports whether end-user authentication is on.
+func (c *Config) AuthEnabled() bool { return c.AuthJWKSURL != "" || c.AuthJWTSecret != "" }
+
 // Production reports whether APP_ENV=production.
 func (c *Config) Production() bool { return c.Env == "production" }
 
@@ -82,6 +96,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 && r.err == nil {
 		return nil, fmt.Errorf("ADMIN_TOKEN must be at least 16 characters")
 	}
+	c.AuthJWKSURL = r.str("AUTH_JWKS_URL", "")
+	c.AuthJWTSecret = r.str("AUTH_JWT_SECRET", "")
+	c.AuthIssuer = r.str("AUTH_ISSUER", "")
+	c.AuthAudience = r.str("AUTH_AUDIENCE", "")
+	c.AuthRequired = r.boolean("AUTH_REQUIRED", false)
+	r.checkAuth(c)
 	c.RateLimitRPS = r.float("RATE_LIMIT_RPS", 50, 0, 1e6)
 	c.RateLimitBurst = r.intRange("RATE_LIMIT_BURST", 100, 0, 1e6)
 	c.RedisURL = r.redisURL("REDIS_URL")
@@ -198,6 +218,28 @@ func (r *reader) schedule(name, def string) schedule.Schedule {
 		return schedule.MustParse(def)
 	}
 	return s
+}
+
+// checkAuth checks the AUTH_* values together, with the rules auth.New
+// applies (its messages name the variable and never hold the secret or the
+// URL), and refuses an ADMIN_TOKEN that has the shape of a JWT while
+// authentication is on, so the two kinds of bearer value never overlap:
+// one that looks like a JWT is always a customer's.
+func (r *reader) checkAuth(c *Config) {
+	if r.err != nil {
+		return
+	}
+	o := auth.Options{
+		JWKSURL: c.AuthJWKSURL, JWTSecret: c.AuthJWTSecret,
+		Issuer: c.AuthIssuer, Audience: c.AuthAudience, Required: c.AuthRequired,
+	}
+	if err := o.Validate(); err != nil {
+		r.err = err
+		return
+	}
+	if c.AuthEnabled() && auth.LooksLikeJWT(c.AdminToken) {
+		r.fail("ADMIN_TOKEN must not have the shape of a JWT when AUTH_JWKS_URL or AUTH_JWT_SECRET is set: such bearer values are verified as customers' tokens")
+	}
 }
 
 // redisURL checks the syntax of a Redis URL; the Redis client reads the

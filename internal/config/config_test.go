@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"encoding/base64"
+	"maps"
 	"net/netip"
 	"reflect"
 	"runtime"
@@ -131,6 +133,8 @@ func TestSecretsAreNeverInMessages(t *testing.T) {
 		{"ADMIN_TOKEN", "pa55-short", "pa55-short"},
 		{"REDIS_URL", "http://:redis-pa55@127.0.0.1:6379", "redis-pa55"},
 		{"REDIS_URL", "redis://:redis-pa55@%zz", "redis-pa55"},
+		{"AUTH_JWT_SECRET", "jwt-pa55-too-short", "jwt-pa55-too-short"},
+		{"AUTH_JWKS_URL", "ftp://user:jwks-pa55@id.example.com/jwks", "jwks-pa55"},
 	} {
 		_, err := load(map[string]string{tc.name: tc.value})
 		if err == nil {
@@ -149,5 +153,96 @@ func TestTheFirstBadVariableIsReported(t *testing.T) {
 	_, err := load(map[string]string{"PORT": "x", "LOG_LEVEL": "loud", "GENERATE_SCHEDULE": "soon"})
 	if err == nil || !strings.HasPrefix(err.Error(), "PORT ") {
 		t.Errorf("error %v, want the one about PORT, read first", err)
+	}
+}
+
+// The AUTH_* variables are read together: end-user authentication is off
+// by default, on with one key source plus an issuer and an audience, and
+// each inconsistent setting is refused with one line naming the variable
+// at fault.
+func TestAuthVariables(t *testing.T) {
+	t.Parallel()
+	const (
+		jwks     = "https://id.example.com/.well-known/jwks.json"
+		secret   = "0123456789abcdef0123456789abcdef" // 32 bytes
+		issuer   = "https://id.example.com/"
+		audience = "timeslots-api"
+		admin    = "0123456789abcdef-admin"
+	)
+	// A bearer value with a JWT's shape: {"alg":"HS256"}.{}.sig
+	jwtShaped := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256"}`)) + ".e30.c2ln"
+	type auth struct {
+		JWKSURL, Secret, Issuer, Audience string
+		Required                          bool
+		Enabled                           bool
+	}
+	authOf := func(c *config.Config) auth {
+		return auth{c.AuthJWKSURL, c.AuthJWTSecret, c.AuthIssuer, c.AuthAudience, c.AuthRequired, c.AuthEnabled()}
+	}
+	on := func(env map[string]string) map[string]string {
+		out := map[string]string{"AUTH_ISSUER": issuer, "AUTH_AUDIENCE": audience}
+		maps.Copy(out, env)
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		want    auth   // when accepted
+		wantErr string // the variable the error names, when refused
+	}{
+		{name: "nothing set leaves authentication off", env: nil, want: auth{}},
+		{name: "AUTH_REQUIRED=false alone keeps it off", env: map[string]string{"AUTH_REQUIRED": "false"}, want: auth{}},
+		{name: "a JWKS URL with an issuer and an audience turns it on",
+			env:  on(map[string]string{"AUTH_JWKS_URL": " " + jwks + " "}),
+			want: auth{JWKSURL: jwks, Issuer: issuer, Audience: audience, Enabled: true}},
+		{name: "an http JWKS URL is accepted for a provider on a private network",
+			env:  on(map[string]string{"AUTH_JWKS_URL": "http://keycloak:8080/certs"}),
+			want: auth{JWKSURL: "http://keycloak:8080/certs", Issuer: issuer, Audience: audience, Enabled: true}},
+		{name: "a 32-byte HS256 secret with an issuer and an audience turns it on",
+			env:  on(map[string]string{"AUTH_JWT_SECRET": secret}),
+			want: auth{Secret: secret, Issuer: issuer, Audience: audience, Enabled: true}},
+		{name: "AUTH_REQUIRED=true with a key source is kept",
+			env:  on(map[string]string{"AUTH_JWKS_URL": jwks, "AUTH_REQUIRED": "true"}),
+			want: auth{JWKSURL: jwks, Issuer: issuer, Audience: audience, Required: true, Enabled: true}},
+		{name: "an admin token that is no JWT sits beside authentication",
+			env:  on(map[string]string{"AUTH_JWT_SECRET": secret, "ADMIN_TOKEN": admin}),
+			want: auth{Secret: secret, Issuer: issuer, Audience: audience, Enabled: true}},
+		{name: "a JWT-shaped admin token is kept while authentication is off",
+			env: map[string]string{"ADMIN_TOKEN": jwtShaped}, want: auth{}},
+
+		{name: "a JWKS URL that is not http(s) is refused", env: on(map[string]string{"AUTH_JWKS_URL": "ftp://id.example.com/jwks"}), wantErr: "AUTH_JWKS_URL"},
+		{name: "a JWKS URL without a host is refused", env: on(map[string]string{"AUTH_JWKS_URL": "https:///jwks"}), wantErr: "AUTH_JWKS_URL"},
+		{name: "a JWKS path without a scheme is refused", env: on(map[string]string{"AUTH_JWKS_URL": "id.example.com/jwks"}), wantErr: "AUTH_JWKS_URL"},
+		{name: "a JWKS URL and a secret together are refused", env: on(map[string]string{"AUTH_JWKS_URL": jwks, "AUTH_JWT_SECRET": secret}), wantErr: "AUTH_JWKS_URL"},
+		{name: "a secret of 31 bytes is refused", env: on(map[string]string{"AUTH_JWT_SECRET": secret[:31]}), wantErr: "AUTH_JWT_SECRET"},
+		{name: "a key source without an issuer is refused", env: map[string]string{"AUTH_JWKS_URL": jwks, "AUTH_AUDIENCE": audience}, wantErr: "AUTH_ISSUER"},
+		{name: "an issuer without a key source is refused", env: map[string]string{"AUTH_ISSUER": issuer}, wantErr: "AUTH_ISSUER"},
+		{name: "a key source without an audience is refused", env: map[string]string{"AUTH_JWT_SECRET": secret, "AUTH_ISSUER": issuer}, wantErr: "AUTH_AUDIENCE"},
+		{name: "an audience without a key source is refused", env: map[string]string{"AUTH_AUDIENCE": audience}, wantErr: "AUTH_AUDIENCE"},
+		{name: "AUTH_REQUIRED that is no boolean is refused", env: on(map[string]string{"AUTH_JWKS_URL": jwks, "AUTH_REQUIRED": "yes please"}), wantErr: "AUTH_REQUIRED"},
+		{name: "AUTH_REQUIRED=true without a key source is refused", env: map[string]string{"AUTH_REQUIRED": "true"}, wantErr: "AUTH_REQUIRED"},
+		{name: "a JWT-shaped admin token is refused while authentication is on",
+			env: on(map[string]string{"AUTH_JWT_SECRET": secret, "ADMIN_TOKEN": jwtShaped}), wantErr: "ADMIN_TOKEN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := load(tc.env)
+			if tc.wantErr != "" {
+				if err == nil {
+					t.Fatalf("accepted (%+v), want an error naming %s", authOf(c), tc.wantErr)
+				}
+				msg := err.Error()
+				if !strings.HasPrefix(msg, tc.wantErr+" ") && !strings.HasPrefix(msg, tc.wantErr+"=") || strings.Contains(msg, "\n") {
+					t.Fatalf("error %q, want one line starting with %s", msg, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := authOf(c); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/auth"
 )
 
 // Access is what a request may do with admin operations.
@@ -31,13 +32,28 @@ const (
 // neither content nor length leaks); without one (development only), admin
 // operations are open to loopback clients and no one else.
 //
+// With WithCustomers it also reads end users' JWTs, and one rule tells a
+// bearer value apart, in this order: equal to the admin token, it is the
+// admin; otherwise, on the customers' paths, a value for which
+// auth.LooksLikeJWT holds is a customer's token and is verified (valid: the
+// request is that customer's and not an admin's; invalid: 401
+// UNAUTHENTICATED); anything else is a wrong admin token.
+//
 // Guessing is slowed: a client that sent AdminFailureLimit wrong tokens
 // within AdminFailureWindow gets 429 (with Retry-After) for every request
 // that carries a token until the window ends, without the token being
-// checked.
+// checked. Wrong admin tokens count, and so do customers' tokens that no
+// trusted key signed (forged, unsigned, of a refused algorithm or unknown
+// key); a token a trusted key signed whose claims fail (expired, another
+// audience) does not, as it comes from the identity provider rather than
+// from guessing, and counting it would shut out every customer behind one
+// address whose app retries with a stale token.
 type AdminGate struct {
 	digest [32]byte
 	open   bool
+
+	customers     *auth.Verifier // nil: end-user authentication is off
+	customerPaths Paths
 
 	failures *failureCounter
 }
@@ -48,11 +64,28 @@ const (
 	AdminFailureWindow = time.Minute
 )
 
+// AdminOption configures an AdminGate beyond its token.
+type AdminOption func(*AdminGate)
+
+// WithCustomers has the gate verify customers' JWTs with v on requests for
+// paths (the edges that serve customers; elsewhere, as on /metrics, a
+// bearer value is only ever an admin token) and, when v.Required(), mark
+// every request's context with auth.WithRequired. A nil v leaves end-user
+// authentication off.
+func WithCustomers(v *auth.Verifier, paths Paths) AdminOption {
+	return func(g *AdminGate) {
+		g.customers, g.customerPaths = v, paths
+	}
+}
+
 // NewAdminGate builds the gate; an empty token means loopback-only access.
-func NewAdminGate(token string) *AdminGate {
+func NewAdminGate(token string, opts ...AdminOption) *AdminGate {
 	g := &AdminGate{open: token == "", failures: newFailureCounter(AdminFailureLimit, AdminFailureWindow, time.Now)}
 	if token != "" {
 		g.digest = sha256.Sum256([]byte(token))
+	}
+	for _, o := range opts {
+		o(g)
 	}
 	return g
 }
@@ -60,39 +93,72 @@ func NewAdminGate(token string) *AdminGate {
 // HasToken reports whether admin access needs a token (ADMIN_TOKEN is set).
 func (g *AdminGate) HasToken() bool { return !g.open }
 
-// Check decides the access of r. A token in the query string is ignored:
-// only the Authorization header counts. Loopback means the client address
-// (see ClientIPs), so a request relayed by a local proxy is not loopback.
+// Check decides the admin access of r. A token in the query string is
+// ignored: only the Authorization header counts. Loopback means the client
+// address (see ClientIPs), so a request relayed by a local proxy is not
+// loopback.
 func (g *AdminGate) Check(r *http.Request) Access {
-	auth := r.Header.Get("Authorization")
 	if g.open {
 		if ip := clientIPOf(r); ip.IsValid() && ip.IsLoopback() {
 			return AccessAdmin
 		}
 		return AccessForbidden
 	}
-	if auth == "" {
+	token, ok := bearerToken(r)
+	if !ok {
 		return AccessUnauthenticated
 	}
-	scheme, token, ok := strings.Cut(auth, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return AccessUnauthenticated
-	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	if subtle.ConstantTimeCompare(got[:], g.digest[:]) == 1 {
+	if g.isAdminToken(token) {
 		return AccessAdmin
 	}
 	return AccessForbidden
 }
 
+// bearerToken answers the trimmed value of a "Bearer" Authorization
+// header; false when the request has none or another scheme.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// isAdminToken compares token with the admin token by digest, in constant
+// time.
+func (g *AdminGate) isAdminToken(token string) bool {
+	got := sha256.Sum256([]byte(token))
+	return !g.open && subtle.ConstantTimeCompare(got[:], g.digest[:]) == 1
+}
+
+// customerToken reports whether r's bearer value is a customer's token by
+// the gate's rule: not the admin token, on a customers' path, shaped like
+// a JWT.
+func (g *AdminGate) customerToken(r *http.Request) (string, bool) {
+	if !g.customers.Enabled() || !g.customerPaths.Match(r.URL.Path) {
+		return "", false
+	}
+	token, ok := bearerToken(r)
+	if !ok || g.isAdminToken(token) || !auth.LooksLikeJWT(token) {
+		return "", false
+	}
+	return token, true
+}
+
 // Middleware records the admin decision in the request context, where
-// GraphQL's admin fields and the REST admin routes read it with Admin. A
-// client that has been guessing tokens is answered 429 while it carries
-// one; each wrong bearer token counts against its address (a malformed
-// Authorization header guesses nothing and is simply unauthenticated).
+// GraphQL's admin fields and the REST admin routes read it with Admin, and
+// the verified customer of a customer's token, where the resolvers read it
+// with auth.CustomerFor (see AdminGate for the rule). A client that has
+// been guessing tokens is answered 429 while it carries one; each wrong
+// bearer token counts against its address (a malformed Authorization
+// header guesses nothing and is simply unauthenticated).
 func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.open || r.Header.Get("Authorization") == "" {
+		if g.customers.Required() {
+			r = r.WithContext(auth.WithRequired(r.Context()))
+		}
+		token, customer := g.customerToken(r)
+		if !customer && (g.open || r.Header.Get("Authorization") == "") {
 			ctx := context.WithValue(r.Context(), adminKey, g.Check(r))
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
@@ -100,7 +166,15 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 		client := clientIPOf(r).String()
 		if wait := g.failures.blocked(client); wait > 0 {
 			Logger(r.Context()).Warn("admin token attempts slowed", slog.String("client", client))
-			WriteTooManyRequests(w, r, wait, "too many wrong admin tokens from this client")
+			why := "too many wrong admin tokens from this client"
+			if g.customers.Enabled() {
+				why = "too many refused bearer tokens from this client"
+			}
+			WriteTooManyRequests(w, r, wait, why)
+			return
+		}
+		if customer {
+			g.serveCustomer(w, r, next, token, client)
 			return
 		}
 		access := g.Check(r)
@@ -111,6 +185,30 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), adminKey, access)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// serveCustomer verifies a customer's token: a valid one makes the request
+// that customer's, with no admin access (unauthenticated, not forbidden: a
+// customer guessed nothing); an invalid one is answered 401 in the
+// endpoint's error shape, and counted against the client unless a trusted
+// key signed it.
+func (g *AdminGate) serveCustomer(w http.ResponseWriter, r *http.Request, next http.Handler, token, client string) {
+	c, err := g.customers.Verify(r.Context(), token)
+	if err != nil {
+		level, guess := slog.LevelInfo, !auth.SignatureHeld(err)
+		if guess {
+			g.failures.add(client)
+			level = slog.LevelWarn
+		}
+		Logger(r.Context()).Log(r.Context(), level, "customer token refused",
+			slog.String("client", client), slog.String("reason", apperr.ErrorMessage(err)), slog.Bool("counted", guess))
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		WriteProtocolError(w, r, http.StatusUnauthorized, err)
+		return
+	}
+	ctx := auth.WithCustomer(r.Context(), c)
+	ctx = context.WithValue(ctx, adminKey, AccessUnauthenticated)
+	next.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // RequireAdmin answers 401/403 unless the request has admin access. It

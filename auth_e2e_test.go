@@ -1,0 +1,341 @@
+package main
+
+// End users' JWTs at the HTTP edges, end to end: the real server verifies
+// tokens against a JSON Web Key Set served by an httptest server, with keys
+// generated here.
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"timeslots/internal/database"
+	"timeslots/internal/httpx"
+	"timeslots/internal/rest/openapitest"
+)
+
+const (
+	e2eIssuer   = "https://id.example.test/"
+	e2eAudience = "timeslots-api"
+)
+
+// signingKey is an RSA key generated for a test, with its key id.
+type signingKey struct {
+	kid string
+	key *rsa.PrivateKey
+}
+
+func newSigningKey(t testing.TB, kid string) signingKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, key: k}
+}
+
+// jwk is the public half of k as a JSON Web Key.
+func (k signingKey) jwk() map[string]string {
+	b64 := base64.RawURLEncoding.EncodeToString
+	return map[string]string{
+		"kty": "RSA", "kid": k.kid, "use": "sig", "alg": "RS256",
+		"n": b64(k.key.N.Bytes()), "e": b64(big.NewInt(int64(k.key.E)).Bytes()),
+	}
+}
+
+// keySetServer serves a JSON Web Key Set the test may replace.
+type keySetServer struct {
+	*httptest.Server
+	mu   sync.Mutex
+	keys []signingKey
+}
+
+func newKeySetServer(t testing.TB, keys ...signingKey) *keySetServer {
+	t.Helper()
+	s := &keySetServer{keys: keys}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		set := map[string]any{"keys": []map[string]string{}}
+		for _, k := range s.keys {
+			set["keys"] = append(set["keys"].([]map[string]string), k.jwk())
+		}
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// serve replaces the key set: the identity provider rotates its keys.
+func (s *keySetServer) serve(keys ...signingKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = keys
+}
+
+// customerClaims are valid claims for sub, changed by changes.
+func customerClaims(sub string, changes jwt.MapClaims) jwt.MapClaims {
+	now := time.Now()
+	c := jwt.MapClaims{
+		"iss": e2eIssuer, "aud": e2eAudience, "sub": sub,
+		"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix(),
+	}
+	for k, v := range changes {
+		c[k] = v
+	}
+	return c
+}
+
+// signed signs claims with key under method, naming kid (if any) in the
+// header.
+func signed(t testing.TB, method jwt.SigningMethod, kid string, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// fromClient is the header of a request that carries token ("" for none)
+// and comes from client, as the trusted loopback proxy reports it.
+func fromClient(token, client string) http.Header {
+	h := bearer(token, false)
+	h.Set("X-Forwarded-For", client)
+	return h
+}
+
+// listSlots asks GET /api/time-slots.
+func listSlots(t *testing.T, base string, header http.Header) answer {
+	t.Helper()
+	a, err := getAnswer(nil, http.MethodGet, base+"/api/time-slots?limit=1", header, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// wantUnauthenticated fails the test unless /graphql and /api/time-slots
+// both refuse token from client with 401 UNAUTHENTICATED, each in its own
+// error shape.
+func wantUnauthenticated(t *testing.T, srv *testServer, api *openapitest.Validator, token, client string) {
+	t.Helper()
+	g := postGraphQL(t, srv.URL, "{ __typename }", nil, fromClient(token, client))
+	if g.Status != http.StatusUnauthorized || g.Code() != "UNAUTHENTICATED" || len(g.Errors) != 1 ||
+		!strings.HasPrefix(g.Errors[0].Message, "bearer token ") || g.Data != nil {
+		t.Errorf("/graphql answered %s, want 401 with one GraphQL error coded UNAUTHENTICATED and no data", g.answer)
+	}
+	r := listSlots(t, srv.URL, fromClient(token, client))
+	var body httpx.ErrorBody
+	if r.Status != http.StatusUnauthorized || json.Unmarshal(r.Body, &body) != nil ||
+		body.Error.Code != "UNAUTHENTICATED" || !strings.HasPrefix(body.Error.Message, "bearer token ") {
+		t.Errorf("/api/time-slots answered %s, want 401 with the REST error coded UNAUTHENTICATED", r)
+	}
+	api.CheckSchema(t, "401 of /api/time-slots", "Error", r.Body)
+	for _, a := range []answer{g.answer, r} {
+		if a.Header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` || a.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s answered WWW-Authenticate %q, Cache-Control %q; want the invalid_token challenge, not stored",
+				a.URL.Path, a.Header.Get("WWW-Authenticate"), a.Header.Get("Cache-Control"))
+		}
+	}
+}
+
+func TestEndUserTokensAtTheEdges(t *testing.T) {
+	t.Parallel()
+	current, next := newSigningKey(t, "rsa-1"), newSigningKey(t, "rsa-2")
+	jwks := newKeySetServer(t, current)
+	// The URL carries credentials, which must never reach the logs.
+	jwksURL, err := url.Parse(jwks.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksURL.User = url.UserPassword("reader", "jwks-pa55")
+	const admin = "e2e-admin-token-0123456789"
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
+		"SEED_DEMO":       "false",
+		"ADMIN_TOKEN":     admin,
+		"AUTH_JWKS_URL":   jwksURL.String(),
+		"AUTH_ISSUER":     e2eIssuer,
+		"AUTH_AUDIENCE":   e2eAudience,
+		"TRUSTED_PROXIES": "127.0.0.1",
+	}))
+	api := openapitest.New(t, srv.URL)
+	if logs := srv.Logs(); !strings.Contains(logs, `"msg":"end-user authentication on"`) ||
+		!strings.Contains(logs, `"mode":"jwks"`) || strings.Contains(logs, "jwks-pa55") {
+		t.Errorf("start-up logs, want the JWKS mode logged without the URL's password:\n%s", logs)
+	}
+
+	valid := signed(t, jwt.SigningMethodRS256, current.kid, current.key, customerClaims("cust-1", nil))
+
+	t.Run("a valid token passes on GraphQL and REST", func(t *testing.T) {
+		g := postGraphQL(t, srv.URL, "{ __typename }", nil, fromClient(valid, "192.0.2.1"))
+		var data struct {
+			Typename string `json:"__typename"`
+		}
+		g.Decode(t, &data)
+		if g.Status != http.StatusOK || data.Typename != "Query" {
+			t.Errorf("/graphql answered %s, want 200 with the Query type", g.answer)
+		}
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/time-slots?limit=1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = fromClient(valid, "192.0.2.1")
+		if r := api.Do(t, http.DefaultClient, req); r.Status != http.StatusOK {
+			t.Errorf("/api/time-slots answered %s, want 200", r)
+		}
+	})
+
+	publicPEM := func() []byte {
+		der, err := x509.MarshalPKIXPublicKey(&current.key.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	}()
+	forged := func() string {
+		parts := strings.Split(valid, ".")
+		payload, err := json.Marshal(customerClaims("someone-else", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+		return strings.Join(parts, ".")
+	}()
+	hour := time.Hour
+	for i, tc := range []struct {
+		name  string
+		token string
+	}{
+		{"an expired token is refused", signed(t, jwt.SigningMethodRS256, current.kid, current.key,
+			customerClaims("cust-1", jwt.MapClaims{"iat": time.Now().Add(-2 * hour).Unix(), "exp": time.Now().Add(-hour).Unix()}))},
+		{"a token not valid yet is refused", signed(t, jwt.SigningMethodRS256, current.kid, current.key,
+			customerClaims("cust-1", jwt.MapClaims{"nbf": time.Now().Add(hour).Unix()}))},
+		{"a token of another issuer is refused", signed(t, jwt.SigningMethodRS256, current.kid, current.key,
+			customerClaims("cust-1", jwt.MapClaims{"iss": "https://evil.example.test/"}))},
+		{"a token for another audience is refused", signed(t, jwt.SigningMethodRS256, current.kid, current.key,
+			customerClaims("cust-1", jwt.MapClaims{"aud": "another-api"}))},
+		{`an "alg": "none" token is refused`, signed(t, jwt.SigningMethodNone, current.kid, jwt.UnsafeAllowNoneSignatureType,
+			customerClaims("cust-1", nil))},
+		{"an HS256 token keyed with the RSA public key is refused", signed(t, jwt.SigningMethodHS256, current.kid, publicPEM,
+			customerClaims("cust-1", nil))},
+		{"a token whose payload was changed after signing is refused", forged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantUnauthenticated(t, srv, api, tc.token, fmt.Sprintf("192.0.2.%d", 10+i))
+		})
+	}
+
+	t.Run("a rotated key is picked up and the retired one refused", func(t *testing.T) {
+		jwks.serve(next)
+		rotated := signed(t, jwt.SigningMethodRS256, next.kid, next.key, customerClaims("cust-2", nil))
+		if g := postGraphQL(t, srv.URL, "{ __typename }", nil, fromClient(rotated, "192.0.2.30")); g.Status != http.StatusOK || len(g.Errors) > 0 {
+			t.Errorf("a token with the new key id: /graphql answered %s, want 200", g.answer)
+		}
+		if r := listSlots(t, srv.URL, fromClient(rotated, "192.0.2.30")); r.Status != http.StatusOK {
+			t.Errorf("a token with the new key id: /api/time-slots answered %s, want 200", r)
+		}
+		wantUnauthenticated(t, srv, api, valid, "192.0.2.31")
+	})
+
+	t.Run("the admin token works beside customers' tokens", func(t *testing.T) {
+		g := postGraphQL(t, srv.URL, "{ slotStats { __typename } }", nil, fromClient(admin, "192.0.2.40"))
+		if g.Status != http.StatusOK || len(g.Errors) > 0 {
+			t.Errorf("slotStats with the admin token answered %s, want 200", g.answer)
+		}
+		a, err := getAnswer(nil, http.MethodGet, srv.URL+"/api/admin/time-slots", fromClient(admin, "192.0.2.40"), nil)
+		if err != nil || a.Status != http.StatusOK {
+			t.Errorf("admin stats with the admin token answered %v %v, want 200", a, err)
+		}
+		customer := signed(t, jwt.SigningMethodRS256, next.kid, next.key, customerClaims("cust-3", nil))
+		a, err = getAnswer(nil, http.MethodGet, srv.URL+"/api/admin/time-slots", fromClient(customer, "192.0.2.41"), nil)
+		if err != nil || a.Status != http.StatusUnauthorized || !strings.Contains(string(a.Body), `"code":"UNAUTHENTICATED"`) {
+			t.Errorf("admin stats with a customer's token answered %v %v, want 401 UNAUTHENTICATED", a, err)
+		}
+		g = postGraphQL(t, srv.URL, "{ slotStats { __typename } }", nil, fromClient(customer, "192.0.2.41"))
+		if g.Code() != "UNAUTHENTICATED" {
+			t.Errorf("slotStats with a customer's token answered %s, want UNAUTHENTICATED", g.answer)
+		}
+	})
+
+	t.Run("forged tokens are slowed, expired ones are not", func(t *testing.T) {
+		const guesser, stale = "192.0.2.50", "192.0.2.51"
+		expired := signed(t, jwt.SigningMethodRS256, next.kid, next.key,
+			customerClaims("cust-4", jwt.MapClaims{"iat": time.Now().Add(-2 * hour).Unix(), "exp": time.Now().Add(-hour).Unix()}))
+		for i := range httpx.AdminFailureLimit + 2 {
+			if g := postGraphQL(t, srv.URL, "{ __typename }", nil, fromClient(expired, stale)); g.Status != http.StatusUnauthorized {
+				t.Fatalf("expired token %d: /graphql answered %s, want 401 every time", i, g.answer)
+			}
+			if i < httpx.AdminFailureLimit {
+				if g := postGraphQL(t, srv.URL, "{ __typename }", nil, fromClient(forged, guesser)); g.Status != http.StatusUnauthorized {
+					t.Fatalf("forged token %d: /graphql answered %s, want 401", i, g.answer)
+				}
+			}
+		}
+		fresh := signed(t, jwt.SigningMethodRS256, next.kid, next.key, customerClaims("cust-4", nil))
+		g := postGraphQL(t, srv.URL, "{ __typename }", nil, fromClient(fresh, guesser))
+		if g.Status != http.StatusTooManyRequests || g.Code() != "RATE_LIMITED" || g.Header.Get("Retry-After") == "" {
+			t.Errorf("the guesser's next token: /graphql answered %s, want 429 RATE_LIMITED with Retry-After", g.answer)
+		}
+		if g := postGraphQL(t, srv.URL, "{ __typename }", nil, fromClient(fresh, stale)); g.Status != http.StatusOK {
+			t.Errorf("a fresh token after expired ones: /graphql answered %s, want 200", g.answer)
+		}
+		if logs := srv.Logs(); strings.Contains(logs, "wrong admin token") || !strings.Contains(logs, "customer token refused") {
+			t.Errorf("logs, want refused customers' tokens logged as such, never as wrong admin tokens")
+		}
+	})
+}
+
+// With AUTH_REQUIRED=true (here with an HS256 secret), a request without a
+// token still reads public listings: only the operations that act for a
+// customer need one.
+func TestAuthRequiredLeavesPublicListingsOpen(t *testing.T) {
+	t.Parallel()
+	const secret = "e2e-hs256-secret-0123456789abcdef-0123"
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
+		"SEED_DEMO":       "false",
+		"AUTH_JWT_SECRET": secret,
+		"AUTH_ISSUER":     e2eIssuer,
+		"AUTH_AUDIENCE":   e2eAudience,
+		"AUTH_REQUIRED":   "true",
+	}))
+	if logs := srv.Logs(); !strings.Contains(logs, `"mode":"hs256"`) || !strings.Contains(logs, `"required":true`) ||
+		strings.Contains(logs, secret) {
+		t.Errorf("start-up logs, want the HS256 mode and AUTH_REQUIRED logged without the secret:\n%s", logs)
+	}
+	if r := listSlots(t, srv.URL, nil); r.Status != http.StatusOK {
+		t.Errorf("/api/time-slots without a token answered %s, want 200", r)
+	}
+	g := postGraphQL(t, srv.URL, "{ timeSlots(first: 1) { totalCount } }", nil, nil)
+	if g.Status != http.StatusOK || len(g.Errors) > 0 {
+		t.Errorf("timeSlots without a token answered %s, want 200", g.answer)
+	}
+	token := signed(t, jwt.SigningMethodHS256, "", []byte(secret), customerClaims("cust-1", nil))
+	if g := postGraphQL(t, srv.URL, "{ __typename }", nil, bearer(token, false)); g.Status != http.StatusOK || len(g.Errors) > 0 {
+		t.Errorf("a valid HS256 token answered %s, want 200", g.answer)
+	}
+	rs := newSigningKey(t, "rsa-1")
+	wrongKind := signed(t, jwt.SigningMethodRS256, rs.kid, rs.key, customerClaims("cust-1", nil))
+	if g := postGraphQL(t, srv.URL, "{ __typename }", nil, bearer(wrongKind, false)); g.Status != http.StatusUnauthorized || g.Code() != "UNAUTHENTICATED" {
+		t.Errorf("an RS256 token to the HS256 verifier answered %s, want 401 UNAUTHENTICATED", g.answer)
+	}
+}
