@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"timeslots/graph"
-	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
@@ -36,7 +36,7 @@ type application struct {
 	redis  *redis.Client   // nil without REDIS_URL
 	// customers verifies end users' tokens; nil without AUTH_JWKS_URL or
 	// AUTH_JWT_SECRET.
-	customers *auth.Verifier
+	customers *verifier.Verifier
 
 	metrics *metrics.Metrics
 

@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/jobs"
@@ -300,7 +301,7 @@ func (a *application) start() error {
 		// The verifier lives until stop closes it, not until serve's
 		// context ends: requests still in flight during a shutdown keep a
 		// key set that can pick up a rotated key.
-		v, err := auth.New(context.Background(), o, a.logger)
+		v, err := verifier.New(context.Background(), o, a.logger)
 		if err != nil {
 			return err
 		}

@@ -220,7 +220,7 @@ func (r *reader) schedule(name, def string) schedule.Schedule {
 	return s
 }
 
-// checkAuth checks the AUTH_* values together, with the rules auth.New
+// checkAuth checks the AUTH_* values together, with the rules verifier.New
 // applies (its messages name the variable and never hold the secret or the
 // URL), and refuses an ADMIN_TOKEN that has the shape of a JWT while
 // authentication is on, so the two kinds of bearer value never overlap:

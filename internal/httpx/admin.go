@@ -12,6 +12,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 )
 
 // Access is what a request may do with admin operations.
@@ -52,7 +53,7 @@ type AdminGate struct {
 	digest [32]byte
 	open   bool
 
-	customers     *auth.Verifier // nil: end-user authentication is off
+	customers     *verifier.Verifier // nil: end-user authentication is off
 	customerPaths Paths
 
 	failures *failureCounter
@@ -72,7 +73,7 @@ type AdminOption func(*AdminGate)
 // bearer value is only ever an admin token) and, when v.Required(), mark
 // every request's context with auth.WithRequired. A nil v leaves end-user
 // authentication off.
-func WithCustomers(v *auth.Verifier, paths Paths) AdminOption {
+func WithCustomers(v *verifier.Verifier, paths Paths) AdminOption {
 	return func(g *AdminGate) {
 		g.customers, g.customerPaths = v, paths
 	}
@@ -195,7 +196,7 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 func (g *AdminGate) serveCustomer(w http.ResponseWriter, r *http.Request, next http.Handler, token, client string) {
 	c, err := g.customers.Verify(r.Context(), token)
 	if err != nil {
-		level, guess := slog.LevelInfo, !auth.SignatureHeld(err)
+		level, guess := slog.LevelInfo, !verifier.SignatureHeld(err)
 		if guess {
 			g.failures.add(client)
 			level = slog.LevelWarn

@@ -17,6 +17,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 	"timeslots/internal/httpx"
 )
 
@@ -30,9 +31,9 @@ const (
 var customerPaths = httpx.Paths{"/graphql", "/api/", "/edge"}
 
 // newCustomers builds an HS256 verifier, closed when the test ends.
-func newCustomers(t testing.TB, required bool) *auth.Verifier {
+func newCustomers(t testing.TB, required bool) *verifier.Verifier {
 	t.Helper()
-	v, err := auth.New(context.Background(), auth.Options{
+	v, err := verifier.New(context.Background(), auth.Options{
 		JWTSecret: testSecret, Issuer: testIssuer, Audience: testAudience, Required: required,
 	}, nil)
 	if err != nil {

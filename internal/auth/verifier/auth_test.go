@@ -1,4 +1,4 @@
-package auth_test
+package verifier_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 )
 
 func TestValidate(t *testing.T) {
@@ -68,7 +69,7 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("the error %q shows the secret", err)
 			}
 			// New refuses the same options with the same error.
-			if v, nerr := auth.New(context.Background(), tc.o, nil); nerr == nil || nerr.Error() != err.Error() {
+			if v, nerr := verifier.New(context.Background(), tc.o, nil); nerr == nil || nerr.Error() != err.Error() {
 				v.Close()
 				t.Fatalf("New = %v, want %v", nerr, err)
 			}
@@ -79,7 +80,7 @@ func TestValidate(t *testing.T) {
 // With authentication off New answers a nil verifier, which refuses every
 // token and requires none.
 func TestNewWithAuthenticationOff(t *testing.T) {
-	v, err := auth.New(context.Background(), auth.Options{}, nil)
+	v, err := verifier.New(context.Background(), auth.Options{}, nil)
 	if err != nil || v != nil {
 		t.Fatalf("New = %v, %v; want nil, nil", v, err)
 	}
@@ -173,7 +174,7 @@ func FuzzVerify(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, token string) {
 		looks := auth.LooksLikeJWT(token)
-		for _, v := range []*auth.Verifier{jwks, hs} {
+		for _, v := range []*verifier.Verifier{jwks, hs} {
 			c, err := v.Verify(context.Background(), token)
 			if err == nil {
 				if c.ID == "" || !looks {

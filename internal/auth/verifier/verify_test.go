@@ -1,4 +1,4 @@
-package auth_test
+package verifier_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 )
 
 // The messages of refused tokens, as clients read them.
@@ -112,7 +113,7 @@ func TestVerify(t *testing.T) {
 
 	cases := []struct {
 		name     string
-		verifier *auth.Verifier
+		verifier *verifier.Verifier
 		token    string
 		wantID   string // when accepted
 		want     string // the refusal message otherwise
@@ -201,14 +202,14 @@ func TestVerify(t *testing.T) {
 		{name: "a header that is not JSON is refused", verifier: jwks, token: b64([]byte("not json")) + ".e30.", want: msgMalformed},
 		{name: "a header without alg is refused", verifier: hs, token: b64([]byte(`{"typ":"JWT"}`)) + ".e30.c2ln", want: msgUnverified},
 		{name: "an admin-looking token is refused", verifier: hs, token: "s3cr3t-admin-token-0123456789", want: msgMalformed},
-		{name: "a token over the size limit is refused", verifier: jwks, token: strings.Repeat("a", auth.MaxTokenBytes+1), want: msgTooLong},
+		{name: "a token over the size limit is refused", verifier: jwks, token: strings.Repeat("a", verifier.MaxTokenBytes+1), want: msgTooLong},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.verifier.Verify(context.Background(), tc.token)
 			if tc.want != "" {
 				wantRefused(t, err, tc.want, tc.token)
-				if got, want := auth.SignatureHeld(err), claimsMessages[tc.want]; got != want {
+				if got, want := verifier.SignatureHeld(err), claimsMessages[tc.want]; got != want {
 					t.Fatalf("SignatureHeld = %v, want %v", got, want)
 				}
 				return

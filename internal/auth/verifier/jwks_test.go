@@ -1,4 +1,4 @@
-package auth_test
+package verifier_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 )
 
 // When the key set cannot be had, New still starts (a provider outage must
@@ -55,7 +56,7 @@ func TestVerifyWhenTheProviderIsDown(t *testing.T) {
 	oversized := func(t *testing.T) string {
 		// A valid set holding the key, padded past MaxJWKSBytes.
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = w.Write([]byte(`{"padding":"` + strings.Repeat("x", auth.MaxJWKSBytes) + `","keys":[`))
+			_, _ = w.Write([]byte(`{"padding":"` + strings.Repeat("x", verifier.MaxJWKSBytes) + `","keys":[`))
 			body := `{"kty":"RSA","kid":"` + key("rsa").kid + `","n":"` + key("rsa").jwk["n"] + `","e":"` + key("rsa").jwk["e"] + `"}]}`
 			_, _ = w.Write([]byte(body))
 		}))
@@ -125,7 +126,7 @@ func TestFetchFailuresAreLoggedWithoutCredentials(t *testing.T) {
 	var logs lockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	url := strings.Replace(srv.URL, "http://", "http://reader:hunter2@", 1)
-	v, err := auth.New(context.Background(), auth.Options{JWKSURL: url, Issuer: testIssuer, Audience: testAudience}, logger)
+	v, err := verifier.New(context.Background(), auth.Options{JWKSURL: url, Issuer: testIssuer, Audience: testAudience}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func (b *lockedBuffer) String() string {
 func TestBackgroundRefreshStopsOnClose(t *testing.T) {
 	const interval = 20 * time.Millisecond
 	srv := newJWKSServer(t, key("rsa"))
-	v, err := auth.New(context.Background(), auth.Options{
+	v, err := verifier.New(context.Background(), auth.Options{
 		JWKSURL: srv.URL, Issuer: testIssuer, Audience: testAudience, RefreshInterval: interval,
 	}, nil)
 	if err != nil {

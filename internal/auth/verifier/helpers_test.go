@@ -1,4 +1,4 @@
-package auth_test
+package verifier_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"timeslots/internal/auth"
+	"timeslots/internal/auth/verifier"
 )
 
 const (
@@ -140,7 +141,7 @@ func (s *jwksServer) setRaw(jwks ...map[string]string) {
 }
 
 // newVerifier builds a verifier and closes it when the test ends.
-func newVerifier(t testing.TB, o auth.Options) *auth.Verifier {
+func newVerifier(t testing.TB, o auth.Options) *verifier.Verifier {
 	t.Helper()
 	if o.Issuer == "" {
 		o.Issuer = testIssuer
@@ -148,7 +149,7 @@ func newVerifier(t testing.TB, o auth.Options) *auth.Verifier {
 	if o.Audience == "" {
 		o.Audience = testAudience
 	}
-	v, err := auth.New(context.Background(), o, nil)
+	v, err := verifier.New(context.Background(), o, nil)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

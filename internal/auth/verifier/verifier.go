@@ -1,4 +1,7 @@
-package auth
+// Package verifier checks end users' JWTs (RS256/ES256 against a JWKS
+// URL, or HS256 with a shared secret) for the HTTP edge, with the options
+// and rules of package auth.
+package verifier
 
 import (
 	"context"
@@ -20,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/auth"
 )
 
 // Leeway is the clock skew allowed between the identity provider and this
@@ -71,7 +75,7 @@ type Verifier struct {
 // FetchTimeout; a failed fetch is logged and retried when a token needs a
 // key) and keeps refreshing it in the background until Close or until ctx
 // ends.
-func New(ctx context.Context, o Options, logger *slog.Logger) (*Verifier, error) {
+func New(ctx context.Context, o auth.Options, logger *slog.Logger) (*Verifier, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
@@ -82,13 +86,13 @@ func New(ctx context.Context, o Options, logger *slog.Logger) (*Verifier, error)
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if o.FetchTimeout <= 0 {
-		o.FetchTimeout = DefaultFetchTimeout
+		o.FetchTimeout = auth.DefaultFetchTimeout
 	}
 	if o.RefreshInterval <= 0 {
-		o.RefreshInterval = DefaultRefreshInterval
+		o.RefreshInterval = auth.DefaultRefreshInterval
 	}
 	if o.UnknownKIDRefreshInterval <= 0 {
-		o.UnknownKIDRefreshInterval = DefaultUnknownKIDRefreshInterval
+		o.UnknownKIDRefreshInterval = auth.DefaultUnknownKIDRefreshInterval
 	}
 	now := o.Now
 	if now == nil {
@@ -157,12 +161,12 @@ func (v *Verifier) Close() {
 // Verify checks a bearer token and answers the customer it speaks for.
 // Every refusal is an UNAUTHENTICATED error whose message is safe to show
 // the client; the reason in detail is logged at debug level.
-func (v *Verifier) Verify(ctx context.Context, raw string) (Customer, error) {
+func (v *Verifier) Verify(ctx context.Context, raw string) (auth.Customer, error) {
 	if v == nil {
-		return Customer{}, apperr.E(apperr.Unauthenticated, "%s", msgUnverified)
+		return auth.Customer{}, apperr.E(apperr.Unauthenticated, "%s", msgUnverified)
 	}
 	if len(raw) > MaxTokenBytes {
-		return Customer{}, apperr.E(apperr.Unauthenticated, "%s", msgTooLong)
+		return auth.Customer{}, apperr.E(apperr.Unauthenticated, "%s", msgTooLong)
 	}
 	if v.fetchTimeout > 0 {
 		// A key set fetch caused by this token (an unknown key id) ends
@@ -178,15 +182,15 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Customer, error) {
 		refused := apperr.E(apperr.Unauthenticated, "%s", refusal(err, &claims))
 		if errors.Is(err, jwt.ErrTokenInvalidClaims) {
 			// The parser validates claims only once the signature holds.
-			return Customer{}, signedRefusal{refused}
+			return auth.Customer{}, signedRefusal{refused}
 		}
-		return Customer{}, refused
+		return auth.Customer{}, refused
 	}
 	if !validSubject(claims.Subject) {
 		v.log.DebugContext(ctx, "bearer token refused", slog.String("reason", "invalid sub"))
-		return Customer{}, signedRefusal{apperr.E(apperr.Unauthenticated, "%s", msgSubject)}
+		return auth.Customer{}, signedRefusal{apperr.E(apperr.Unauthenticated, "%s", msgSubject)}
 	}
-	return Customer{ID: claims.Subject}, nil
+	return auth.Customer{ID: claims.Subject}, nil
 }
 
 // signedRefusal is Verify's refusal of a token whose signature holds: a
@@ -273,7 +277,7 @@ type keySet struct {
 // bounded by o.FetchTimeout) and refreshes it every o.RefreshInterval
 // until ctx ends, and on demand for a token with an unknown key id, at
 // most once per o.UnknownKIDRefreshInterval.
-func newKeySet(ctx context.Context, o Options, logger *slog.Logger) (*keySet, error) {
+func newKeySet(ctx context.Context, o auth.Options, logger *slog.Logger) (*keySet, error) {
 	target := o.JWKSURL
 	if u, err := url.Parse(o.JWKSURL); err == nil {
 		target = u.Redacted()
