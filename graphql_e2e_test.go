@@ -128,10 +128,16 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			srv := startServer(t, testEnv(t, d, nil))
+			const token = "the-e2e-admin-token"
+			srv := startServer(t, testEnv(t, d, map[string]string{"ADMIN_TOKEN": token}))
+			// gql asks as an anonymous client; admin with the admin token.
 			gql := func(query string, vars map[string]any) gqlResult {
 				t.Helper()
 				return postGraphQL(t, srv.URL, query, vars, nil)
+			}
+			admin := func(query string, vars map[string]any) gqlResult {
+				t.Helper()
+				return postGraphQL(t, srv.URL, query, vars, bearer(token, false))
 			}
 
 			// Two bookable single-seat slots of a provider without notice.
@@ -149,7 +155,7 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 
 			const book = `mutation Book($input: BookSlotInput!) {
 			  bookSlot(input: $input) {
-			    booking { id status customer providerId slot { id } }
+			    booking { id reference status customer providerId slot { id } }
 			    slot { id bookedCount remaining status }
 			  }
 			}`
@@ -157,6 +163,7 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 				BookSlot struct {
 					Booking struct {
 						ID, Status, Customer, ProviderID string
+						Reference                        *string
 						Slot                             *struct{ ID string }
 					}
 					Slot struct {
@@ -168,7 +175,8 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 			}
 			var b booked
 			gql(book, map[string]any{"input": map[string]any{"slotId": free[0].ID, "customer": "Ann"}}).Decode(t, &b)
-			if bk := b.BookSlot.Booking; bk.Status != "CONFIRMED" || bk.Customer != "Ann" || bk.Slot == nil || bk.Slot.ID != free[0].ID {
+			if bk := b.BookSlot.Booking; bk.Status != "CONFIRMED" || bk.Customer != "Ann" || bk.Slot == nil || bk.Slot.ID != free[0].ID ||
+				bk.Reference == nil || !strings.HasPrefix(*bk.Reference, "bk_") {
 				t.Fatalf("booking = %+v", bk)
 			}
 			if s := b.BookSlot.Slot; s.Remaining != 0 || s.BookedCount != 1 || s.Status != "BOOKED" {
@@ -200,7 +208,7 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 			var first, again booked
 			gql(book, map[string]any{"input": key}).Decode(t, &first)
 			gql(book, map[string]any{"input": key}).Decode(t, &again)
-			if first.BookSlot.Booking.ID != again.BookSlot.Booking.ID {
+			if first.BookSlot.Booking.ID != again.BookSlot.Booking.ID || *first.BookSlot.Booking.Reference != *again.BookSlot.Booking.Reference {
 				t.Fatalf("replay answered booking %s, first was %s", again.BookSlot.Booking.ID, first.BookSlot.Booking.ID)
 			}
 			key["customer"] = "Dee"
@@ -208,8 +216,18 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 				t.Errorf("same key, other customer: %s", res.Body)
 			}
 
+			// A client cancels by the booking's reference; by id only an
+			// admin (or the booking's signed-in owner) may.
+			const cancelByID = `mutation($id: ID!) { cancelBooking(input: {bookingId: $id}) { booking { id status } } }`
+			if res := gql(cancelByID, map[string]any{"id": b.BookSlot.Booking.ID}); res.Code() != "UNAUTHENTICATED" {
+				t.Fatalf("an anonymous cancel by id: %s", res.Body)
+			}
+			if res := gql(`query($id: ID!) { booking(id: $id) { customer } }`, map[string]any{"id": b.BookSlot.Booking.ID}); res.Code() != "UNAUTHENTICATED" {
+				t.Fatalf("an anonymous read by id: %s", res.Body)
+			}
+
 			// Cancelling frees the seat; the booking stays readable.
-			const cancel = `mutation($id: ID!) { cancelBooking(input: {bookingId: $id}) {
+			const cancel = `mutation($ref: String!) { cancelBooking(input: {reference: $ref}) {
 			  booking { id status cancelledAt } slot { id remaining status } } }`
 			var c struct {
 				CancelBooking struct {
@@ -224,7 +242,7 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 					}
 				}
 			}
-			gql(cancel, map[string]any{"id": b.BookSlot.Booking.ID}).Decode(t, &c)
+			gql(cancel, map[string]any{"ref": *b.BookSlot.Booking.Reference}).Decode(t, &c)
 			if c.CancelBooking.Booking.Status != "CANCELLED" || c.CancelBooking.Booking.CancelledAt == nil {
 				t.Fatalf("cancelled booking = %+v", c.CancelBooking.Booking)
 			}
@@ -237,17 +255,24 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 					Slot   struct{ ID string }
 				}
 			}
-			gql(`query($id: ID!) { booking(id: $id) { status slot { id } } }`, map[string]any{"id": b.BookSlot.Booking.ID}).Decode(t, &read)
+			gql(`query($ref: String!) { booking(reference: $ref) { status slot { id } } }`, map[string]any{"ref": *b.BookSlot.Booking.Reference}).Decode(t, &read)
 			if read.Booking.Status != "CANCELLED" || read.Booking.Slot.ID != free[0].ID {
-				t.Fatalf("booking read back = %+v", read.Booking)
+				t.Fatalf("booking read back by reference = %+v", read.Booking)
 			}
-			if res := gql(cancel, map[string]any{"id": "987654321"}); res.Code() != "NOT_FOUND" {
-				t.Errorf("cancel a missing booking: %s", res.Body)
+			admin(`query($id: ID!) { booking(id: $id) { status slot { id } } }`, map[string]any{"id": b.BookSlot.Booking.ID}).Decode(t, &read)
+			if read.Booking.Status != "CANCELLED" || read.Booking.Slot.ID != free[0].ID {
+				t.Fatalf("booking read back by an admin = %+v", read.Booking)
+			}
+			if res := gql(cancel, map[string]any{"ref": "bk_AAAAAAAAAAAAAAAAAAAAAAAA"}); res.Code() != "NOT_FOUND" {
+				t.Errorf("cancel by a reference of no booking: %s", res.Body)
+			}
+			if res := admin(cancelByID, map[string]any{"id": "987654321"}); res.Code() != "NOT_FOUND" {
+				t.Errorf("an admin's cancel of a missing booking: %s", res.Body)
 			}
 
 			// SLOT_TOO_SOON: a provider whose notice covers every slot it has.
 			var created struct{ CreateProvider struct{ ID string } }
-			gql(`mutation { createProvider(input: {name: "Far Ahead", timeZone: "UTC", slotMinutes: 60,
+			admin(`mutation { createProvider(input: {name: "Far Ahead", timeZone: "UTC", slotMinutes: 60,
 			  minNoticeMinutes: 525600, workingHours: [
 			    {weekday: MONDAY, start: "00:00", end: "24:00"}, {weekday: TUESDAY, start: "00:00", end: "24:00"},
 			    {weekday: WEDNESDAY, start: "00:00", end: "24:00"}, {weekday: THURSDAY, start: "00:00", end: "24:00"},
@@ -255,7 +280,7 @@ func TestGraphQLBooksAndCancels(t *testing.T) {
 			    {weekday: SUNDAY, start: "00:00", end: "24:00"}]}) { id } }`, nil).Decode(t, &created)
 			pid := created.CreateProvider.ID
 			var gen struct{ GenerateSlots struct{ Created int } }
-			gql(`mutation($p: ID!) { generateSlots(input: {daysAhead: 2, providerIds: [$p]}) { created } }`,
+			admin(`mutation($p: ID!) { generateSlots(input: {daysAhead: 2, providerIds: [$p]}) { created } }`,
 				map[string]any{"p": pid}).Decode(t, &gen)
 			if gen.GenerateSlots.Created == 0 {
 				t.Fatal("generateSlots created nothing for the new provider")

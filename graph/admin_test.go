@@ -13,11 +13,14 @@ import (
 // adminFields are one operation per admin field, each with a side effect
 // (or a read) that must not happen for a refused caller.
 var adminFields = map[string]string{
-	"slotStats":      `{ slotStats { totalSlots } }`,
-	"generateSlots":  `mutation { generateSlots(input: {daysAhead: 3}) { created } }`,
-	"cleanupSlots":   `mutation { cleanupSlots(input: {daysOld: 0}) { deleted } }`,
-	"createProvider": `mutation { createProvider(input: {name: "Intruder", timeZone: "UTC", slotMinutes: 30, workingHours: []}) { id } }`,
-	"updateProvider": `mutation($id: ID!) { updateProvider(id: $id, input: {name: "Renamed", timeZone: "UTC", slotMinutes: 30, workingHours: []}) { id } }`,
+	"slotStats":          `{ slotStats { totalSlots } }`,
+	"generateSlots":      `mutation { generateSlots(input: {daysAhead: 3}) { created } }`,
+	"cleanupSlots":       `mutation { cleanupSlots(input: {daysOld: 0}) { deleted } }`,
+	"createProvider":     `mutation { createProvider(input: {name: "Intruder", timeZone: "UTC", slotMinutes: 30, workingHours: []}) { id } }`,
+	"updateProvider":     `mutation($id: ID!) { updateProvider(id: $id, input: {name: "Renamed", timeZone: "UTC", slotMinutes: 30, workingHours: []}) { id } }`,
+	"bookings":           `{ bookings { nodes { id customer } } }`,
+	"Provider.bookings":  `query($id: ID!) { provider(id: $id) { bookings { nodes { id customer } } } }`,
+	"deleteCustomerData": `mutation { deleteCustomerData(customer: "Nobody") { erased } }`,
 }
 
 // TestAdminFieldsNeedAdminAccess: with ADMIN_TOKEN set, no token is

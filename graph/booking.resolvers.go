@@ -9,9 +9,17 @@ import (
 	"context"
 	"timeslots/graph/loaders"
 	"timeslots/graph/model"
+	"timeslots/internal/auth"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
+
+func (r *bookingResolver) Reference(ctx context.Context, obj *models.Booking) (*string, error) {
+	if !actorOf(ctx).CanSeeOwner(obj) && !holdsReference(ctx) {
+		return nil, nil
+	}
+	return &obj.Reference, nil
+}
 
 func (r *bookingResolver) Slot(ctx context.Context, obj *models.Booking) (*models.TimeSlot, error) {
 	if obj.SlotID == nil {
@@ -20,8 +28,30 @@ func (r *bookingResolver) Slot(ctx context.Context, obj *models.Booking) (*model
 	return nullIfNotFound(loaders.For(ctx).Slot(ctx, *obj.SlotID))
 }
 
+func (r *bookingResolver) CustomerID(ctx context.Context, obj *models.Booking) (*string, error) {
+	if !actorOf(ctx).CanSeeOwner(obj) {
+		return nil, nil
+	}
+	return obj.CustomerID, nil
+}
+
+func (r *bookingResolver) RescheduledFrom(ctx context.Context, obj *models.Booking) ([]models.BookingMove, error) {
+	return loaders.For(ctx).Moves(ctx, obj.ID)
+}
+
+func (r *bookingMoveResolver) Slot(ctx context.Context, obj *models.BookingMove) (*models.TimeSlot, error) {
+	if obj.SlotID == nil {
+		return nil, nil
+	}
+	return nullIfNotFound(loaders.For(ctx).Slot(ctx, *obj.SlotID))
+}
+
 func (r *mutationResolver) BookSlot(ctx context.Context, input model.BookSlotInput) (*model.BookSlotPayload, error) {
-	in := slots.BookInput{SlotID: input.SlotID, Customer: input.Customer}
+	customer, _, err := auth.CustomerFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in := slots.BookInput{SlotID: input.SlotID, Customer: input.Customer, CustomerID: customer.ID}
 	if input.IdempotencyKey != nil {
 		in.IdempotencyKey = *input.IdempotencyKey
 	}
@@ -33,17 +63,64 @@ func (r *mutationResolver) BookSlot(ctx context.Context, input model.BookSlotInp
 }
 
 func (r *mutationResolver) CancelBooking(ctx context.Context, input model.CancelBookingInput) (*model.CancelBookingPayload, error) {
-	booking, slot, err := r.Slots.Cancel(ctx, input.BookingID)
+	ref := slots.BookingRef{Reference: input.Reference, ID: input.BookingID}
+	booking, slot, err := r.Slots.Cancel(ctx, actorOf(ctx), ref)
 	if err != nil {
 		return nil, err
 	}
 	return &model.CancelBookingPayload{Booking: booking, Slot: slot}, nil
 }
 
-func (r *queryResolver) Booking(ctx context.Context, id int64) (*models.Booking, error) {
-	return nullIfNotFound(r.Slots.Booking(ctx, id))
+func (r *mutationResolver) RescheduleBooking(ctx context.Context, input model.RescheduleBookingInput) (*model.RescheduleBookingPayload, error) {
+	ref := slots.BookingRef{Reference: input.Reference, ID: input.BookingID}
+	out, err := r.Slots.Reschedule(ctx, actorOf(ctx), slots.RescheduleInput{Booking: ref, SlotID: input.SlotID})
+	if err != nil {
+		return nil, err
+	}
+	return &model.RescheduleBookingPayload{Booking: out.Booking, Slot: out.Slot, PreviousSlot: out.Previous}, nil
+}
+
+func (r *mutationResolver) DeleteCustomerData(ctx context.Context, customerID *string, customer *string) (*model.DeleteCustomerDataPayload, error) {
+	n, err := r.Slots.DeleteCustomerData(ctx, customerID, customer)
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteCustomerDataPayload{Erased: int(n)}, nil
+}
+
+func (r *queryResolver) Booking(ctx context.Context, id *int64, reference *string) (*models.Booking, error) {
+	return nullIfNotFound(r.Slots.FindBooking(ctx, actorOf(ctx), slots.BookingRef{Reference: reference, ID: id, IDName: "id"}))
+}
+
+func (r *queryResolver) Bookings(ctx context.Context, first *int, after *string, filter *slots.BookingFilter) (*model.BookingConnection, error) {
+	f := slots.BookingFilter{}
+	if filter != nil {
+		f = *filter
+	}
+	return r.listBookings(ctx, f, slots.PageRequest{First: first, After: after})
+}
+
+func (r *queryResolver) MyBookings(ctx context.Context, first *int, after *string, filter *slots.MyBookingsFilter) (*model.BookingConnection, error) {
+	customer, _, err := auth.CustomerFor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := slots.MyBookingsFilter{}
+	if filter != nil {
+		f = *filter
+	}
+	page, err := r.Slots.MyBookings(ctx, customer.ID, f, pageRequest(slots.PageRequest{First: first, After: after}))
+	if err != nil {
+		return nil, err
+	}
+	return &model.BookingConnection{Page: page}, nil
 }
 
 func (r *Resolver) Booking() BookingResolver { return &bookingResolver{r} }
 
-type bookingResolver struct{ *Resolver }
+func (r *Resolver) BookingMove() BookingMoveResolver { return &bookingMoveResolver{r} }
+
+type (
+	bookingResolver     struct{ *Resolver }
+	bookingMoveResolver struct{ *Resolver }
+)

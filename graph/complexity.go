@@ -47,6 +47,15 @@ func complexityRoot() ComplexityRoot {
 	c.Provider.TimeSlots = func(child int, first *int, _ *string, _ *slots.SlotFilter) int {
 		return 1 + child*pageCost(first, nil)
 	}
+	c.Query.Bookings = func(child int, first *int, _ *string, _ *slots.BookingFilter) int {
+		return 1 + child*pageCost(first, nil)
+	}
+	c.Query.MyBookings = func(child int, first *int, _ *string, _ *slots.MyBookingsFilter) int {
+		return 1 + child*pageCost(first, nil)
+	}
+	c.Provider.Bookings = func(child int, first *int, _ *string, _ *slots.BookingFilter) int {
+		return 1 + child*pageCost(first, nil)
+	}
 	c.Query.SlotStats = func(child int) int { return 10 + child }
 	return c
 }

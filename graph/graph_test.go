@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"timeslots/graph"
+	"timeslots/internal/auth"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
@@ -57,11 +58,36 @@ func wrap(t *testing.T, env map[string]string, m *slots.Manager) *api {
 	var mu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, logs}, nil))
 	h := graph.NewHandler(graph.OptionsOf(cfg), m)
+	h = testCustomers(h)
 	h = httpx.NewAdminGate(cfg.AdminToken).Middleware(h)
 	h = httpx.LimitBody(cfg.MaxBodyBytes)(h)
 	h = httpx.Refusals(graph.WriteRefusal, httpx.Paths{"/graphql"})(h)
 	h = httpx.RequestLog(logger)(h)
 	return &api{handler: h, slots: m, logs: logs}
+}
+
+// Test headers standing in for the HTTP edge's token verification: a
+// request with customerHeader acts for the customer it names, one with
+// requiredHeader as if AUTH_REQUIRED were set.
+const (
+	customerHeader = "X-Test-Customer"
+	requiredHeader = "X-Test-Auth-Required"
+)
+
+// testCustomers puts the customer of customerHeader in the request context
+// as the server's edge puts a verified token's, and marks requests with
+// requiredHeader as AUTH_REQUIRED does.
+func testCustomers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if sub := r.Header.Get(customerHeader); sub != "" {
+			ctx = auth.WithCustomer(ctx, auth.Customer{ID: sub})
+		}
+		if r.Header.Get(requiredHeader) != "" {
+			ctx = auth.WithRequired(ctx)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 type lockedWriter struct {

@@ -33,6 +33,15 @@ func (r *providerResolver) TimeSlots(ctx context.Context, obj *models.Provider, 
 	return r.listSlots(ctx, f, slots.PageRequest{First: first, After: after})
 }
 
+func (r *providerResolver) Bookings(ctx context.Context, obj *models.Provider, first *int, after *string, filter *slots.BookingFilter) (*model.BookingConnection, error) {
+	f := slots.BookingFilter{}
+	if filter != nil {
+		f = *filter
+	}
+	f.ProviderID = &obj.ID
+	return r.listBookings(ctx, f, slots.PageRequest{First: first, After: after})
+}
+
 func (r *providerConnectionResolver) TotalCount(ctx context.Context, obj *model.ProviderConnection) (int, error) {
 	n, err := r.Slots.CountProviders(ctx)
 	return int(n), err

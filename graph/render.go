@@ -8,6 +8,8 @@ import (
 	"timeslots/graph/loaders"
 	"timeslots/graph/model"
 	"timeslots/internal/apperr"
+	"timeslots/internal/auth"
+	"timeslots/internal/httpx"
 	"timeslots/internal/slots"
 )
 
@@ -52,6 +54,44 @@ func selectsSlotProvider(ctx context.Context) bool {
 	conn := graphql.CollectFieldsCtx(ctx, nil)
 	return len(has(has(conn, "nodes"), "provider")) > 0 ||
 		len(has(has(has(conn, "edges"), "node"), "provider")) > 0
+}
+
+// listBookings answers one page of an admin's booking listing.
+func (r *Resolver) listBookings(ctx context.Context, f slots.BookingFilter, req slots.PageRequest) (*model.BookingConnection, error) {
+	page, err := r.Slots.ListBookings(ctx, f, pageRequest(req))
+	if err != nil {
+		return nil, err
+	}
+	return &model.BookingConnection{Page: page}, nil
+}
+
+// actorOf answers who the request in ctx acts as on bookings: an admin if
+// it passed the admin check (else the check's refusal, for operations that
+// need one), and the verified customer, if any.
+func actorOf(ctx context.Context) slots.Actor {
+	notAdmin := httpx.Admin(ctx)
+	a := slots.Actor{Admin: notAdmin == nil, NotAdmin: notAdmin}
+	if c, ok := auth.CustomerFrom(ctx); ok {
+		a.CustomerID = c.ID
+	}
+	return a
+}
+
+// referenceFields are the root fields whose caller made the booking they
+// answer or named it by its reference (booking, by reference; by id it
+// needs an admin or the owner, who may read the reference anyway).
+var referenceFields = map[string]bool{"bookSlot": true, "cancelBooking": true, "rescheduleBooking": true, "booking": true}
+
+// holdsReference reports whether the booking being resolved is answered by
+// one of referenceFields, whose caller knows its reference already.
+func holdsReference(ctx context.Context) bool {
+	root := ""
+	for fc := graphql.GetFieldContext(ctx); fc != nil; fc = fc.Parent {
+		if fc.Field.Field != nil { // the operation's own context has no field
+			root = fc.Field.Name
+		}
+	}
+	return referenceFields[root]
 }
 
 // nullIfNotFound renders a missing object of a nullable lookup field

@@ -26,6 +26,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Booking() BookingResolver
+	BookingMove() BookingMoveResolver
 	Mutation() MutationResolver
 	Provider() ProviderResolver
 	ProviderConnection() ProviderConnectionResolver
@@ -45,15 +46,36 @@ type ComplexityRoot struct {
 	}
 
 	Booking struct {
-		CancelledAt func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Customer    func(childComplexity int) int
-		EndTime     func(childComplexity int) int
-		ID          func(childComplexity int) int
-		ProviderID  func(childComplexity int) int
-		Slot        func(childComplexity int) int
-		StartTime   func(childComplexity int) int
-		Status      func(childComplexity int) int
+		CancelledAt     func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		Customer        func(childComplexity int) int
+		CustomerID      func(childComplexity int) int
+		EndTime         func(childComplexity int) int
+		ID              func(childComplexity int) int
+		ProviderID      func(childComplexity int) int
+		Reference       func(childComplexity int) int
+		RescheduledFrom func(childComplexity int) int
+		Slot            func(childComplexity int) int
+		StartTime       func(childComplexity int) int
+		Status          func(childComplexity int) int
+	}
+
+	BookingConnection struct {
+		Edges    func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	BookingEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	BookingMove struct {
+		EndTime   func(childComplexity int) int
+		MovedAt   func(childComplexity int) int
+		Slot      func(childComplexity int) int
+		StartTime func(childComplexity int) int
 	}
 
 	CancelBookingPayload struct {
@@ -66,6 +88,10 @@ type ComplexityRoot struct {
 		DurationMs func(childComplexity int) int
 	}
 
+	DeleteCustomerDataPayload struct {
+		Erased func(childComplexity int) int
+	}
+
 	GenerateSlotsPayload struct {
 		Batches    func(childComplexity int) int
 		Created    func(childComplexity int) int
@@ -76,12 +102,14 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		BookSlot       func(childComplexity int, input model.BookSlotInput) int
-		CancelBooking  func(childComplexity int, input model.CancelBookingInput) int
-		CleanupSlots   func(childComplexity int, input model.CleanupSlotsInput) int
-		CreateProvider func(childComplexity int, input models.ProviderInput) int
-		GenerateSlots  func(childComplexity int, input slots.GenerateInput) int
-		UpdateProvider func(childComplexity int, id int64, input models.ProviderInput) int
+		BookSlot           func(childComplexity int, input model.BookSlotInput) int
+		CancelBooking      func(childComplexity int, input model.CancelBookingInput) int
+		CleanupSlots       func(childComplexity int, input model.CleanupSlotsInput) int
+		CreateProvider     func(childComplexity int, input models.ProviderInput) int
+		DeleteCustomerData func(childComplexity int, customerID *string, customer *string) int
+		GenerateSlots      func(childComplexity int, input slots.GenerateInput) int
+		RescheduleBooking  func(childComplexity int, input model.RescheduleBookingInput) int
+		UpdateProvider     func(childComplexity int, id int64, input models.ProviderInput) int
 	}
 
 	PageInfo struct {
@@ -93,6 +121,7 @@ type ComplexityRoot struct {
 
 	Provider struct {
 		Active           func(childComplexity int) int
+		Bookings         func(childComplexity int, first *int, after *string, filter *slots.BookingFilter) int
 		BufferMinutes    func(childComplexity int) int
 		Capacity         func(childComplexity int) int
 		ID               func(childComplexity int) int
@@ -125,12 +154,20 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Booking   func(childComplexity int, id int64) int
-		Provider  func(childComplexity int, id int64) int
-		Providers func(childComplexity int, first *int, after *string) int
-		SlotStats func(childComplexity int) int
-		TimeSlot  func(childComplexity int, id int64) int
-		TimeSlots func(childComplexity int, first *int, after *string, last *int, before *string, filter *slots.SlotFilter) int
+		Booking    func(childComplexity int, id *int64, reference *string) int
+		Bookings   func(childComplexity int, first *int, after *string, filter *slots.BookingFilter) int
+		MyBookings func(childComplexity int, first *int, after *string, filter *slots.MyBookingsFilter) int
+		Provider   func(childComplexity int, id int64) int
+		Providers  func(childComplexity int, first *int, after *string) int
+		SlotStats  func(childComplexity int) int
+		TimeSlot   func(childComplexity int, id int64) int
+		TimeSlots  func(childComplexity int, first *int, after *string, last *int, before *string, filter *slots.SlotFilter) int
+	}
+
+	RescheduleBookingPayload struct {
+		Booking      func(childComplexity int) int
+		PreviousSlot func(childComplexity int) int
+		Slot         func(childComplexity int) int
 	}
 
 	SlotStats struct {
@@ -224,6 +261,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Booking.Customer(childComplexity), true
+	case "Booking.customerId":
+		if e.ComplexityRoot.Booking.CustomerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Booking.CustomerID(childComplexity), true
 	case "Booking.endTime":
 		if e.ComplexityRoot.Booking.EndTime == nil {
 			break
@@ -242,6 +285,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Booking.ProviderID(childComplexity), true
+	case "Booking.reference":
+		if e.ComplexityRoot.Booking.Reference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Booking.Reference(childComplexity), true
+	case "Booking.rescheduledFrom":
+		if e.ComplexityRoot.Booking.RescheduledFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Booking.RescheduledFrom(childComplexity), true
 	case "Booking.slot":
 		if e.ComplexityRoot.Booking.Slot == nil {
 			break
@@ -260,6 +315,63 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Booking.Status(childComplexity), true
+
+	case "BookingConnection.edges":
+		if e.ComplexityRoot.BookingConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingConnection.Edges(childComplexity), true
+	case "BookingConnection.nodes":
+		if e.ComplexityRoot.BookingConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingConnection.Nodes(childComplexity), true
+	case "BookingConnection.pageInfo":
+		if e.ComplexityRoot.BookingConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingConnection.PageInfo(childComplexity), true
+
+	case "BookingEdge.cursor":
+		if e.ComplexityRoot.BookingEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingEdge.Cursor(childComplexity), true
+	case "BookingEdge.node":
+		if e.ComplexityRoot.BookingEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingEdge.Node(childComplexity), true
+
+	case "BookingMove.endTime":
+		if e.ComplexityRoot.BookingMove.EndTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingMove.EndTime(childComplexity), true
+	case "BookingMove.movedAt":
+		if e.ComplexityRoot.BookingMove.MovedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingMove.MovedAt(childComplexity), true
+	case "BookingMove.slot":
+		if e.ComplexityRoot.BookingMove.Slot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingMove.Slot(childComplexity), true
+	case "BookingMove.startTime":
+		if e.ComplexityRoot.BookingMove.StartTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BookingMove.StartTime(childComplexity), true
 
 	case "CancelBookingPayload.booking":
 		if e.ComplexityRoot.CancelBookingPayload.Booking == nil {
@@ -286,6 +398,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CleanupSlotsPayload.DurationMs(childComplexity), true
+
+	case "DeleteCustomerDataPayload.erased":
+		if e.ComplexityRoot.DeleteCustomerDataPayload.Erased == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteCustomerDataPayload.Erased(childComplexity), true
 
 	case "GenerateSlotsPayload.batches":
 		if e.ComplexityRoot.GenerateSlotsPayload.Batches == nil {
@@ -368,6 +487,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProvider(childComplexity, args["input"].(models.ProviderInput)), true
+	case "Mutation.deleteCustomerData":
+		if e.ComplexityRoot.Mutation.DeleteCustomerData == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteCustomerData_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteCustomerData(childComplexity, args["customerId"].(*string), args["customer"].(*string)), true
 	case "Mutation.generateSlots":
 		if e.ComplexityRoot.Mutation.GenerateSlots == nil {
 			break
@@ -379,6 +509,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GenerateSlots(childComplexity, args["input"].(slots.GenerateInput)), true
+	case "Mutation.rescheduleBooking":
+		if e.ComplexityRoot.Mutation.RescheduleBooking == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rescheduleBooking_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RescheduleBooking(childComplexity, args["input"].(model.RescheduleBookingInput)), true
 	case "Mutation.updateProvider":
 		if e.ComplexityRoot.Mutation.UpdateProvider == nil {
 			break
@@ -422,6 +563,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Provider.Active(childComplexity), true
+	case "Provider.bookings":
+		if e.ComplexityRoot.Provider.Bookings == nil {
+			break
+		}
+
+		args, err := ec.field_Provider_bookings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Provider.Bookings(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*slots.BookingFilter)), true
 	case "Provider.bufferMinutes":
 		if e.ComplexityRoot.Provider.BufferMinutes == nil {
 			break
@@ -561,8 +713,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Booking(childComplexity, args["id"].(int64)), true
+		return e.ComplexityRoot.Query.Booking(childComplexity, args["id"].(*int64), args["reference"].(*string)), true
+	case "Query.bookings":
+		if e.ComplexityRoot.Query.Bookings == nil {
+			break
+		}
 
+		args, err := ec.field_Query_bookings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Bookings(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*slots.BookingFilter)), true
+
+	case "Query.myBookings":
+		if e.ComplexityRoot.Query.MyBookings == nil {
+			break
+		}
+
+		args, err := ec.field_Query_myBookings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MyBookings(childComplexity, args["first"].(*int), args["after"].(*string), args["filter"].(*slots.MyBookingsFilter)), true
 	case "Query.provider":
 		if e.ComplexityRoot.Query.Provider == nil {
 			break
@@ -613,6 +787,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.TimeSlots(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*slots.SlotFilter)), true
+
+	case "RescheduleBookingPayload.booking":
+		if e.ComplexityRoot.RescheduleBookingPayload.Booking == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RescheduleBookingPayload.Booking(childComplexity), true
+	case "RescheduleBookingPayload.previousSlot":
+		if e.ComplexityRoot.RescheduleBookingPayload.PreviousSlot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RescheduleBookingPayload.PreviousSlot(childComplexity), true
+	case "RescheduleBookingPayload.slot":
+		if e.ComplexityRoot.RescheduleBookingPayload.Slot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RescheduleBookingPayload.Slot(childComplexity), true
 
 	case "SlotStats.availablePercent":
 		if e.ComplexityRoot.SlotStats.AvailablePercent == nil {
@@ -809,10 +1002,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("BookSlotInput", ec.unmarshalInputBookSlotInput),
+			graphql.NewInputUnmarshaler("BookingFilter", ec.unmarshalInputBookingFilter),
 			graphql.NewInputUnmarshaler("CancelBookingInput", ec.unmarshalInputCancelBookingInput),
 			graphql.NewInputUnmarshaler("CleanupSlotsInput", ec.unmarshalInputCleanupSlotsInput),
 			graphql.NewInputUnmarshaler("GenerateSlotsInput", ec.unmarshalInputGenerateSlotsInput),
+			graphql.NewInputUnmarshaler("MyBookingsFilter", ec.unmarshalInputMyBookingsFilter),
 			graphql.NewInputUnmarshaler("ProviderInput", ec.unmarshalInputProviderInput),
+			graphql.NewInputUnmarshaler("RescheduleBookingInput", ec.unmarshalInputRescheduleBookingInput),
 			graphql.NewInputUnmarshaler("TimeSlotFilter", ec.unmarshalInputTimeSlotFilter),
 			graphql.NewInputUnmarshaler("WorkingHoursInput", ec.unmarshalInputWorkingHoursInput),
 		)
@@ -929,6 +1125,8 @@ func (ec *executionContext) childFields_Booking(ctx context.Context, field graph
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_Booking_id(ctx, field)
+	case "reference":
+		return ec.fieldContext_Booking_reference(ctx, field)
 	case "slot":
 		return ec.fieldContext_Booking_slot(ctx, field)
 	case "providerId":
@@ -939,14 +1137,54 @@ func (ec *executionContext) childFields_Booking(ctx context.Context, field graph
 		return ec.fieldContext_Booking_endTime(ctx, field)
 	case "customer":
 		return ec.fieldContext_Booking_customer(ctx, field)
+	case "customerId":
+		return ec.fieldContext_Booking_customerId(ctx, field)
 	case "status":
 		return ec.fieldContext_Booking_status(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Booking_createdAt(ctx, field)
 	case "cancelledAt":
 		return ec.fieldContext_Booking_cancelledAt(ctx, field)
+	case "rescheduledFrom":
+		return ec.fieldContext_Booking_rescheduledFrom(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Booking", field.Name)
+}
+
+func (ec *executionContext) childFields_BookingConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_BookingConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_BookingConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_BookingConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BookingConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_BookingEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_BookingEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_BookingEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BookingEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BookingMove(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "slot":
+		return ec.fieldContext_BookingMove_slot(ctx, field)
+	case "startTime":
+		return ec.fieldContext_BookingMove_startTime(ctx, field)
+	case "endTime":
+		return ec.fieldContext_BookingMove_endTime(ctx, field)
+	case "movedAt":
+		return ec.fieldContext_BookingMove_movedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BookingMove", field.Name)
 }
 
 func (ec *executionContext) childFields_CancelBookingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -967,6 +1205,14 @@ func (ec *executionContext) childFields_CleanupSlotsPayload(ctx context.Context,
 		return ec.fieldContext_CleanupSlotsPayload_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CleanupSlotsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteCustomerDataPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "erased":
+		return ec.fieldContext_DeleteCustomerDataPayload_erased(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteCustomerDataPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_GenerateSlotsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1023,6 +1269,8 @@ func (ec *executionContext) childFields_Provider(ctx context.Context, field grap
 		return ec.fieldContext_Provider_workingHours(ctx, field)
 	case "timeSlots":
 		return ec.fieldContext_Provider_timeSlots(ctx, field)
+	case "bookings":
+		return ec.fieldContext_Provider_bookings(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Provider", field.Name)
 }
@@ -1065,6 +1313,18 @@ func (ec *executionContext) childFields_ProviderUtilization(ctx context.Context,
 		return ec.fieldContext_ProviderUtilization_horizon(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProviderUtilization", field.Name)
+}
+
+func (ec *executionContext) childFields_RescheduleBookingPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "booking":
+		return ec.fieldContext_RescheduleBookingPayload_booking(ctx, field)
+	case "slot":
+		return ec.fieldContext_RescheduleBookingPayload_slot(ctx, field)
+	case "previousSlot":
+		return ec.fieldContext_RescheduleBookingPayload_previousSlot(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RescheduleBookingPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SlotStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -47,16 +47,31 @@ const (
 
 // Booking is a customer's seat in a slot. It keeps a snapshot of the
 // provider and times, so it stays readable after cleanup deletes the slot
-// (SlotID then becomes NULL).
+// (SlotID then becomes NULL). Reference is the unguessable name customers
+// use for it; CustomerID is its owner, the verified end user who booked it
+// (nil for an anonymous booking).
 type Booking struct {
 	ID             int64         `gorm:"primaryKey" json:"id"`
+	Reference      string        `json:"reference"`
 	SlotID         *int64        `json:"slotId"`
 	ProviderID     int64         `json:"providerId"`
 	StartTime      time.Time     `json:"startTime"`
 	EndTime        time.Time     `json:"endTime"`
 	Customer       string        `json:"customer"`
+	CustomerID     *string       `json:"customerId"`
 	Status         BookingStatus `json:"status"`
 	IdempotencyKey *string       `json:"-"`
 	CreatedAt      time.Time     `json:"createdAt"`
 	CancelledAt    *time.Time    `json:"cancelledAt"`
+}
+
+// BookingMove is where a booking was before one reschedule: its slot then
+// (nil once cleaned up) and that slot's times.
+type BookingMove struct {
+	ID        int64     `gorm:"primaryKey" json:"-"`
+	BookingID int64     `json:"-"`
+	SlotID    *int64    `gorm:"column:from_slot_id" json:"slotId"`
+	StartTime time.Time `gorm:"column:from_start_time" json:"startTime"`
+	EndTime   time.Time `gorm:"column:from_end_time" json:"endTime"`
+	MovedAt   time.Time `json:"movedAt"`
 }

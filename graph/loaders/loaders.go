@@ -1,5 +1,6 @@
 // Package loaders batches the relation fields of one GraphQL request
-// (TimeSlot.provider, Booking.slot) with graph-gophers/dataloader: however
+// (TimeSlot.provider, Booking.slot, Booking.rescheduledFrom) with
+// graph-gophers/dataloader: however
 // many slots a response holds, their providers are read in one query.
 // Loaders live for one request only, so no answer is ever served from a
 // cache that another request filled.
@@ -27,6 +28,7 @@ type Loaders struct {
 	slots    *slots.Manager
 	provider *dataloader.Loader[int64, *models.Provider]
 	slot     *dataloader.Loader[int64, *models.TimeSlot]
+	moves    *dataloader.Loader[int64, []models.BookingMove]
 }
 
 // New makes fresh loaders over the manager's batch reads.
@@ -35,6 +37,7 @@ func New(m *slots.Manager) *Loaders {
 		slots:    m,
 		provider: dataloader.NewBatchedLoader(batch("provider", m.ProvidersByID), dataloader.WithWait[int64, *models.Provider](Wait)),
 		slot:     dataloader.NewBatchedLoader(batch("time slot", m.SlotsByID), dataloader.WithWait[int64, *models.TimeSlot](Wait)),
+		moves:    dataloader.NewBatchedLoader(batchLists(m.BookingMoves), dataloader.WithWait[int64, []models.BookingMove](Wait)),
 	}
 }
 
@@ -48,6 +51,12 @@ func (l *Loaders) Provider(ctx context.Context, id int64) (*models.Provider, err
 // slot loads.
 func (l *Loaders) Slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
 	return load(ctx, l.slot, id)
+}
+
+// Moves answers where the booking with id was before each reschedule,
+// oldest first, batched with the request's other bookings.
+func (l *Loaders) Moves(ctx context.Context, bookingID int64) ([]models.BookingMove, error) {
+	return load(ctx, l.moves, bookingID)
 }
 
 // PrimeProviders reads the providers of ids in one statement and puts them
@@ -138,6 +147,22 @@ func batch[V any](what string, load func(context.Context, []int64) (map[int64]V,
 				out[i] = &dataloader.Result[V]{Data: v}
 			} else {
 				out[i] = &dataloader.Result[V]{Error: apperr.E(apperr.NotFound, "%s %d does not exist", what, k)}
+			}
+		}
+		return out
+	}
+}
+
+// batchLists adapts a manager's batch read of lists to dataloader, like
+// batch: a key the read did not answer has an empty list.
+func batchLists[V any](load func(context.Context, []int64) (map[int64][]V, error)) dataloader.BatchFunc[int64, []V] {
+	return func(ctx context.Context, keys []int64) []*dataloader.Result[[]V] {
+		out := make([]*dataloader.Result[[]V], len(keys))
+		rows, err := load(ctx, keys)
+		for i, k := range keys {
+			out[i] = &dataloader.Result[[]V]{Data: rows[k], Error: err}
+			if err == nil && out[i].Data == nil {
+				out[i].Data = []V{}
 			}
 		}
 		return out

@@ -94,3 +94,37 @@ func (c *ProviderConnection) Nodes() []*models.Provider {
 func (c *ProviderConnection) PageInfo() *PageInfo {
 	return pageInfo(len(c.Page.Providers), c.Page.Cursor, c.Page.HasNextPage, c.Page.HasPreviousPage)
 }
+
+// BookingConnection is one page of bookings.
+type BookingConnection struct {
+	Page *slots.BookingPage
+}
+
+// BookingEdge is a booking with its cursor.
+type BookingEdge struct {
+	Cursor string
+	Node   *models.Booking
+}
+
+// Edges answers the page's bookings with their cursors.
+func (c *BookingConnection) Edges() []*BookingEdge {
+	out := make([]*BookingEdge, len(c.Page.Bookings))
+	for i := range c.Page.Bookings {
+		out[i] = &BookingEdge{Cursor: c.Page.Cursor(i), Node: &c.Page.Bookings[i]}
+	}
+	return out
+}
+
+// Nodes answers the page's bookings.
+func (c *BookingConnection) Nodes() []*models.Booking {
+	out := make([]*models.Booking, len(c.Page.Bookings))
+	for i := range c.Page.Bookings {
+		out[i] = &c.Page.Bookings[i]
+	}
+	return out
+}
+
+// PageInfo answers where the page lies in the listing.
+func (c *BookingConnection) PageInfo() *PageInfo {
+	return pageInfo(len(c.Page.Bookings), c.Page.Cursor, c.Page.HasNextPage, c.Page.HasPreviousPage)
+}

@@ -6,7 +6,8 @@ import (
 	"timeslots/models"
 )
 
-// A request for one seat in a slot.
+// A request for one seat in a slot. A request with a signed-in customer's token
+// records the customer as the booking's owner.
 type BookSlotInput struct {
 	// The slot to book.
 	SlotID int64 `json:"slotId"`
@@ -14,22 +15,27 @@ type BookSlotInput struct {
 	Customer string `json:"customer"`
 	// Optional key (at most 200 bytes) that makes retries safe: repeating the
 	// request with the same key and input answers the original booking; the same
-	// key with other input is IDEMPOTENCY_CONFLICT.
+	// key with other input is IDEMPOTENCY_CONFLICT. A signed-in customer's keys
+	// are theirs alone; anonymous keys are shared by every anonymous client, so
+	// make them unguessable (a UUID).
 	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
 }
 
 // The outcome of bookSlot.
 type BookSlotPayload struct {
-	// The new (or, for a repeated idempotency key, the original) booking.
+	// The new (or, for a repeated idempotency key, the original) booking, with its reference.
 	Booking *models.Booking `json:"booking"`
 	// The booked slot with its seat counts after the booking.
 	Slot *models.TimeSlot `json:"slot"`
 }
 
-// A request to cancel a booking.
+// A request to cancel a booking, named by exactly one of reference and
+// bookingId.
 type CancelBookingInput struct {
-	// The booking to cancel.
-	BookingID int64 `json:"bookingId"`
+	// The booking's reference, as bookSlot answered it.
+	Reference *string `json:"reference,omitempty"`
+	// The booking's id: for an admin, or for the booking's signed-in owner.
+	BookingID *int64 `json:"bookingId,omitempty"`
 }
 
 // The outcome of cancelBooking.
@@ -54,6 +60,12 @@ type CleanupSlotsPayload struct {
 	DurationMs int `json:"durationMs"`
 }
 
+// The outcome of deleteCustomerData.
+type DeleteCustomerDataPayload struct {
+	// How many bookings had their personal data erased.
+	Erased int `json:"erased"`
+}
+
 // The outcome of generateSlots.
 type GenerateSlotsPayload struct {
 	// Slots created.
@@ -70,11 +82,32 @@ type GenerateSlotsPayload struct {
 	DurationMs int `json:"durationMs"`
 }
 
-// Writes: booking and cancelling for everyone; generation, cleanup and provider
-// management for admins.
+// Writes: booking, cancelling and rescheduling for everyone; generation, cleanup,
+// provider management and erasing customer data for admins.
 type Mutation struct {
 }
 
 // Reads: time slots, providers, bookings and, for admins, statistics.
 type Query struct {
+}
+
+// A request to move a booking to another slot; the booking is named by exactly
+// one of reference and bookingId.
+type RescheduleBookingInput struct {
+	// The booking's reference, as bookSlot answered it.
+	Reference *string `json:"reference,omitempty"`
+	// The booking's id: for an admin, or for the booking's signed-in owner.
+	BookingID *int64 `json:"bookingId,omitempty"`
+	// The slot to move the booking to.
+	SlotID int64 `json:"slotId"`
+}
+
+// The outcome of rescheduleBooking.
+type RescheduleBookingPayload struct {
+	// The booking in its new slot, with its id, reference and history.
+	Booking *models.Booking `json:"booking"`
+	// The new slot with its seat counts after the move.
+	Slot *models.TimeSlot `json:"slot"`
+	// The slot the booking left, with its freed seat.
+	PreviousSlot *models.TimeSlot `json:"previousSlot,omitempty"`
 }

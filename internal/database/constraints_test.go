@@ -1,6 +1,8 @@
 package database_test
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"sync"
 	"testing"
@@ -48,6 +50,13 @@ func slotID(t *testing.T, db *database.DB, provider int64, start time.Time) int6
 		t.Fatalf("find slot of provider %d at %s: id %d, %v", provider, start, id, err)
 	}
 	return id
+}
+
+// reference answers a new booking reference, as the server would make one.
+func reference() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return "bk_" + base64.RawURLEncoding.EncodeToString(b)
 }
 
 func countRows(t *testing.T, db *database.DB, q string, args ...any) int64 {
@@ -232,8 +241,8 @@ func TestTheSchemaRefusesInconsistentRows(t *testing.T) {
 			}
 		})
 		t.Run("a booking of an unknown slot is refused", func(t *testing.T) {
-			err := db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, created_at)
-				VALUES (?, ?, ?, ?, ?, 'confirmed', ?)`, 99999999, p, at(7), at(8), "ghost", t0).Error
+			err := db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, created_at, reference)
+				VALUES (?, ?, ?, ?, ?, 'confirmed', ?, ?)`, 99999999, p, at(7), at(8), "ghost", t0, reference()).Error
 			if err == nil {
 				t.Fatal("booking of a slot that does not exist succeeded")
 			}
@@ -245,8 +254,8 @@ func TestTheSchemaRefusesInconsistentRows(t *testing.T) {
 			}
 			id := slotID(t, db, p, at(10))
 			book := func(customer, status string) error {
-				return db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, created_at)
-					VALUES (?, ?, ?, ?, ?, ?, ?)`, id, p, at(10), at(10).Add(30*time.Minute), customer, status, t0).Error
+				return db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, created_at, reference)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, p, at(10), at(10).Add(30*time.Minute), customer, status, t0, reference()).Error
 			}
 			if err := book("ada", "confirmed"); err != nil {
 				t.Fatalf("first confirmed booking: %v", err)
@@ -268,8 +277,8 @@ func TestTheSchemaRefusesInconsistentRows(t *testing.T) {
 				t.Fatalf("insert: %d, %v", n, err)
 			}
 			id := slotID(t, db, p, at(12))
-			if err := db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, created_at)
-				VALUES (?, ?, ?, ?, 'lin', 'confirmed', ?)`, id, p, at(12), at(12).Add(30*time.Minute), t0).Error; err != nil {
+			if err := db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, created_at, reference)
+				VALUES (?, ?, ?, ?, 'lin', 'confirmed', ?, ?)`, id, p, at(12), at(12).Add(30*time.Minute), t0, reference()).Error; err != nil {
 				t.Fatal(err)
 			}
 			if err := db.Exec("DELETE FROM time_slots WHERE id = ?", id).Error; err != nil {

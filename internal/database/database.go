@@ -205,10 +205,12 @@ func (d *DB) Close() error { return d.SQL().Close() }
 // (migrations/postgres). IsUniqueViolation answers these names on both
 // databases, so a caller tells apart which rule a write broke by name.
 const (
-	UniqueSlotStart    = "time_slots_provider_start_key"       // one slot per provider and start
-	UniqueBookingKey   = "bookings_idempotency_key_key"        // one booking per idempotency key
-	UniqueCustomerSeat = "bookings_one_confirmed_per_customer" // one confirmed seat per customer and slot
-	UniqueJobTick      = "job_runs_job_tick_key"               // one run per job and tick
+	UniqueSlotStart        = "time_slots_provider_start_key"       // one slot per provider and start
+	UniqueBookingKey       = "bookings_idempotency_key"            // one anonymous booking per idempotency key
+	UniqueOwnerBookingKey  = "bookings_owner_idempotency_key"      // one booking per owner and idempotency key
+	UniqueBookingReference = "bookings_reference_key"              // one booking per reference
+	UniqueCustomerSeat     = "bookings_one_confirmed_per_customer" // one confirmed seat per customer and slot
+	UniqueJobTick          = "job_runs_job_tick_key"               // one run per job and tick
 )
 
 // sqliteUniqueIndexes names SQLite's unique indexes by the columns its
@@ -219,10 +221,12 @@ const (
 // column list names one exactly; a test holds this table to the migrated
 // schema.
 var sqliteUniqueIndexes = map[string]string{
-	"time_slots.provider_id, time_slots.start_time": UniqueSlotStart,
-	"bookings.idempotency_key":                      UniqueBookingKey,
-	"bookings.slot_id, bookings.customer":           UniqueCustomerSeat,
-	"job_runs.job, job_runs.tick":                   UniqueJobTick,
+	"time_slots.provider_id, time_slots.start_time":  UniqueSlotStart,
+	"bookings.idempotency_key":                       UniqueBookingKey,
+	"bookings.customer_id, bookings.idempotency_key": UniqueOwnerBookingKey,
+	"bookings.reference":                             UniqueBookingReference,
+	"bookings.slot_id, bookings.customer":            UniqueCustomerSeat,
+	"job_runs.job, job_runs.tick":                    UniqueJobTick,
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation

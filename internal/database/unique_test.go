@@ -19,16 +19,26 @@ func TestUniqueViolationsNameTheirIndexOnBothDatabases(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *database.DB) {
 		t.Parallel()
 		p := insertProvider(t, db)
-		book := func(customer, key string) func() error {
+		// bookAs inserts a confirmed booking of the slot for customer, owned
+		// by owner ("" for none), with key ("" for none) and ref ("" for a
+		// new one).
+		bookAs := func(customer, owner, key, ref string) func() error {
 			return func() error {
-				var k *string
+				var k, o *string
 				if key != "" {
 					k = &key
 				}
-				return db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at)
-					VALUES (?, ?, ?, ?, ?, 'confirmed', ?, ?)`, slotID(t, db, p, t0), p, t0, t0.Add(30*time.Minute), customer, k, t0).Error
+				if owner != "" {
+					o = &owner
+				}
+				if ref == "" {
+					ref = reference()
+				}
+				return db.Exec(`INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at, reference, customer_id)
+					VALUES (?, ?, ?, ?, ?, 'confirmed', ?, ?, ?, ?)`, slotID(t, db, p, t0), p, t0, t0.Add(30*time.Minute), customer, k, t0, ref, o).Error
 			}
 		}
+		book := func(customer, key string) func() error { return bookAs(customer, "", key, "") }
 		run := func() error {
 			return db.Exec("INSERT INTO job_runs (job, tick, started_at, outcome) VALUES ('generate', ?, ?, 'running')", t0, t0).Error
 		}
@@ -53,6 +63,8 @@ func TestUniqueViolationsNameTheirIndexOnBothDatabases(t *testing.T) {
 			}, database.UniqueSlotStart},
 			{"a second booking with one idempotency key", book("ada", "key-1"), book("grace", "key-1"), database.UniqueBookingKey},
 			{"a customer's second confirmed seat in a slot", book("lin", ""), book("lin", ""), database.UniqueCustomerSeat},
+			{"an owner's second booking with one idempotency key", bookAs("ann", "sub-ann", "key-2", ""), bookAs("bea", "sub-ann", "key-2", ""), database.UniqueOwnerBookingKey},
+			{"a second booking with one reference", bookAs("cy", "", "", "bk_same"), bookAs("dee", "", "", "bk_same"), database.UniqueBookingReference},
 			{"a second run of one job's tick", run, run, database.UniqueJobTick},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -65,6 +77,15 @@ func TestUniqueViolationsNameTheirIndexOnBothDatabases(t *testing.T) {
 				}
 			})
 		}
+		t.Run("an idempotency key is unique within its owner's bookings only", func(t *testing.T) {
+			for _, b := range []func() error{
+				bookAs("eve", "sub-eve", "key-3", ""), bookAs("fay", "sub-fay", "key-3", ""), bookAs("gus", "", "key-3", ""),
+			} {
+				if err := b(); err != nil {
+					t.Fatalf("the same key for another owner or for no owner: %v", err)
+				}
+			}
+		})
 		t.Run("no other error is a unique violation", func(t *testing.T) {
 			err := db.Exec("INSERT INTO providers (name) VALUES (NULL)").Error
 			if index, ok := database.IsUniqueViolation(err); err == nil || ok {

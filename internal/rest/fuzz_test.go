@@ -35,6 +35,33 @@ func FuzzParseListQuery(f *testing.F) {
 	})
 }
 
+// FuzzParseBookingQuery is FuzzParseListQuery for GET /api/admin/bookings.
+func FuzzParseBookingQuery(f *testing.F) {
+	for _, seed := range []string{
+		"", "limit=10", "providerId=36&slotId=5", "from=2025-09-09T07:00:00Z&to=2025-09-10T07:00:00%2B02:00",
+		"from=2025-09-09", "status=cancelled", "status=all", "status=lost", "customer=Ann", "customerId=sub-1",
+		"slotId=-3", "customer=a&customer=b", "cursor=garbage", "%zz", "limit=x",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseBookingQuery(raw)
+		if err != nil {
+			e, ok := apperr.As(err)
+			if !ok || e.Code != apperr.BadUserInput || e.Field == "" || !names(e.Message, e.Field) {
+				t.Fatalf("%q: %v does not name its parameter", raw, err)
+			}
+			return
+		}
+		if q.page.First == nil || *q.page.First != q.limit || q.page.FirstName != "limit" || q.page.AfterName != "cursor" {
+			t.Fatalf("%q: page request %+v does not carry limit %d", raw, q.page, q.limit)
+		}
+		if st := q.filter.Status; st != nil && *st != "confirmed" && *st != "cancelled" {
+			t.Fatalf("%q: status %q", raw, *st)
+		}
+	})
+}
+
 // Whatever body a client sends, decoding answers either a generate request
 // or a 400 refusal whose message names the field at fault.
 func FuzzDecodeGenerateBody(f *testing.F) {

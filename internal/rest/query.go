@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/slots"
@@ -85,6 +86,50 @@ func (q query) date(name string) (*models.Date, error) {
 	return &d, nil
 }
 
+// id answers the parameter as a positive id, or nil.
+func (q query) id(name string) (*int64, error) {
+	s := q.str(name)
+	if s == nil {
+		return nil, nil
+	}
+	id, err := strconv.ParseInt(*s, 10, 64)
+	if err != nil || id < 1 {
+		return nil, apperr.Invalid(name, "%s must be a positive integer", name)
+	}
+	return &id, nil
+}
+
+// instant answers the parameter as an RFC 3339 instant, or nil.
+func (q query) instant(name string) (*time.Time, error) {
+	s := q.str(name)
+	if s == nil {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, *s)
+	if err != nil {
+		return nil, apperr.Invalid(name, "%s must be an RFC 3339 instant like 2025-09-09T07:00:00Z", name)
+	}
+	return &t, nil
+}
+
+// page reads the limit and cursor parameters of a listing: the page size it
+// answers (for the pagination object) and the page request for the
+// manager, which checks the limit's range and the cursor.
+func (q query) page() (int, slots.PageRequest, error) {
+	limit, err := q.integer("limit")
+	if err != nil {
+		return 0, slots.PageRequest{}, err
+	}
+	n := DefaultLimit
+	if limit != nil {
+		n = *limit
+	}
+	return n, slots.PageRequest{
+		First: &n, After: q.str("cursor"),
+		Default: DefaultLimit, Max: MaxLimit, FirstName: "limit", AfterName: "cursor",
+	}, nil
+}
+
 // listQuery is GET /api/time-slots's query as the manager takes it.
 type listQuery struct {
 	filter slots.SlotFilter
@@ -104,24 +149,11 @@ func parseListQuery(raw string) (listQuery, error) {
 		return listQuery{}, err
 	}
 	var out listQuery
-	limit, err := q.integer("limit")
-	if err != nil {
+	if out.limit, out.page, err = q.page(); err != nil {
 		return listQuery{}, err
 	}
-	out.limit = DefaultLimit
-	if limit != nil {
-		out.limit = *limit
-	}
-	out.page = slots.PageRequest{
-		First: &out.limit, After: q.str("cursor"),
-		Default: DefaultLimit, Max: MaxLimit, FirstName: "limit", AfterName: "cursor",
-	}
-	if s := q.str("providerId"); s != nil {
-		id, err := strconv.ParseInt(*s, 10, 64)
-		if err != nil || id < 1 {
-			return listQuery{}, apperr.Invalid("providerId", "providerId must be a positive integer")
-		}
-		out.filter.ProviderID = &id
+	if out.filter.ProviderID, err = q.id("providerId"); err != nil {
+		return listQuery{}, err
 	}
 	if out.filter.Date, err = q.date("date"); err != nil {
 		return listQuery{}, err
@@ -142,6 +174,54 @@ func parseListQuery(raw string) (listQuery, error) {
 			out.filter.Statuses = []models.SlotStatus{models.SlotAvailable, models.SlotBooked}
 		default:
 			return listQuery{}, apperr.Invalid("status", "status must be available, booked or all")
+		}
+	}
+	return out, nil
+}
+
+// bookingQuery is GET /api/admin/bookings's query as the manager takes it.
+type bookingQuery struct {
+	filter slots.BookingFilter
+	page   slots.PageRequest
+	limit  int
+}
+
+var bookingParams = []string{"limit", "cursor", "providerId", "slotId", "status", "from", "to", "customer", "customerId"}
+
+// parseBookingQuery turns the query string of GET /api/admin/bookings into
+// a booking filter and page request, checking only each parameter's
+// spelling, as parseListQuery does.
+func parseBookingQuery(raw string) (bookingQuery, error) {
+	q, err := parseQuery(raw, bookingParams...)
+	if err != nil {
+		return bookingQuery{}, err
+	}
+	var out bookingQuery
+	if out.limit, out.page, err = q.page(); err != nil {
+		return bookingQuery{}, err
+	}
+	f := &out.filter
+	if f.ProviderID, err = q.id("providerId"); err != nil {
+		return bookingQuery{}, err
+	}
+	if f.SlotID, err = q.id("slotId"); err != nil {
+		return bookingQuery{}, err
+	}
+	if f.From, err = q.instant("from"); err != nil {
+		return bookingQuery{}, err
+	}
+	if f.To, err = q.instant("to"); err != nil {
+		return bookingQuery{}, err
+	}
+	f.Customer, f.CustomerID = q.str("customer"), q.str("customerId")
+	if s := q.str("status"); s != nil {
+		switch *s {
+		case "confirmed", "cancelled":
+			status := models.BookingStatus(*s)
+			f.Status = &status
+		case "all":
+		default:
+			return bookingQuery{}, apperr.Invalid("status", "status must be confirmed, cancelled or all")
 		}
 	}
 	return out, nil

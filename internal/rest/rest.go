@@ -82,6 +82,7 @@ func New(c Options) (http.Handler, error) {
 			{http.MethodPost, h.generate},
 			{http.MethodDelete, h.cleanup},
 		}},
+		{path: AdminPrefix + "bookings", admin: true, methods: []method{{http.MethodGet, h.listBookings}}},
 		{path: "/api/openapi.json", methods: []method{{http.MethodGet, serveOpenAPI}}},
 	}
 	mux := http.NewServeMux()

@@ -3,6 +3,7 @@ package slots
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -14,14 +15,18 @@ import (
 // Limits of booking input.
 const (
 	MaxCustomerLength       = 200
+	MaxCustomerIDLength     = 200
 	MaxIdempotencyKeyLength = 200
 )
 
 // BookInput asks for one seat in a slot.
 type BookInput struct {
-	SlotID         int64
-	Customer       string
-	IdempotencyKey string // optional
+	SlotID   int64
+	Customer string
+	// CustomerID is the verified end user who books (a JWT's subject),
+	// recorded as the booking's owner; "" for an anonymous booking.
+	CustomerID     string
+	IdempotencyKey string // optional; unique among its owner's bookings, or among anonymous ones
 }
 
 // errIdempotencyRace marks an attempt that lost the race to insert the same
@@ -39,8 +44,12 @@ var errIdempotencyRace = errors.New("idempotency key taken concurrently")
 // a slot is refused by a unique index, which undoes the claim with it. Only
 // when nothing was booked does it read further, for the precise reason.
 //
-// A repeated call with the same idempotency key and input answers the
-// original booking; the same key with other input is IDEMPOTENCY_CONFLICT.
+// Every booking gets a new reference (see newReference). A repeated call
+// with the same idempotency key and input answers the original booking; the
+// same key with other input is IDEMPOTENCY_CONFLICT. Keys are looked up
+// within their owner's bookings (in.CustomerID), or among the anonymous
+// bookings for an anonymous call, so one customer's key never tells
+// another that it was used.
 // A transient conflict (a deadlock, a busy SQLite) is retried a few times
 // after a short wait, which ends early with ctx.
 func (m *Manager) Book(ctx context.Context, in BookInput) (*models.Booking, *models.TimeSlot, error) {
@@ -63,9 +72,12 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 		return nil, nil, apperr.Invalid("customer", "customer must be at most %d bytes", MaxCustomerLength)
 	case len(in.IdempotencyKey) > MaxIdempotencyKeyLength:
 		return nil, nil, apperr.Invalid("idempotencyKey", "idempotencyKey must be at most %d bytes", MaxIdempotencyKeyLength)
+	case len(in.CustomerID) > MaxCustomerIDLength:
+		return nil, nil, apperr.Invalid("customerId", "customerId must be at most %d bytes", MaxCustomerIDLength)
 	}
+	ref := newReference()
 	for attempt := 0; ; attempt++ {
-		b, s, err := m.bookOnce(ctx, in)
+		b, s, err := m.bookOnce(ctx, in, ref)
 		switch {
 		case err == nil:
 			return b, s, nil
@@ -103,9 +115,9 @@ func wait(ctx context.Context, d time.Duration) error {
 // bookOnce is one booking attempt: the store claims the seat and writes the
 // booking together, and only when it wrote nothing is anything read: the
 // booking already made with the idempotency key, or the precise reason.
-func (m *Manager) bookOnce(ctx context.Context, in BookInput) (*models.Booking, *models.TimeSlot, error) {
+func (m *Manager) bookOnce(ctx context.Context, in BookInput, ref string) (*models.Booking, *models.TimeSlot, error) {
 	now := m.Now()
-	b, s, refused := m.store.bookSeat(ctx, in, now)
+	b, s, refused := m.store.bookSeat(ctx, in, ref, now)
 	switch {
 	case refused == nil:
 		return b, s, nil
@@ -126,19 +138,25 @@ func (m *Manager) bookOnce(ctx context.Context, in BookInput) (*models.Booking, 
 		}
 	}
 	if !errors.Is(refused, errNotClaimed) {
-		return nil, nil, customerHolds(in)
+		return nil, nil, customerHolds(in.SlotID)
 	}
-	bk, err := m.store.bookability(ctx, in.SlotID)
+	return nil, nil, m.unclaimed(ctx, in.SlotID, now)
+}
+
+// unclaimed gives the reason no seat of slot id could be claimed at now:
+// the slot does not exist, cannot be booked (see refusal), or is full.
+func (m *Manager) unclaimed(ctx context.Context, id int64, now time.Time) error {
+	bk, err := m.store.bookability(ctx, id)
 	if errors.Is(err, errNoRows) {
-		return nil, nil, notFound("time slot", in.SlotID)
+		return notFound("time slot", id)
 	}
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	if err := refusal(in.SlotID, bk, now); err != nil {
-		return nil, nil, err
+	if err := refusal(id, bk, now); err != nil {
+		return err
 	}
-	return nil, nil, fullyBooked(in)
+	return apperr.E(apperr.SlotUnavailable, "time slot %d is fully booked", id)
 }
 
 // refusal gives the reason slot id cannot be booked at now, other than
@@ -158,33 +176,35 @@ func refusal(id int64, b bookability, now time.Time) error {
 	return nil
 }
 
-// newBooking is the confirmed booking of a just-claimed seat of slot.
-func newBooking(slot *models.TimeSlot, in BookInput, now time.Time, id int64) *models.Booking {
+// newBooking is the confirmed booking with reference ref of a just-claimed
+// seat of slot.
+func newBooking(slot *models.TimeSlot, in BookInput, ref string, now time.Time, id int64) *models.Booking {
 	b := &models.Booking{
-		ID: id, SlotID: &slot.ID, ProviderID: slot.ProviderID,
+		ID: id, Reference: ref, SlotID: &slot.ID, ProviderID: slot.ProviderID,
 		StartTime: slot.StartTime, EndTime: slot.EndTime,
 		Customer: in.Customer, Status: models.BookingConfirmed, CreatedAt: now,
-	}
-	if in.IdempotencyKey != "" {
-		key := in.IdempotencyKey
-		b.IdempotencyKey = &key
+		CustomerID: optional(in.CustomerID), IdempotencyKey: optional(in.IdempotencyKey),
 	}
 	return b
 }
 
-func fullyBooked(in BookInput) error {
-	return apperr.E(apperr.SlotUnavailable, "time slot %d is fully booked", in.SlotID)
+// optional answers s, or nil when it is empty (a NULL column).
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
-func customerHolds(in BookInput) error {
-	return apperr.E(apperr.SlotUnavailable, "customer already holds a booking for time slot %d", in.SlotID)
+func customerHolds(slotID int64) error {
+	return apperr.E(apperr.SlotUnavailable, "customer already holds a booking for time slot %d", slotID)
 }
 
 // replay answers the booking already made with in's idempotency key and its
 // slot as it is now, both nil when there is none, or IDEMPOTENCY_CONFLICT
 // when it was made with other input.
 func (m *Manager) replay(ctx context.Context, in BookInput) (*models.Booking, *models.TimeSlot, error) {
-	prev, err := m.store.bookingByKey(ctx, in.IdempotencyKey)
+	prev, err := m.store.bookingByKey(ctx, in.IdempotencyKey, in.CustomerID)
 	if errors.Is(err, errNoRows) {
 		return nil, nil, nil
 	}
@@ -212,38 +232,44 @@ func (m *Manager) slotOf(ctx context.Context, b *models.Booking) (*models.TimeSl
 }
 
 // Cancel cancels a confirmed booking of a future slot and frees its seat.
+// The booking is named by ref, which a acts on as FindBooking allows.
 // Cancelling an already cancelled booking answers it unchanged; a booking
-// whose slot has started (or was cleaned up) is SLOT_IN_PAST.
-func (m *Manager) Cancel(ctx context.Context, bookingID int64) (*models.Booking, *models.TimeSlot, error) {
-	if bookingID < 1 {
-		return nil, nil, apperr.Invalid("bookingId", "bookingId must be a positive id")
+// whose slot has started (or was cleaned up) is SLOT_IN_PAST. A booking
+// cancelled or moved between its read and the cancellation is read again.
+func (m *Manager) Cancel(ctx context.Context, a Actor, ref BookingRef) (*models.Booking, *models.TimeSlot, error) {
+	b, err := m.FindBooking(ctx, a, ref)
+	for attempt := 0; err == nil && b.Status != models.BookingCancelled; attempt++ {
+		now := m.Now()
+		if !b.StartTime.After(now) || b.SlotID == nil {
+			return nil, nil, started(b.ID)
+		}
+		cancelled, freed, cerr := m.store.cancelBooking(ctx, b.ID, *b.SlotID, now)
+		switch {
+		case cerr != nil:
+			return nil, nil, dbError("cancel booking", cerr)
+		case cancelled:
+			b.Status, b.CancelledAt = models.BookingCancelled, &now
+			if freed != nil {
+				return b, freed, nil
+			}
+			s, err := m.slotOf(ctx, b)
+			return b, s, err
+		case attempt == 3:
+			return nil, nil, fmt.Errorf("cancel booking %d: it kept changing", b.ID)
+		}
+		b, err = m.Booking(ctx, b.ID)
 	}
-	b, err := m.Booking(ctx, bookingID)
 	if err != nil {
 		return nil, nil, err
 	}
-	var slot *models.TimeSlot
-	if b.Status != models.BookingCancelled {
-		now := m.Now()
-		if !b.StartTime.After(now) || b.SlotID == nil {
-			return nil, nil, apperr.E(apperr.SlotInPast, "booking %d is for a slot that has already started", bookingID)
-		}
-		cancelled, freed, err := m.store.cancelBooking(ctx, bookingID, *b.SlotID, now)
-		switch {
-		case err != nil:
-			return nil, nil, dbError("cancel booking", err)
-		case cancelled:
-			b.Status, b.CancelledAt, slot = models.BookingCancelled, &now, freed
-		default: // cancelled concurrently: answer it as that left it
-			if b, err = m.Booking(ctx, bookingID); err != nil {
-				return nil, nil, err
-			}
-		}
+	s, err := m.slotOf(ctx, b)
+	if err != nil {
+		return nil, nil, err
 	}
-	if slot == nil {
-		if slot, err = m.slotOf(ctx, b); err != nil {
-			return nil, nil, err
-		}
-	}
-	return b, slot, nil
+	return b, s, nil
+}
+
+// started is the refusal to change booking id, whose slot has started.
+func started(id int64) error {
+	return apperr.E(apperr.SlotInPast, "booking %d is for a slot that has already started", id)
 }

@@ -342,7 +342,7 @@ func TestCancellingFreesTheSeat(t *testing.T) {
 
 		cancelAt := bookingDay.Add(5 * time.Minute)
 		clk.Set(cancelAt)
-		b, s, err := m.Cancel(ctx, ada.ID)
+		b, s, err := m.Cancel(ctx, admin, byID(ada.ID))
 		if err != nil {
 			t.Fatalf("cancel: %v", err)
 		}
@@ -360,15 +360,15 @@ func TestCancellingFreesTheSeat(t *testing.T) {
 		}
 		f.wantSeats(t, id, 1, 4)
 
-		again, _, err := m.Cancel(ctx, ada.ID)
+		again, _, err := m.Cancel(ctx, admin, byID(ada.ID))
 		if err != nil || again.Status != models.BookingCancelled || !again.CancelledAt.Equal(cancelAt) {
 			t.Fatalf("second cancel: %+v, %v; want the cancelled booking unchanged", again, err)
 		}
 		f.wantSeats(t, id, 1, 4) // grace keeps her seat
 
-		_, _, err = m.Cancel(ctx, 987654321)
+		_, _, err = m.Cancel(ctx, admin, byID(987654321))
 		wantCode(t, err, apperr.NotFound, "")
-		_, _, err = m.Cancel(ctx, 0)
+		_, _, err = m.Cancel(ctx, admin, byID(0))
 		wantCode(t, err, apperr.BadUserInput, "bookingId")
 
 		t.Run("a cancelled customer can book the slot again", func(t *testing.T) {
@@ -378,7 +378,7 @@ func TestCancellingFreesTheSeat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := m.Cancel(ctx, b.ID); err != nil {
+			if _, _, err := m.Cancel(ctx, admin, byID(b.ID)); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, err := m.Book(ctx, slots.BookInput{SlotID: sid, Customer: "ada"}); err != nil {
@@ -395,7 +395,7 @@ func TestCancellingFreesTheSeat(t *testing.T) {
 			}
 			clk.Set(f.slots[1].StartTime)
 			defer clk.Set(bookingDay)
-			_, _, err = m.Cancel(ctx, b.ID)
+			_, _, err = m.Cancel(ctx, admin, byID(b.ID))
 			wantCode(t, err, apperr.SlotInPast, "")
 			f.wantSeats(t, late, 1, 2)
 		})
@@ -413,7 +413,7 @@ func TestCancellingFreesTheSeat(t *testing.T) {
 					first = b.ID
 				}
 			}
-			for i, err := range together(20, func(int) error { _, _, err := m.Cancel(ctx, first); return err }) {
+			for i, err := range together(20, func(int) error { _, _, err := m.Cancel(ctx, admin, byID(first)); return err }) {
 				if err != nil {
 					t.Errorf("cancel %d: %v", i, err)
 				}

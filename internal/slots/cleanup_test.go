@@ -36,7 +36,7 @@ func TestCleanupDeletesOldSlotsInBatchesAndKeepsEveryBooking(t *testing.T) {
 			}
 			bookings = append(bookings, b)
 		}
-		if _, _, err := m.Cancel(ctx, bookings[1].ID); err != nil { // a cancelled booking is history too
+		if _, _, err := m.Cancel(ctx, admin, byID(bookings[1].ID)); err != nil { // a cancelled booking is history too
 			t.Fatal(err)
 		}
 

@@ -17,30 +17,47 @@ import (
 const (
 	kindSlot     = "s1"
 	kindProvider = "p1"
+	kindBooking  = "b1"
 )
 
-// SlotKey is a position in the (startTime, id) order of slots.
+// SlotKey is a position in a (startTime, id) order: of slots, or of
+// bookings.
 type SlotKey struct {
 	Start time.Time
 	ID    int64
 }
 
 // EncodeSlotCursor answers the opaque cursor of a slot position.
-func EncodeSlotCursor(k SlotKey) string {
-	var buf [64]byte
-	b := append(buf[:0], kindSlot+":"...)
-	b = strconv.AppendInt(b, k.Start.UnixMicro(), 10)
-	b = append(b, ':')
-	return seal(strconv.AppendInt(b, k.ID, 10))
-}
+func EncodeSlotCursor(k SlotKey) string { return encodeTimeKey(kindSlot, k) }
 
 // DecodeSlotCursor reads a cursor made by EncodeSlotCursor; field names the
 // argument it came in, for the error message. Only the exact text
 // EncodeSlotCursor gives is accepted (the checksum is no secret, so a
 // hand-made cursor must not reach the database with a number spelled
 // differently or an instant outside the years 1–9999 the API speaks in).
-func DecodeSlotCursor(field, s string) (SlotKey, error) {
-	parts, err := open(field, kindSlot, s, 2)
+func DecodeSlotCursor(field, s string) (SlotKey, error) { return decodeTimeKey(field, kindSlot, s) }
+
+// EncodeBookingCursor answers the opaque cursor of a booking position.
+func EncodeBookingCursor(k SlotKey) string { return encodeTimeKey(kindBooking, k) }
+
+// DecodeBookingCursor reads a cursor made by EncodeBookingCursor, and only
+// the exact text it gives, like DecodeSlotCursor.
+func DecodeBookingCursor(field, s string) (SlotKey, error) {
+	return decodeTimeKey(field, kindBooking, s)
+}
+
+// encodeTimeKey answers the cursor of kind at position k.
+func encodeTimeKey(kind string, k SlotKey) string {
+	var buf [64]byte
+	b := append(append(buf[:0], kind...), ':')
+	b = strconv.AppendInt(b, k.Start.UnixMicro(), 10)
+	b = append(b, ':')
+	return seal(strconv.AppendInt(b, k.ID, 10))
+}
+
+// decodeTimeKey reads a cursor of kind made by encodeTimeKey.
+func decodeTimeKey(field, kind, s string) (SlotKey, error) {
+	parts, err := open(field, kind, s, 2)
 	if err != nil {
 		return SlotKey{}, err
 	}
@@ -50,7 +67,7 @@ func DecodeSlotCursor(field, s string) (SlotKey, error) {
 		return SlotKey{}, badCursor(field)
 	}
 	k := SlotKey{Start: time.UnixMicro(us).UTC(), ID: id}
-	if EncodeSlotCursor(k) != s {
+	if encodeTimeKey(kind, k) != s {
 		return SlotKey{}, badCursor(field)
 	}
 	return k, nil

@@ -135,3 +135,42 @@ func BenchmarkEncodeSlotCursor(b *testing.B) {
 		_ = slots.EncodeSlotCursor(k)
 	}
 }
+
+// A booking cursor round-trips, keeps its spelling, and is refused on a
+// slot listing as a slot cursor is on a booking listing.
+func TestBookingCursorsAreTheirOwnKind(t *testing.T) {
+	t.Parallel()
+	k := slots.SlotKey{Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), ID: 42}
+	c := slots.EncodeBookingCursor(k)
+	if want := sealed("b1", fmt.Sprint(k.Start.UnixMicro()), "42"); c != want {
+		t.Fatalf("EncodeBookingCursor(%+v) = %q, want %q", k, c, want)
+	}
+	if got, err := slots.DecodeBookingCursor("after", c); err != nil || !got.Start.Equal(k.Start) || got.ID != k.ID {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if _, err := slots.DecodeSlotCursor("after", c); err == nil {
+		t.Fatal("a booking cursor was read as a slot cursor")
+	}
+	if _, err := slots.DecodeBookingCursor("cursor", slots.EncodeSlotCursor(k)); apperr.ErrorCode(err) != apperr.BadUserInput {
+		t.Fatalf("a slot cursor as a booking cursor: %v", err)
+	}
+}
+
+// FuzzDecodeBookingCursor is FuzzDecodeSlotCursor for booking lists.
+func FuzzDecodeBookingCursor(f *testing.F) {
+	f.Add(slots.EncodeBookingCursor(slots.SlotKey{Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), ID: 7}))
+	f.Add(slots.EncodeSlotCursor(slots.SlotKey{Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), ID: 7}))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := slots.DecodeBookingCursor("after", s)
+		if err != nil {
+			if apperr.ErrorCode(err) != apperr.BadUserInput {
+				t.Fatalf("%q: %v is not BAD_USER_INPUT", s, err)
+			}
+			return
+		}
+		if slots.EncodeBookingCursor(k) != s {
+			t.Fatalf("%q decodes to %+v, which encodes differently", s, k)
+		}
+	})
+}

@@ -118,3 +118,15 @@ func wantCode(t testing.TB, err error, code apperr.Code, field string) {
 		t.Fatalf("error %q names field %q, want %q named in field and message", e.Message, e.Field, field)
 	}
 }
+
+// admin is an actor who passed the admin check.
+var admin = slots.Actor{Admin: true}
+
+// customer is the actor of a verified customer with id sub.
+func customer(sub string) slots.Actor { return slots.Actor{CustomerID: sub} }
+
+// byID names a booking by its id, as an admin or its owner may.
+func byID(id int64) slots.BookingRef { return slots.BookingRef{ID: &id} }
+
+// byRef names a booking by its reference.
+func byRef(ref string) slots.BookingRef { return slots.BookingRef{Reference: &ref} }

@@ -146,11 +146,17 @@ func scanProvider(r pgx.Row, p *models.Provider) error {
 	return p.WorkingHours.Scan(hours)
 }
 
-const pgBookingColumns = "id, slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at, cancelled_at"
+const pgBookingColumns = "id, reference, slot_id, provider_id, start_time, end_time, customer, customer_id, status, idempotency_key, created_at, cancelled_at"
 
 func scanBooking(r pgx.Row, b *models.Booking) error {
-	return r.Scan(&b.ID, &b.SlotID, &b.ProviderID, &b.StartTime, &b.EndTime, &b.Customer, &b.Status,
-		&b.IdempotencyKey, &b.CreatedAt, &b.CancelledAt)
+	return r.Scan(&b.ID, &b.Reference, &b.SlotID, &b.ProviderID, &b.StartTime, &b.EndTime, &b.Customer, &b.CustomerID,
+		&b.Status, &b.IdempotencyKey, &b.CreatedAt, &b.CancelledAt)
+}
+
+const pgMoveColumns = "id, booking_id, from_slot_id, from_start_time, from_end_time, moved_at"
+
+func scanMove(r pgx.Row, m *models.BookingMove) error {
+	return r.Scan(&m.ID, &m.BookingID, &m.SlotID, &m.StartTime, &m.EndTime, &m.MovedAt)
 }
 
 const pgJobRunColumns = "id, job, tick, instance, started_at, finished_at, outcome, details, error"
@@ -337,53 +343,65 @@ func (s *pgStore) countSlots(ctx context.Context, c slotConds) (int64, error) {
 
 // ---- bookings ----
 
-// bookStatement claims a seat and records the booking in one statement, so
-// a booking costs one round trip and one implicit transaction: the
-// conditional UPDATE (which checks the provider's active flag and minimum
-// notice too) and the INSERT of the booking commit or fail together. It
-// answers the slot as updated and the booking's id, or no row when the
-// slot cannot be claimed. It is sent (and logged) as one line; its
-// parameters are $1 now, $2 the slot, $3 the customer, $4 the booking's
-// status and $5 the idempotency key (NULL for none).
-var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (
-	UPDATE time_slots
+// pgClaimSeat is the conditional UPDATE that claims a seat of slot $2 at
+// $1 if the slot can be booked then (a seat free, not started, outside its
+// provider's minimum notice, the provider active), answering the slot as
+// updated, or no row. Booking and rescheduling both claim with it.
+const pgClaimSeat = `UPDATE time_slots
 	   SET booked_count = booked_count + 1, version = version + 1, updated_at = $1
 	 WHERE id = $2 AND booked_count < capacity AND start_time > $1
 	   AND EXISTS (SELECT 1 FROM providers AS p
 	                WHERE p.id = time_slots.provider_id AND p.active
 	                  AND time_slots.start_time - make_interval(mins => p.min_notice_minutes) >= $1)
-	RETURNING `+pgSlotColumns+`
+	RETURNING ` + pgSlotColumns
+
+// bookStatement claims a seat and records the booking in one statement, so
+// a booking costs one round trip and one implicit transaction: the claim
+// (pgClaimSeat) and the INSERT of the booking commit or fail together. It
+// answers the slot as updated and the booking's id, or no row when the
+// slot cannot be claimed. It is sent (and logged) as one line; its
+// parameters are $1 now, $2 the slot, $3 the customer, $4 the booking's
+// status, $5 the idempotency key, $6 the reference and $7 the owner (NULL
+// for none).
+var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (`+pgClaimSeat+`
 ), booked AS (
-	INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at)
-	SELECT id, provider_id, start_time, end_time, $3, $4, $5, $1 FROM claimed
+	INSERT INTO bookings (slot_id, provider_id, start_time, end_time, customer, status, idempotency_key, created_at, reference, customer_id)
+	SELECT id, provider_id, start_time, end_time, $3, $4, $5, $1, $6, $7 FROM claimed
 	RETURNING id
 )
 SELECT claimed.*, booked.id FROM claimed, booked`), " ")
 
-func (s *pgStore) bookSeat(ctx context.Context, in BookInput, now time.Time) (*models.Booking, *models.TimeSlot, error) {
-	var key *string
-	if in.IdempotencyKey != "" {
-		key = &in.IdempotencyKey
-	}
+func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time) (*models.Booking, *models.TimeSlot, error) {
 	var slot models.TimeSlot
 	var bookingID int64
 	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
 		return scanSlotAnd(c.QueryRow(ctx, bookStatement, now, in.SlotID, in.Customer,
-			string(models.BookingConfirmed), key), &slot, &bookingID)
+			string(models.BookingConfirmed), optional(in.IdempotencyKey), ref, optional(in.CustomerID)), &slot, &bookingID)
 	})
 	if err == nil {
-		return newBooking(&slot, in, now, bookingID), &slot, nil
+		return newBooking(&slot, in, ref, now, bookingID), &slot, nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, errNotClaimed
 	}
-	switch index, _ := database.IsUniqueViolation(err); index {
-	case database.UniqueBookingKey:
-		return nil, nil, errKeyTaken
-	case database.UniqueCustomerSeat:
-		return nil, nil, errSeatHeld
+	if index, ok := database.IsUniqueViolation(err); ok {
+		if refused := uniqueRefusal(index); refused != nil {
+			return nil, nil, refused
+		}
 	}
 	return nil, nil, err
+}
+
+// uniqueRefusal answers what the violation of a booking's unique index
+// means to the manager; nil for an index it does not expect.
+func uniqueRefusal(index string) error {
+	switch index {
+	case database.UniqueBookingKey, database.UniqueOwnerBookingKey:
+		return errKeyTaken
+	case database.UniqueCustomerSeat:
+		return errSeatHeld
+	}
+	return nil
 }
 
 func (s *pgStore) bookability(ctx context.Context, id int64) (bookability, error) {
@@ -401,15 +419,24 @@ func (s *pgStore) booking(ctx context.Context, id int64) (*models.Booking, error
 	return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE id = $1", id)
 }
 
-func (s *pgStore) bookingByKey(ctx context.Context, key string) (*models.Booking, error) {
-	return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE idempotency_key = $1", key)
+func (s *pgStore) bookingByReference(ctx context.Context, ref string) (*models.Booking, error) {
+	return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE reference = $1", ref)
+}
+
+func (s *pgStore) bookingByKey(ctx context.Context, key, customerID string) (*models.Booking, error) {
+	if customerID == "" {
+		return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+
+			" FROM bookings WHERE idempotency_key = $1 AND customer_id IS NULL", key)
+	}
+	return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+
+		" FROM bookings WHERE customer_id = $2 AND idempotency_key = $1", key, customerID)
 }
 
 func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error) {
 	err = withConn(ctx, s.primary, func(c *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, "UPDATE bookings SET status = $2, cancelled_at = $3 WHERE id = $1 AND status = $4",
-				id, string(models.BookingCancelled), now, string(models.BookingConfirmed))
+			tag, err := tx.Exec(ctx, "UPDATE bookings SET status = $2, cancelled_at = $3 WHERE id = $1 AND status = $4 AND slot_id = $5",
+				id, string(models.BookingCancelled), now, string(models.BookingConfirmed), slotID)
 			if err != nil || tag.RowsAffected() == 0 {
 				return err
 			}
@@ -432,6 +459,130 @@ func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.
 		return false, nil, err
 	}
 	return cancelled, freed, nil
+}
+
+// pgMoveStatement claims a seat of the new slot (pgClaimSeat) and moves
+// the booking there in one statement: $1 now, $2 the new slot, $3 the
+// booking, $4 its slot as read, $5 the confirmed status. It answers the new
+// slot as updated and the booking's id, which is NULL when the booking is
+// no longer confirmed in slot $4; no row when no seat was claimed.
+var pgMoveStatement = strings.Join(strings.Fields(`WITH claimed AS (`+pgClaimSeat+`
+), moved AS (
+	UPDATE bookings AS b
+	   SET slot_id = c.id, provider_id = c.provider_id, start_time = c.start_time, end_time = c.end_time
+	  FROM claimed AS c
+	 WHERE b.id = $3 AND b.status = $5 AND b.slot_id = $4
+	RETURNING b.id
+)
+SELECT claimed.*, moved.id FROM claimed LEFT JOIN moved ON true`), " ")
+
+// pgFreeStatement frees the booking's old seat and records the move: $1
+// the old slot, $2 now, $3 the booking, $4 and $5 the old slot's times. It
+// answers the old slot as updated, or no row when it had no seat to free.
+var pgFreeStatement = strings.Join(strings.Fields(`WITH freed AS (
+	UPDATE time_slots
+	   SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
+	 WHERE id = $1 AND booked_count > 0
+	RETURNING `+pgSlotColumns+`
+), recorded AS (
+	INSERT INTO booking_moves (booking_id, from_slot_id, from_start_time, from_end_time, moved_at)
+	VALUES ($3, $1, $4, $5, $2)
+)
+SELECT * FROM freed`), " ")
+
+func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time) (slot, previous *models.TimeSlot, err error) {
+	err = withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
+			var claimed models.TimeSlot
+			var moved *int64
+			err := scanSlotAnd(tx.QueryRow(ctx, pgMoveStatement, now, slotID, b.ID, *b.SlotID,
+				string(models.BookingConfirmed)), &claimed, &moved)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return errNotClaimed
+			case err != nil:
+				if index, ok := database.IsUniqueViolation(err); ok && index == database.UniqueCustomerSeat {
+					return errSeatHeld
+				}
+				return err
+			case moved == nil:
+				return errBookingChanged // the claim rolls back with the transaction
+			}
+			slot = &claimed
+			var freed models.TimeSlot
+			err = scanSlot(tx.QueryRow(ctx, pgFreeStatement, *b.SlotID, now, b.ID, b.StartTime, b.EndTime), &freed)
+			switch {
+			case err == nil:
+				previous = &freed
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return slot, previous, nil
+}
+
+// bookings writes the conditions of c.
+func (w *pgWhere) bookings(c *bookingConds) {
+	if c.providerID != nil {
+		w.and("provider_id = ", w.arg(*c.providerID))
+	}
+	if c.slotID != nil {
+		w.and("slot_id = ", w.arg(*c.slotID))
+	}
+	if c.status != nil {
+		w.and("status = ", w.arg(string(*c.status)))
+	}
+	if c.startFrom != nil {
+		w.and("start_time >= ", w.arg(*c.startFrom))
+	}
+	if c.startBefore != nil {
+		w.and("start_time < ", w.arg(*c.startBefore))
+	}
+	if c.customer != nil {
+		w.and("customer = ", w.arg(*c.customer))
+	}
+	if c.customerID != nil {
+		w.and("customer_id = ", w.arg(*c.customerID))
+	}
+}
+
+func (s *pgStore) listBookings(ctx context.Context, q bookingQuery) ([]models.Booking, error) {
+	w := pgWhere{args: make([]any, 0, 10)}
+	w.bookings(&q.bookingConds)
+	order := " ORDER BY start_time, id LIMIT "
+	switch {
+	case q.backward && q.key != nil:
+		w.and("(start_time, id) < (", w.arg(q.key.Start), ", ", w.arg(q.key.ID), ")")
+		order = " ORDER BY start_time DESC, id DESC LIMIT "
+	case q.backward:
+		order = " ORDER BY start_time DESC, id DESC LIMIT "
+	case q.key != nil:
+		w.and("(start_time, id) > (", w.arg(q.key.Start), ", ", w.arg(q.key.ID), ")")
+	}
+	where := ""
+	if w.sql.Len() > 0 {
+		where = " WHERE " + w.sql.String()
+	}
+	query := "SELECT " + pgBookingColumns + " FROM bookings" + where + order + w.arg(q.limit)
+	return pgRows(ctx, s.reads, q.limit, scanBooking, query, w.args...)
+}
+
+func (s *pgStore) bookingMoves(ctx context.Context, ids []int64) ([]models.BookingMove, error) {
+	return pgRows(ctx, s.primary, len(ids), scanMove, "SELECT "+pgMoveColumns+
+		" FROM booking_moves WHERE booking_id = ANY($1) ORDER BY booking_id, id", ids)
+}
+
+func (s *pgStore) eraseCustomer(ctx context.Context, customerID, customer *string) (int64, error) {
+	const erase = "UPDATE bookings SET customer = 'erased-' || id, customer_id = NULL, idempotency_key = NULL WHERE "
+	if customerID != nil {
+		return pgExec(ctx, s.primary, erase+"customer_id = $1", *customerID)
+	}
+	return pgExec(ctx, s.primary, erase+"customer = $1", *customer)
 }
 
 // ---- generation, seeding, cleanup, statistics ----

@@ -219,34 +219,20 @@ func (s *sqliteStore) countSlots(ctx context.Context, c slotConds) (int64, error
 // bookSeat reads the slot's conditions and claims the seat in one
 // transaction, which holds the write lock throughout, so nothing changes
 // between the two; the claim is still the conditional UPDATE.
-func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, now time.Time) (*models.Booking, *models.TimeSlot, error) {
+func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time) (*models.Booking, *models.TimeSlot, error) {
 	var booking *models.Booking
 	var slot *models.TimeSlot
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		b, err := sqliteBookability(tx, in.SlotID)
-		if errors.Is(err, errNoRows) || err == nil && refusal(in.SlotID, b, now) != nil {
-			return errNotClaimed
-		}
-		if err != nil {
+		var err error
+		if slot, err = sqliteClaimSeat(tx, in.SlotID, now); err != nil {
 			return err
 		}
-		slot, err = sqliteOne(sqliteSlots(tx.Raw(`UPDATE time_slots
-			SET booked_count = booked_count + 1, version = version + 1, updated_at = ?
-			WHERE id = ? AND booked_count < capacity AND start_time > ?
-			RETURNING `+sqliteSlotColumns, now, in.SlotID, now), 1))
-		if errors.Is(err, errNoRows) {
-			return errNotClaimed
-		}
-		if err != nil {
-			return err
-		}
-		booking = newBooking(slot, in, now, 0)
+		booking = newBooking(slot, in, ref, now, 0)
 		if err := tx.Create(booking).Error; err != nil {
-			switch index, _ := database.IsUniqueViolation(err); index {
-			case database.UniqueBookingKey:
-				return errKeyTaken
-			case database.UniqueCustomerSeat:
-				return errSeatHeld
+			if index, ok := database.IsUniqueViolation(err); ok {
+				if refused := uniqueRefusal(index); refused != nil {
+					return refused
+				}
 			}
 			return err
 		}
@@ -256,6 +242,28 @@ func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, now time.Time)
 		return nil, nil, err
 	}
 	return booking, slot, nil
+}
+
+// sqliteClaimSeat claims a seat of slot id at now in transaction tx, which
+// holds the write lock throughout: it reads the slot's conditions, then
+// claims with the conditional UPDATE, and answers the slot as updated, or
+// errNotClaimed.
+func sqliteClaimSeat(tx *gorm.DB, id int64, now time.Time) (*models.TimeSlot, error) {
+	b, err := sqliteBookability(tx, id)
+	if errors.Is(err, errNoRows) || err == nil && refusal(id, b, now) != nil {
+		return nil, errNotClaimed
+	}
+	if err != nil {
+		return nil, err
+	}
+	slot, err := sqliteOne(sqliteSlots(tx.Raw(`UPDATE time_slots
+		SET booked_count = booked_count + 1, version = version + 1, updated_at = ?
+		WHERE id = ? AND booked_count < capacity AND start_time > ?
+		RETURNING `+sqliteSlotColumns, now, id, now), 1))
+	if errors.Is(err, errNoRows) {
+		return nil, errNotClaimed
+	}
+	return slot, err
 }
 
 func (s *sqliteStore) bookability(ctx context.Context, id int64) (bookability, error) {
@@ -282,22 +290,38 @@ func (s *sqliteStore) booking(ctx context.Context, id int64) (*models.Booking, e
 	return sqliteFirst[models.Booking](s.db.WithContext(ctx), id)
 }
 
-func (s *sqliteStore) bookingByKey(ctx context.Context, key string) (*models.Booking, error) {
-	var b models.Booking
-	err := s.db.WithContext(ctx).Where("idempotency_key = ?", key).Take(&b).Error
+func (s *sqliteStore) bookingByReference(ctx context.Context, ref string) (*models.Booking, error) {
+	return sqliteTake[models.Booking](s.db.WithContext(ctx).Where("reference = ?", ref))
+}
+
+func (s *sqliteStore) bookingByKey(ctx context.Context, key, customerID string) (*models.Booking, error) {
+	db := s.db.WithContext(ctx).Where("idempotency_key = ?", key)
+	if customerID == "" {
+		db = db.Where("customer_id IS NULL")
+	} else {
+		db = db.Where("customer_id = ?", customerID)
+	}
+	return sqliteTake[models.Booking](db)
+}
+
+// sqliteTake loads the one row of T that db's conditions select, or
+// errNoRows.
+func sqliteTake[T any](db *gorm.DB) (*T, error) {
+	var row T
+	err := db.Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, errNoRows
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &b, nil
+	return &row, nil
 }
 
 func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error) {
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		upd := tx.Model(&models.Booking{}).
-			Where("id = ? AND status = ?", id, models.BookingConfirmed).
+			Where("id = ? AND status = ? AND slot_id = ?", id, models.BookingConfirmed, slotID).
 			Updates(map[string]any{"status": models.BookingCancelled, "cancelled_at": now})
 		if upd.Error != nil || upd.RowsAffected == 0 {
 			return upd.Error
@@ -319,6 +343,106 @@ func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now t
 		return false, nil, err
 	}
 	return cancelled, freed, nil
+}
+
+// rescheduleSeat claims the new seat as bookSeat does, then moves the
+// booking, frees its old seat and records the move, in one transaction
+// that holds the write lock throughout.
+func (s *sqliteStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time) (slot, previous *models.TimeSlot, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if slot, err = sqliteClaimSeat(tx, slotID, now); err != nil {
+			return err
+		}
+		moved := tx.Model(&models.Booking{}).
+			Where("id = ? AND status = ? AND slot_id = ?", b.ID, models.BookingConfirmed, *b.SlotID).
+			Updates(map[string]any{"slot_id": slot.ID, "provider_id": slot.ProviderID, "start_time": slot.StartTime, "end_time": slot.EndTime})
+		switch index, _ := database.IsUniqueViolation(moved.Error); {
+		case index == database.UniqueCustomerSeat:
+			return errSeatHeld
+		case moved.Error != nil:
+			return moved.Error
+		case moved.RowsAffected == 0:
+			return errBookingChanged
+		}
+		freed, err := sqliteSlots(tx.Raw(`UPDATE time_slots
+			SET booked_count = booked_count - 1, version = version + 1, updated_at = ?
+			WHERE id = ? AND booked_count > 0
+			RETURNING `+sqliteSlotColumns, now, *b.SlotID), 1)
+		if err != nil {
+			return err
+		}
+		if len(freed) == 1 {
+			previous = &freed[0]
+		}
+		return tx.Create(&models.BookingMove{BookingID: b.ID, SlotID: b.SlotID, StartTime: b.StartTime, EndTime: b.EndTime, MovedAt: now}).Error
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return slot, previous, nil
+}
+
+// bookings writes the conditions of c.
+func (w *sqliteWhere) bookings(c *bookingConds) {
+	if c.providerID != nil {
+		w.and("provider_id = ?", *c.providerID)
+	}
+	if c.slotID != nil {
+		w.and("slot_id = ?", *c.slotID)
+	}
+	if c.status != nil {
+		w.and("status = ?", string(*c.status))
+	}
+	if c.startFrom != nil {
+		w.and("start_time >= ?", *c.startFrom)
+	}
+	if c.startBefore != nil {
+		w.and("start_time < ?", *c.startBefore)
+	}
+	if c.customer != nil {
+		w.and("customer = ?", *c.customer)
+	}
+	if c.customerID != nil {
+		w.and("customer_id = ?", *c.customerID)
+	}
+}
+
+func (s *sqliteStore) listBookings(ctx context.Context, q bookingQuery) ([]models.Booking, error) {
+	w := sqliteWhere{args: make([]any, 0, 10)}
+	w.bookings(&q.bookingConds)
+	order := " ORDER BY start_time, id LIMIT ?"
+	switch {
+	case q.backward && q.key != nil:
+		w.and("(start_time, id) < (?, ?)", q.key.Start, q.key.ID)
+		order = " ORDER BY start_time DESC, id DESC LIMIT ?"
+	case q.backward:
+		order = " ORDER BY start_time DESC, id DESC LIMIT ?"
+	case q.key != nil:
+		w.and("(start_time, id) > (?, ?)", q.key.Start, q.key.ID)
+	}
+	where := ""
+	if w.sql.Len() > 0 {
+		where = " WHERE " + w.sql.String()
+	}
+	rows := make([]models.Booking, 0, q.limit)
+	return rows, s.db.WithContext(ctx).Raw("SELECT * FROM bookings"+where+order, append(w.args, q.limit)...).Scan(&rows).Error
+}
+
+func (s *sqliteStore) bookingMoves(ctx context.Context, ids []int64) ([]models.BookingMove, error) {
+	var rows []models.BookingMove
+	return rows, s.db.WithContext(ctx).Where("booking_id IN ?", ids).Order("booking_id, id").Find(&rows).Error
+}
+
+func (s *sqliteStore) eraseCustomer(ctx context.Context, customerID, customer *string) (int64, error) {
+	db := s.db.WithContext(ctx).Model(&models.Booking{})
+	if customerID != nil {
+		db = db.Where("customer_id = ?", *customerID)
+	} else {
+		db = db.Where("customer = ?", *customer)
+	}
+	res := db.Updates(map[string]any{"customer": gorm.Expr("'erased-' || id"), "customer_id": nil, "idempotency_key": nil})
+	return res.RowsAffected, res.Error
 }
 
 // ---- generation, seeding, cleanup, statistics ----

@@ -48,20 +48,45 @@ type store interface {
 
 	// bookSeat claims one seat of in.SlotID if the slot can be booked at
 	// now (a seat free, not started, outside its provider's minimum
-	// notice, the provider active) and writes in's confirmed booking,
-	// together: it answers both as written, or writes nothing and answers
-	// errNotClaimed, errKeyTaken (in's idempotency key is taken) or
-	// errSeatHeld (the customer holds a confirmed seat of the slot).
-	bookSeat(ctx context.Context, in BookInput, now time.Time) (*models.Booking, *models.TimeSlot, error)
+	// notice, the provider active) and writes in's confirmed booking with
+	// reference ref, together: it answers both as written, or writes
+	// nothing and answers errNotClaimed, errKeyTaken (in's idempotency key
+	// is taken in its owner's scope) or errSeatHeld (the customer holds a
+	// confirmed seat of the slot).
+	bookSeat(ctx context.Context, in BookInput, ref string, now time.Time) (*models.Booking, *models.TimeSlot, error)
 	// bookability reads what decides whether slot id can be booked.
 	bookability(ctx context.Context, id int64) (bookability, error)
 	booking(ctx context.Context, id int64) (*models.Booking, error)
-	bookingByKey(ctx context.Context, key string) (*models.Booking, error)
-	// cancelBooking cancels booking id at now if it is still confirmed and
-	// frees its seat of slot slotID, together. It answers whether it
+	bookingByReference(ctx context.Context, ref string) (*models.Booking, error)
+	// bookingByKey answers the booking made with idempotency key key by
+	// owner customerID, or among anonymous bookings when customerID is "".
+	bookingByKey(ctx context.Context, key, customerID string) (*models.Booking, error)
+	// cancelBooking cancels booking id at now if it is still confirmed in
+	// slot slotID and frees its seat of that slot, together. It answers whether it
 	// cancelled the booking, and the freed slot as updated (nil when the
 	// slot had no seat to free or no longer exists).
 	cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error)
+	// rescheduleSeat moves confirmed booking b from its slot to slot
+	// slotID at now, in one transaction: it claims a seat of slotID as
+	// bookSeat does, moves the booking there (slot, provider and times)
+	// if it is still confirmed in its slot, frees the old seat and
+	// records the move. It answers the new slot and the old one as
+	// updated (nil when it had no seat to free), or changes nothing and
+	// answers errNotClaimed, errSeatHeld (the customer holds a confirmed
+	// seat of slotID) or errBookingChanged (b was cancelled or moved
+	// meanwhile).
+	rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time) (slot, previous *models.TimeSlot, err error)
+	// listBookings answers up to q.limit bookings matching q past its
+	// cursor, in (start_time, id) order (descending when q.backward).
+	listBookings(ctx context.Context, q bookingQuery) ([]models.Booking, error)
+	// bookingMoves answers the moves of the bookings among ids, by booking
+	// and then oldest first.
+	bookingMoves(ctx context.Context, ids []int64) ([]models.BookingMove, error)
+	// eraseCustomer replaces the personal data of the bookings of owner
+	// customerID, or else of the customer named customer, and answers how
+	// many bookings it erased: the name becomes "erased-<id>", the owner
+	// and the idempotency key are cleared.
+	eraseCustomer(ctx context.Context, customerID, customer *string) (int64, error)
 
 	// providerIDs answers which of ids are providers.
 	providerIDs(ctx context.Context, ids []int64) ([]int64, error)
@@ -120,6 +145,9 @@ var (
 	errKeyTaken   = errors.New("the idempotency key is taken")
 	errSeatHeld   = errors.New("the customer holds a seat of the slot")
 	errSlotsTaken = errors.New("the batch meets an existing slot")
+	// errBookingChanged: the booking was cancelled or moved since it was
+	// read.
+	errBookingChanged = errors.New("the booking changed meanwhile")
 )
 
 // slotStates says which slots a listing shows, by their seats and start.
@@ -156,6 +184,25 @@ type slotQuery struct {
 // providerQuery is one page of the provider listing, by keyset on id.
 type providerQuery struct {
 	after    *int64 // rows after it (before it when backward)
+	backward bool
+	limit    int
+}
+
+// bookingConds is a validated BookingFilter as the values a store's WHERE
+// clause tests; every field set must hold.
+type bookingConds struct {
+	providerID, slotID *int64
+	status             *models.BookingStatus
+	// Bounds of start_time: startFrom inclusive, startBefore exclusive.
+	startFrom, startBefore *time.Time
+	customer, customerID   *string
+}
+
+// bookingQuery is one page of a booking listing: bookingConds, then a
+// keyset position in (start_time, id) order and the rows to read.
+type bookingQuery struct {
+	bookingConds
+	key      *SlotKey // rows after it (before it when backward); nil: from the start (end)
 	backward bool
 	limit    int
 }
