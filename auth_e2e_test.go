@@ -339,3 +339,86 @@ func TestAuthRequiredLeavesPublicListingsOpen(t *testing.T) {
 		t.Errorf("an RS256 token to the HS256 verifier answered %s, want 401 UNAUTHENTICATED", g.answer)
 	}
 }
+
+// A signed-in customer owns what it books: with AUTH_REQUIRED an anonymous
+// booking is refused, the token's subject is the booking's owner, the
+// owner pages its own bookings and cancels by id, another customer can
+// neither see nor cancel them, and idempotency keys are the owner's own.
+func TestCustomersOwnTheirBookingsEndToEnd(t *testing.T) {
+	t.Parallel()
+	const secret = "e2e-hs256-secret-0123456789abcdef-0123"
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
+		"AUTH_JWT_SECRET": secret,
+		"AUTH_ISSUER":     e2eIssuer,
+		"AUTH_AUDIENCE":   e2eAudience,
+		"AUTH_REQUIRED":   "true",
+		// Without it loopback clients would be admins (development).
+		"ADMIN_TOKEN": "e2e-admin-token-0123456789",
+	}))
+	as := func(sub string) http.Header {
+		return bearer(signed(t, jwt.SigningMethodHS256, "", []byte(secret), customerClaims(sub, nil)), false)
+	}
+	var page struct {
+		TimeSlots struct {
+			Nodes []struct{ ID string } `json:"nodes"`
+		} `json:"timeSlots"`
+	}
+	day := time.Now().UTC().AddDate(0, 0, 3).Format("2006-01-02")
+	postGraphQL(t, srv.URL, `query($d: Date) { timeSlots(first: 2, filter: {startDate: $d}) { nodes { id } } }`,
+		map[string]any{"d": day}, nil).Decode(t, &page)
+	if len(page.TimeSlots.Nodes) < 2 {
+		t.Fatalf("the demo has %d free slots on %s, want 2", len(page.TimeSlots.Nodes), day)
+	}
+	const book = `mutation($s: ID!, $k: String) { bookSlot(input: {slotId: $s, customer: "Ann", idempotencyKey: $k}) {
+		booking { id reference customerId status } } }`
+	if g := postGraphQL(t, srv.URL, book, map[string]any{"s": page.TimeSlots.Nodes[0].ID}, nil); g.Code() != "UNAUTHENTICATED" {
+		t.Fatalf("an anonymous bookSlot under AUTH_REQUIRED answered %s, want UNAUTHENTICATED", g.answer)
+	}
+	type booked struct {
+		BookSlot struct {
+			Booking struct{ ID, Reference, CustomerID, Status string } `json:"booking"`
+		} `json:"bookSlot"`
+	}
+	var ann, bob booked
+	postGraphQL(t, srv.URL, book, map[string]any{"s": page.TimeSlots.Nodes[0].ID, "k": "same-key"}, as("ann")).Decode(t, &ann)
+	if b := ann.BookSlot.Booking; b.CustomerID != "ann" || !strings.HasPrefix(b.Reference, "bk_") || b.Status != "CONFIRMED" {
+		t.Fatalf("ann's booking %+v, want hers, confirmed, with a bk_ reference", b)
+	}
+	// The same idempotency key is bob's own: a second booking, no conflict.
+	postGraphQL(t, srv.URL, book, map[string]any{"s": page.TimeSlots.Nodes[1].ID, "k": "same-key"}, as("bob")).Decode(t, &bob)
+	if bob.BookSlot.Booking.ID == ann.BookSlot.Booking.ID || bob.BookSlot.Booking.CustomerID != "bob" {
+		t.Fatalf("bob's booking %+v beside ann's %+v, want a booking of his own", bob.BookSlot.Booking, ann.BookSlot.Booking)
+	}
+
+	const mine = `{ myBookings(first: 10) { nodes { id customerId } } }`
+	var got struct {
+		MyBookings struct {
+			Nodes []struct{ ID, CustomerID string } `json:"nodes"`
+		} `json:"myBookings"`
+	}
+	postGraphQL(t, srv.URL, mine, nil, as("ann")).Decode(t, &got)
+	if len(got.MyBookings.Nodes) != 1 || got.MyBookings.Nodes[0].ID != ann.BookSlot.Booking.ID {
+		t.Errorf("ann's myBookings %+v, want only her booking %s", got.MyBookings.Nodes, ann.BookSlot.Booking.ID)
+	}
+	if g := postGraphQL(t, srv.URL, mine, nil, nil); g.Code() != "UNAUTHENTICATED" {
+		t.Errorf("an anonymous myBookings answered %s, want UNAUTHENTICATED", g.answer)
+	}
+
+	const cancel = `mutation($id: ID!) { cancelBooking(input: {bookingId: $id}) { booking { status } } }`
+	vars := map[string]any{"id": ann.BookSlot.Booking.ID}
+	if g := postGraphQL(t, srv.URL, cancel, vars, as("bob")); g.Code() != "NOT_FOUND" {
+		t.Errorf("bob cancelling ann's booking by id answered %s, want NOT_FOUND", g.answer)
+	}
+	if g := postGraphQL(t, srv.URL, cancel, vars, nil); g.Code() != "UNAUTHENTICATED" {
+		t.Errorf("an anonymous cancel by id answered %s, want UNAUTHENTICATED", g.answer)
+	}
+	var cancelled struct {
+		CancelBooking struct {
+			Booking struct{ Status string } `json:"booking"`
+		} `json:"cancelBooking"`
+	}
+	postGraphQL(t, srv.URL, cancel, vars, as("ann")).Decode(t, &cancelled)
+	if cancelled.CancelBooking.Booking.Status != "CANCELLED" {
+		t.Errorf("ann cancelling her booking by id: %+v, want CANCELLED", cancelled)
+	}
+}
