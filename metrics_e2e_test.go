@@ -14,7 +14,8 @@ import (
 	"timeslots/internal/dbtest"
 )
 
-// seriesLabel matches one label of a sample line in the Prometheus text.
+// seriesLabels answers the values label takes in the sample lines of
+// family in the Prometheus text.
 func seriesLabels(text, family, label string) map[string]bool {
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(family) + `\{[^}]*\b` + label + `="([^"]*)"`)
 	out := map[string]bool{}
@@ -26,7 +27,7 @@ func seriesLabels(text, family, label string) map[string]bool {
 
 // The attack of the hostile-internet report: 2,000 random HTTP methods,
 // 2,000 random paths and 2,000 GraphQL operation names chosen by a client
-// (and 300 invalid operations with names of their own) neither grow the
+// (and about 300 invalid operations with names of their own) neither grow the
 // label sets past their bounds nor take the entries of the operations a
 // frontend repeats, in /metrics or in the admin stats' performance block.
 func TestClientsChooseNoMetricLabels(t *testing.T) {

@@ -60,8 +60,7 @@ func refusingRedis(t *testing.T) string {
 // A production server whose Redis hangs or refuses answers forty parallel
 // requests on /api and /graphql at once, each within a few timeouts and
 // none with an error, limits them per replica, and logs the fallback
-// once. (With a hung Redis the server used to take about 10 s a request,
-// one request after another, and answer 500.)
+// once.
 func TestRedisTroubleStallsNoRequest(t *testing.T) {
 	t.Parallel()
 	for name, addr := range map[string]func(*testing.T) string{"hung": hungRedis, "refusing": refusingRedis} {
