@@ -59,7 +59,7 @@ func TestRateLimitIsSharedByReplicasThroughRedis(t *testing.T) {
 		t.Skip("set TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0) to run the shared rate-limit test")
 	}
 	env := map[string]string{
-		"RATE_LIMIT_RPS": "0.1", "RATE_LIMIT_BURST": "6",
+		"RATE_LIMIT_RPS": "0.1", "RATE_LIMIT_BURST": "6", "REDIS_TIMEOUT": "1s",
 		"REDIS_URL": redisURL, "REDIS_PREFIX": fmt.Sprintf("timeslots-test:%s:%d", t.Name(), time.Now().UnixNano()),
 	}
 	a := startServer(t, testEnv(t, database.SQLite, env))

@@ -60,7 +60,7 @@ func (a *application) routes() (http.Handler, error) {
 	// token are not counted.
 	limiter, err := ratelimit.New(ratelimit.Options{
 		RPS: a.cfg.RateLimitRPS, Burst: a.cfg.RateLimitBurst,
-		Redis: a.redis, Prefix: a.cfg.RedisPrefix, Logger: a.logger,
+		Redis: a.redis, Prefix: a.cfg.RedisPrefix, Timeout: a.cfg.RedisTimeout, Logger: a.logger,
 		Exempt: func(r *http.Request) bool { return gate.HasToken() && httpx.Admin(r.Context()) == nil },
 	})
 	if err != nil {

@@ -314,7 +314,7 @@ func (a *application) start() error {
 			return errRedisURL
 		}
 		ratelimit.UseLogger(a.logger)
-		a.redis = redis.NewClient(opt)
+		a.redis = ratelimit.NewRedisClient(opt, a.cfg.RedisTimeout)
 	}
 	if a.cfg.SchedulerEnabled {
 		s, err := jobs.New(a.slots, jobs.Options{

@@ -42,6 +42,7 @@ type Config struct {
 	RateLimitBurst int
 	RedisURL       string         // redis://, rediss:// or unix://; may hold a password: never logged
 	RedisPrefix    string         // starts every rate-limit key in Redis
+	RedisTimeout   time.Duration  // bounds one Redis round trip of the rate limits
 	TrustedProxies []netip.Prefix // X-Forwarded-For is believed only from these
 
 	SchedulerEnabled bool
@@ -106,6 +107,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.RateLimitBurst = r.intRange("RATE_LIMIT_BURST", 100, 0, 1e6)
 	c.RedisURL = r.redisURL("REDIS_URL")
 	c.RedisPrefix = r.str("REDIS_PREFIX", "timeslots:ratelimit")
+	c.RedisTimeout = r.duration("REDIS_TIMEOUT", 50*time.Millisecond)
 	c.TrustedProxies = r.prefixes("TRUSTED_PROXIES")
 	c.SchedulerEnabled = r.boolean("SCHEDULER_ENABLED", true)
 	c.GenerateSchedule = r.schedule("GENERATE_SCHEDULE", "0 2 * * *")

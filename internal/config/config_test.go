@@ -47,6 +47,7 @@ func TestEveryVariable(t *testing.T) {
 		{"RATE_LIMIT_BURST", func(c *config.Config) any { return c.RateLimitBurst }, 100, "0", 0, []string{"-1", "1.5"}},
 		{"REDIS_URL", func(c *config.Config) any { return c.RedisURL }, "", "redis://127.0.0.1:6379/2", "redis://127.0.0.1:6379/2", []string{"http://127.0.0.1:6379", "127.0.0.1:6379", "redis://%zz"}},
 		{"REDIS_PREFIX", func(c *config.Config) any { return c.RedisPrefix }, "timeslots:ratelimit", "blue:rl", "blue:rl", nil},
+		{"REDIS_TIMEOUT", func(c *config.Config) any { return c.RedisTimeout }, 50 * time.Millisecond, "200ms", 200 * time.Millisecond, []string{"50", "0s", "-1ms"}},
 		{"TRUSTED_PROXIES", func(c *config.Config) any { return c.TrustedProxies }, []netip.Prefix(nil), "10.0.0.0/8, 192.0.2.7 ,::1", prefixes("10.0.0.0/8", "192.0.2.7/32", "::1/128"), []string{"10.0.0.0/40", "proxy.local"}},
 		{"CORS_ORIGINS", func(c *config.Config) any { return c.CORSOrigins }, []string(nil), "https://app.example.com, http://localhost:5173", []string{"https://app.example.com", "http://localhost:5173"}, []string{"app.example.com", "ftp://app.example.com", "https://app.example.com/path", "https://user@app.example.com"}},
 		{"SCHEDULER_ENABLED", func(c *config.Config) any { return c.SchedulerEnabled }, true, "false", false, []string{"maybe"}},

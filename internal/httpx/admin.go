@@ -164,7 +164,7 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
-		client := clientIPOf(r).String()
+		client := ClientKey(r)
 		if wait := g.failures.blocked(client); wait > 0 {
 			Logger(r.Context()).Warn("admin token attempts slowed", slog.String("client", client))
 			why := "too many wrong admin tokens from this client"

@@ -2,39 +2,64 @@ package httpx
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 )
 
-// ClientIPs finds each request's client address once and puts it in the
-// context (read with ClientIP), for rate limiting, admin slowing, the
+// client is what ClientIPs records of a request's client: its address, or
+// none when the hop that names the client cannot be read, and the key that
+// stands for the client in rate limits and admin slowing.
+type client struct {
+	ip  netip.Addr
+	key string
+}
+
+// ClientIPs finds each request's client once and puts it in the context
+// (read with ClientIP and ClientKey), for rate limiting, admin slowing, the
 // loopback rule and logs. X-Forwarded-For is believed only when the peer
-// is one of the trusted proxies; the client is then the right-most address
-// of the header that is not itself a trusted proxy (addresses further left
-// were written by the client and prove nothing).
+// is one of the trusted proxies; the client is then the right-most hop of
+// the header that is not itself a trusted proxy (hops further left were
+// written by the client and prove nothing). A hop is an IP, IP:port,
+// [IPv6]:port or [IPv6]; anything else (unknown, 127.1, 0177.0.0.1, a
+// name) leaves the client unknown: it has no address, so it is never
+// loopback, and its key is derived from the hop as written. It is never
+// taken for the proxy that wrote the hop.
 func ClientIPs(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ip := clientIP(r, trusted)
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, ip)))
+			c := clientOf(r, trusted)
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, c)))
 		})
 	}
 }
 
 // ClientIP answers the client address of the request in ctx, or the zero
-// Addr outside ClientIPs.
+// Addr outside ClientIPs and for a client whose hop could not be read.
 func ClientIP(ctx context.Context) netip.Addr {
-	ip, _ := ctx.Value(clientIPKey).(netip.Addr)
-	return ip
+	c, _ := ctx.Value(clientIPKey).(client)
+	return c.ip
 }
 
-// clientIPOf answers the client address of r: from the context when
-// ClientIPs ran, else the peer address.
+// ClientKey answers the text that stands for r's client in per-client
+// counts: its address, or for a client ClientIPs could not read, "hop:"
+// and the hop as written (at most 64 printable characters, else a digest
+// of it). Outside ClientIPs it is the peer address.
+func ClientKey(r *http.Request) string {
+	if c, ok := r.Context().Value(clientIPKey).(client); ok {
+		return c.key
+	}
+	return peerClient(r.RemoteAddr).key
+}
+
+// clientIPOf answers the client address of r: the one ClientIPs recorded
+// (none for an unreadable hop), else the peer address.
 func clientIPOf(r *http.Request) netip.Addr {
-	if ip := ClientIP(r.Context()); ip.IsValid() {
-		return ip
+	if c, ok := r.Context().Value(clientIPKey).(client); ok {
+		return c.ip
 	}
 	return peerAddr(r.RemoteAddr)
 }
@@ -51,6 +76,47 @@ func peerAddr(remote string) netip.Addr {
 	return ip.Unmap().WithZone("")
 }
 
+// peerClient is the client of a request taken at its word: the peer.
+func peerClient(remote string) client {
+	if ip := peerAddr(remote); ip.IsValid() {
+		return client{ip: ip, key: ip.String()}
+	}
+	return client{key: "peer:" + boundedKey(remote)}
+}
+
+// parseHop reads one element of X-Forwarded-For: an IP, IP:port,
+// [IPv6]:port or [IPv6]. IPv4 is read strictly (four decimal fields, no
+// leading zeros), as netip does.
+func parseHop(hop string) (netip.Addr, bool) {
+	if ip, err := netip.ParseAddr(hop); err == nil {
+		return ip.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	if inner, ok := strings.CutPrefix(hop, "["); ok {
+		if inner, ok := strings.CutSuffix(inner, "]"); ok {
+			if ip, err := netip.ParseAddr(inner); err == nil && ip.Is6() {
+				return ip.Unmap().WithZone(""), true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// maxKeyHop is the longest hop kept as written in a client key.
+const maxKeyHop = 64
+
+// boundedKey answers s when it is short printable ASCII, else a digest of
+// it, so a client key stays short and safe in logs and Redis keys.
+func boundedKey(s string) string {
+	if len(s) <= maxKeyHop && strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) < 0 {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:16])
+}
+
 func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
 	for _, p := range trusted {
 		if p.Contains(ip) {
@@ -60,26 +126,33 @@ func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
 	return false
 }
 
-func clientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer := peerAddr(r.RemoteAddr)
-	if !peer.IsValid() || !isTrusted(peer, trusted) {
+func clientOf(r *http.Request, trusted []netip.Prefix) client {
+	peer := peerClient(r.RemoteAddr)
+	if !peer.ip.IsValid() || !isTrusted(peer.ip, trusted) {
 		return peer
 	}
 	var hops []string
 	for _, v := range r.Header.Values("X-Forwarded-For") {
 		hops = append(hops, strings.Split(v, ",")...)
 	}
+	if strings.TrimSpace(strings.Join(hops, "")) == "" {
+		// No header, or only empty ones: the proxy is the client.
+		return peer
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			// A hop we cannot read: stop believing the chain here.
-			return peer
+		hop := strings.TrimSpace(hops[i])
+		ip, ok := parseHop(hop)
+		if !ok {
+			// A trusted proxy wrote a hop we cannot read: the client is
+			// unknown. The chain stops here (what lies left of it was
+			// written by that client), and the proxy's own address is
+			// not the client's.
+			return client{key: "hop:" + boundedKey(hop)}
 		}
-		ip = ip.Unmap().WithZone("")
 		if !isTrusted(ip, trusted) {
-			return ip
+			return client{ip: ip, key: ip.String()}
 		}
-		peer = ip
+		peer = client{ip: ip, key: ip.String()}
 	}
 	return peer
 }

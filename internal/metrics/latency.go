@@ -63,12 +63,10 @@ func (e *estimator) quantile(q float64) time.Duration {
 	return e.max
 }
 
-// maxOperations bounds how many operations are tracked: operation names
-// come from clients, so their number must not grow memory without end.
-const maxOperations = 200
-
-// OtherOperation collects the operations beyond maxOperations.
-const OtherOperation = "other"
+// maxRecorded bounds the operations of the performance record, a safety
+// net: its GraphQL operations are bounded by maxOperations, its routes by
+// the mux's patterns times the method labels.
+const maxRecorded = 2 * maxOperations
 
 // Performance keeps request counts and latency quantiles per operation
 // since the process started, for the admin stats.
@@ -90,7 +88,7 @@ func (p *Performance) Observe(op string, d time.Duration) {
 	defer p.mu.Unlock()
 	e := p.ops[op]
 	if e == nil {
-		if len(p.ops) >= maxOperations {
+		if len(p.ops) >= maxRecorded {
 			op = OtherOperation
 			e = p.ops[op]
 		}
@@ -100,6 +98,13 @@ func (p *Performance) Observe(op string, d time.Duration) {
 		}
 	}
 	e.add(d)
+}
+
+// forget drops op's figures: its name lost its entry.
+func (p *Performance) forget(op string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.ops, op)
 }
 
 // OperationStats are one operation's figures in the admin stats.

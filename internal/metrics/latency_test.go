@@ -48,18 +48,18 @@ func TestQuantilesAreWithinTheStatedError(t *testing.T) {
 func TestPerformanceBoundsTheOperations(t *testing.T) {
 	t.Parallel()
 	p := NewPerformance()
-	for i := range maxOperations + 50 {
+	for i := range maxRecorded + 50 {
 		p.Observe("query Op"+strconv.Itoa(i), time.Millisecond)
 	}
 	r := p.Snapshot()
-	if len(r.Operations) != maxOperations+1 {
-		t.Fatalf("%d operations tracked, want %d plus %q", len(r.Operations), maxOperations, OtherOperation)
+	if len(r.Operations) != maxRecorded+1 {
+		t.Fatalf("%d operations tracked, want %d plus %q", len(r.Operations), maxRecorded, OtherOperation)
 	}
 	if r.Operations[0].Operation != OtherOperation || r.Operations[0].Count != 50 {
 		t.Errorf("busiest = %+v, want %q with the 50 overflowing requests", r.Operations[0], OtherOperation)
 	}
-	b := newBoundedNames(2)
+	b := newOperationNames(2, nil)
 	if b.name("a") != "a" || b.name("b") != "b" || b.name("c") != OtherOperation || b.name("a") != "a" {
-		t.Error("boundedNames must keep the first names and fold later ones into other")
+		t.Error("the table must keep the first names while they are the busiest and fold later ones into other")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,11 @@ type Metrics struct {
 	jobRuns    *prometheus.CounterVec
 	jobSeconds *prometheus.HistogramVec
 
-	opNames *boundedNames
+	// opMu serialises the operation table and the observations made
+	// under its names, so a name is never observed after it lost its
+	// entry (which would bring its series back for good).
+	opMu    sync.Mutex
+	opNames *operationNames
 	perf    *Performance
 }
 
@@ -80,9 +85,12 @@ func New(db *sql.DB) *Metrics {
 			Help:    "Duration of the scheduled job runs this replica executed.",
 			Buckets: []float64{.01, .1, .5, 1, 5, 10, 30, 60, 300, 900},
 		}, []string{"job"}),
-		opNames: newBoundedNames(maxOperations),
-		perf:    NewPerformance(),
+		perf: NewPerformance(),
 	}
+	m.opNames = newOperationNames(maxOperations, func(name string) {
+		m.operations.DeletePartialMatch(prometheus.Labels{"operation": name})
+		m.perf.forget(graphQLPrefix + name)
+	})
 	m.reg.MustRegister(m.requests, m.operations, m.bookings, m.generated, m.deleted, m.jobRuns, m.jobSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
@@ -138,18 +146,19 @@ var unobserved = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": 
 // served it. It must wrap the ServeMux directly: the mux writes the
 // matched pattern into the request it was given (nested muxes, such as
 // the REST one, overwrite it with their finer pattern), which is read
-// back here after serving. Unmatched paths share one label, so clients
-// cannot create label values.
+// back here after serving. Clients cannot create label values: a route
+// is one of the mux's registered patterns (unmatched paths share one
+// label), a method one of HTTP's standard methods or OTHER.
 func (m *Metrics) Routes(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &httpx.StatusRecorder{ResponseWriter: w}
 		mux.ServeHTTP(rec, r)
 		took := time.Since(start)
-		route := routeOf(r.Pattern)
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.Status())).Observe(took.Seconds())
+		route, method := routeOf(r.Pattern), methodLabel(r.Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(rec.Status())).Observe(took.Seconds())
 		if !unobserved[route] && route != "unmatched" && route != "/graphql" {
-			m.perf.Observe(r.Method+" "+route, took)
+			m.perf.Observe(method+" "+route, took)
 		}
 	})
 }
@@ -168,7 +177,9 @@ func routeOf(pattern string) string {
 // GraphQL is a gqlgen extension that times every operation: from the start
 // of its handling (reading, parsing, validation) to its complete answer.
 // Operations are named "query Name" (or, unnamed, by their root fields,
-// "query timeSlots"), at most maxOperations distinct names.
+// "query timeSlots"); at most maxOperations names have their own entry
+// (see operationNames), and operations refused before they ran are all
+// RefusedOperation.
 func (m *Metrics) GraphQL() graphql.HandlerExtension { return graphQLTimer{m} }
 
 type graphQLTimer struct{ m *Metrics }
@@ -182,6 +193,10 @@ func (graphQLTimer) ExtensionName() string                   { return "Timeslots
 func (graphQLTimer) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (g graphQLTimer) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	// An operation refused before it ran (parsing, validation, variables,
+	// limits) reaches response interceptors with its errors already
+	// gathered; one that runs starts without any.
+	refused := len(graphql.GetErrors(ctx)) > 0
 	resp := next(ctx)
 	if !graphql.HasOperationContext(ctx) {
 		return resp
@@ -192,14 +207,32 @@ func (g graphQLTimer) InterceptResponse(ctx context.Context, next graphql.Respon
 		return resp
 	}
 	took := time.Since(start)
-	name := g.m.opNames.name(operationName(oc))
 	outcome := "ok"
 	if resp == nil || len(resp.Errors) > 0 {
 		outcome = "error"
 	}
-	g.m.operations.WithLabelValues(name, outcome).Observe(took.Seconds())
-	g.m.perf.Observe("graphql "+name, took)
+	name := RefusedOperation
+	if !refused {
+		name = operationName(oc)
+	}
+	g.m.observeOperation(name, outcome, took)
 	return resp
+}
+
+// graphQLPrefix starts the GraphQL operations' names in the performance
+// record.
+const graphQLPrefix = "graphql "
+
+// observeOperation records one operation that took took under its entry,
+// or under OtherOperation when it has none.
+func (m *Metrics) observeOperation(name, outcome string, took time.Duration) {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if name != RefusedOperation {
+		name = m.opNames.name(name)
+	}
+	m.operations.WithLabelValues(name, outcome).Observe(took.Seconds())
+	m.perf.Observe(graphQLPrefix+name, took)
 }
 
 // operationName names an operation by its type and name, or by its root
@@ -213,9 +246,11 @@ func operationName(oc *graphql.OperationContext) string {
 	if op.Name != "" {
 		return kind + " " + op.Name
 	}
+	// Each root field once, in the order written: aliases repeating a
+	// field make no new name.
 	var fields []string
 	for _, sel := range op.SelectionSet {
-		if f, ok := sel.(*ast.Field); ok {
+		if f, ok := sel.(*ast.Field); ok && !slices.Contains(fields, f.Name) {
 			fields = append(fields, f.Name)
 		}
 	}
@@ -223,32 +258,4 @@ func operationName(oc *graphql.OperationContext) string {
 		return kind
 	}
 	return kind + " " + strings.Join(fields, ",")
-}
-
-// boundedNames admits at most limit distinct names; later ones become
-// OtherOperation, so client-chosen names cannot grow the label set.
-type boundedNames struct {
-	limit int
-	mu    sync.Mutex
-	seen  map[string]bool
-}
-
-func newBoundedNames(limit int) *boundedNames {
-	return &boundedNames{limit: limit, seen: map[string]bool{}}
-}
-
-func (b *boundedNames) name(n string) string {
-	if len(n) > 100 {
-		n = n[:100]
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.seen[n] {
-		return n
-	}
-	if len(b.seen) >= b.limit {
-		return OtherOperation
-	}
-	b.seen[n] = true
-	return n
 }

@@ -1,16 +1,21 @@
 // Package ratelimit limits the public endpoints per client with
-// go-chi/httprate's sliding-window counter. RATE_LIMIT_BURST requests fit
+// go-chi/httprate's sliding-window estimate. RATE_LIMIT_BURST requests fit
 // in a window of BURST/RPS seconds, so a client keeps RPS requests a
 // second on average and may burst up to BURST. With Redis the window
-// counts are kept there, so every replica shares one limit per client.
+// counts are kept there, so every replica shares one limit per client;
+// when Redis fails or is slow, each replica counts in its own memory until
+// Redis answers again (see sharedCounter).
 package ratelimit
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/httprate"
@@ -19,29 +24,43 @@ import (
 	"timeslots/internal/httpx"
 )
 
+// DefaultRedisTimeout bounds one Redis round trip when Options.Timeout is
+// not set: the most a request waits for Redis before it is counted in
+// memory instead.
+const DefaultRedisTimeout = 50 * time.Millisecond
+
 // Options configure a Limiter.
 type Options struct {
 	RPS   float64 // average requests per second per client; 0 disables
 	Burst int     // requests a client may send at once; 0 disables
-	// Redis, if set, holds the counters, shared by every replica.
+	// Redis, if set, holds the counters, shared by every replica. It must
+	// honour context deadlines: build it with NewRedisClient.
 	Redis *redis.Client
 	// Prefix starts every Redis key (several deployments may share one
 	// Redis).
 	Prefix string
+	// Timeout bounds each Redis round trip (REDIS_TIMEOUT); 0 means
+	// DefaultRedisTimeout.
+	Timeout time.Duration
 	// Exempt, if set, lets some requests through uncounted (requests that
 	// carry the admin token).
 	Exempt func(*http.Request) bool
 	Logger *slog.Logger
+
+	// The circuit breaker's settings (see sharedCounter); tests shorten
+	// them, the server keeps the defaults.
+	breakerFailures uint32
+	breakerOpen     time.Duration
 }
 
 // Limiter is the per-client limit of the public endpoints.
 type Limiter struct {
-	limit   int
-	window  time.Duration
-	rl      *httprate.RateLimiter
-	counter httprate.LimitCounter
-	exempt  func(*http.Request) bool
-	now     func() time.Time
+	limit  int
+	window time.Duration
+	local  *localCounter
+	shared *sharedCounter // nil without Redis
+	exempt func(*http.Request) bool
+	now    func() time.Time
 }
 
 // New builds the limiter, or answers nil when RPS or Burst is 0 (limits
@@ -57,28 +76,19 @@ func New(opt Options) (*Limiter, error) {
 	if window < time.Millisecond {
 		return nil, fmt.Errorf("ratelimit: RATE_LIMIT_BURST/RATE_LIMIT_RPS gives a window under 1ms")
 	}
-	var counter httprate.LimitCounter
-	if opt.Redis != nil {
-		counter = newRedisCounter(opt.Redis, opt.Prefix, opt.Logger)
-	} else {
-		counter = wallClockCounter{httprate.NewLocalLimitCounter(window)}
+	l := &Limiter{
+		limit: opt.Burst, window: window,
+		local:  newLocalCounter(opt.Burst, window),
+		exempt: opt.Exempt, now: time.Now,
 	}
-	l := &Limiter{limit: opt.Burst, window: window, counter: counter, exempt: opt.Exempt, now: time.Now}
-	l.rl = httprate.NewRateLimiter(opt.Burst, window,
-		httprate.WithLimitCounter(counter),
-		// Our own names (RateLimit-*, the IETF draft's) and our own
-		// Reset and Retry-After, computed in seconds from now.
-		httprate.WithResponseHeaders(httprate.ResponseHeaders{
-			Limit: "RateLimit-Limit", Remaining: "RateLimit-Remaining",
-		}),
-	)
+	if opt.Redis != nil {
+		if !opt.Redis.Options().ContextTimeoutEnabled {
+			return nil, errors.New("ratelimit: the Redis client must honour context deadlines (build it with NewRedisClient)")
+		}
+		l.shared = newSharedCounter(opt, window)
+	}
 	return l, nil
 }
-
-// wallClockCounter is httprate's in-memory counter, wrapped so httprate
-// aligns its windows to the wall clock as it does for shared counters;
-// Reset and Retry-After are then computable here.
-type wallClockCounter struct{ httprate.LimitCounter }
 
 // Window answers the length of the limiter's window.
 func (l *Limiter) Window() time.Duration { return l.window }
@@ -95,30 +105,79 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		key := httpx.ClientIP(r.Context()).String()
+		key := httpx.ClientKey(r)
 		now := l.now().UTC()
 		cur := now.Truncate(l.window)
-		limited := l.rl.OnLimit(w, r, key)
-		if !limited {
-			w.Header().Set("RateLimit-Reset", strconv.Itoa(httpx.RetryAfterSeconds(cur.Add(l.window).Sub(now))))
+		into := now.Sub(cur)
+		t := l.take(r.Context(), key, cur, into)
+		// The estimate httprate limits on: the previous window's count
+		// weighted by how much of it the sliding window still covers.
+		rate := int(math.Round(float64(t.prev)*float64(l.window-into)/float64(l.window) + float64(t.cur)))
+		h := w.Header()
+		h.Set("RateLimit-Limit", strconv.Itoa(l.limit))
+		if t.passed {
+			h.Set("RateLimit-Remaining", strconv.Itoa(max(l.limit-rate-1, 0)))
+			h.Set("RateLimit-Reset", strconv.Itoa(httpx.RetryAfterSeconds(cur.Add(l.window).Sub(now))))
 			next.ServeHTTP(w, r)
 			return
 		}
-		wait := l.retryAfter(key, now)
-		w.Header().Set("RateLimit-Reset", strconv.Itoa(httpx.RetryAfterSeconds(wait)))
+		wait := waitFor(l.limit, l.window, into, t.prev, t.cur)
+		h.Set("RateLimit-Remaining", strconv.Itoa(max(l.limit-rate, 0)))
+		h.Set("RateLimit-Reset", strconv.Itoa(httpx.RetryAfterSeconds(wait)))
 		httpx.Logger(r.Context()).Info("rate limited", slog.String("client", key))
 		httpx.WriteTooManyRequests(w, r, wait, "rate limit exceeded")
 	})
 }
 
-// retryAfter answers how long until one more request of key fits.
-func (l *Limiter) retryAfter(key string, now time.Time) time.Duration {
-	cur := now.Truncate(l.window)
-	curCount, prevCount, err := l.counter.Get(key, cur, cur.Add(-l.window))
-	if err != nil {
-		return l.window
+// tally is one request's count: whether it fits, and the counts of the
+// current and previous windows before it.
+type tally struct {
+	passed    bool
+	cur, prev int
+}
+
+// take counts one request of key in the window that starts at cur, into
+// it: in Redis when it answers in time, else in this replica's memory.
+func (l *Limiter) take(ctx context.Context, key string, cur time.Time, into time.Duration) tally {
+	weight := float64(l.window-into) / float64(l.window)
+	if l.shared != nil {
+		if t, err := l.shared.take(ctx, key, cur, weight); err == nil {
+			return t
+		}
 	}
-	return waitFor(l.limit, l.window, now.Sub(cur), prevCount, curCount)
+	return l.local.take(key, cur, weight)
+}
+
+// localCounter counts in memory with httprate's counter. Reading the
+// estimate and counting the request are one step under mu, which is held
+// for map operations only, never across a network call.
+type localCounter struct {
+	limit   int
+	window  time.Duration
+	mu      sync.Mutex
+	counter httprate.LimitCounter
+}
+
+func newLocalCounter(limit int, window time.Duration) *localCounter {
+	c := httprate.NewLocalLimitCounter(window)
+	// Windows aligned to the wall clock, as the shared counter's are, so
+	// Reset and Retry-After are computable from the clock alone.
+	c.Config(limit, window)
+	return &localCounter{limit: limit, window: window, counter: c}
+}
+
+func (c *localCounter) take(key string, cur time.Time, weight float64) tally {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// httprate's local counter never answers an error.
+	curN, prevN, _ := c.counter.Get(key, cur, cur.Add(-c.window))
+	t := tally{cur: curN, prev: prevN}
+	if int(math.Round(float64(prevN)*weight+float64(curN)))+1 > c.limit {
+		return t
+	}
+	_ = c.counter.IncrementBy(key, cur, 1)
+	t.passed = true
+	return t
 }
 
 // waitFor solves httprate's sliding estimate for the first instant at

@@ -138,7 +138,7 @@ func redisClient(t *testing.T) *redis.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := redis.NewClient(opt)
+	c := ratelimit.NewRedisClient(opt, time.Second)
 	t.Cleanup(func() { _ = c.Close() })
 	if err := c.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("TEST_REDIS_URL unreachable: %v", err)
@@ -158,8 +158,8 @@ func TestRedisSharesTheLimitAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	c := redisClient(t)
 	prefix := uniquePrefix(t)
-	a := limited(t, ratelimit.Options{RPS: 0.1, Burst: 10, Redis: c, Prefix: prefix})
-	b := limited(t, ratelimit.Options{RPS: 0.1, Burst: 10, Redis: c, Prefix: prefix})
+	a := limited(t, ratelimit.Options{RPS: 0.1, Burst: 10, Redis: c, Prefix: prefix, Timeout: time.Second})
+	b := limited(t, ratelimit.Options{RPS: 0.1, Burst: 10, Redis: c, Prefix: prefix, Timeout: time.Second})
 	passed := 0
 	for i := range 20 {
 		h := a
@@ -180,7 +180,7 @@ func TestRedisSharesTheLimitAcrossReplicas(t *testing.T) {
 // Without a reachable Redis the limit still holds, per replica.
 func TestUnreachableRedisFallsBackToLocalLimits(t *testing.T) {
 	t.Parallel()
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	c := ratelimit.NewRedisClient(&redis.Options{Addr: "127.0.0.1:1"}, 100*time.Millisecond)
 	t.Cleanup(func() { _ = c.Close() })
 	h := limited(t, ratelimit.Options{RPS: 0.02, Burst: 2, Redis: c, Prefix: uniquePrefix(t)})
 	codes := []int{}
