@@ -97,11 +97,12 @@ func (b *benchDB) count(ctx context.Context, sql string, args ...any) (int64, er
 	return n, err
 }
 
-// emptySlots removes every slot and booking (and optionally provider) and
+// emptySlots removes every slot, booking and booking move (and optionally
+// provider) and
 // flushes dirty pages, so the next measured write starts from the same
 // clean state.
 func (b *benchDB) emptySlots(ctx context.Context, providersToo bool) error {
-	tables := "bookings, time_slots"
+	tables := "booking_moves, bookings, time_slots"
 	if providersToo {
 		tables += ", providers"
 	}
