@@ -103,9 +103,12 @@ func measureBookings(ctx context.Context, b *benchDB, s *server, bin, tmp string
 	// else the server's booking statement does.
 	claim := []statement{{SQL: claimSQL, Params: []string{sidText}, Nulls: []bool{false}}}
 	fig.ClaimSQL = claimSQL
+	// Each replayed transaction books its own slot, and its booking needs a
+	// reference of its own (references are unique): the slot id serves, as
+	// text, and cannot meet a server-made "bk_" reference.
 	bySlotID := func(st statement) func(string, int) string {
 		return func(_ string, k int) string {
-			if st.Params[k-1] == sidText {
+			if p := st.Params[k-1]; p == sidText || strings.HasPrefix(p, "bk_") {
 				return "sid"
 			}
 			return ""
