@@ -202,6 +202,7 @@ func TestRESTAdminBookings(t *testing.T) {
 				{"providerId=0", "providerId"},
 				{"slotId=x", "slotId"},
 				{"limit=201", "limit"},
+				{"limit=0", "limit must be between 1 and 200"},
 				{"cursor=" + slotCursor, "cursor"},
 				{"customer=%20", "customer"},
 				{"customerId=", "customerId"},

@@ -444,6 +444,10 @@ func badInputs(t *testing.T, c *restClient) {
 		mentions    string // the parameter the message must name
 	}{
 		{"a negative limit", "GET", "/api/time-slots?limit=-1", "", "", 400, "BAD_USER_INPUT", "limit"},
+		{"a limit of 0", "GET", "/api/time-slots?limit=0", "", "", 400, "BAD_USER_INPUT", "limit must be between 1 and 200"},
+		{"a limit past int64", "GET", "/api/time-slots?limit=99999999999999999999", "", "", 400, "BAD_USER_INPUT", "limit"},
+		{"a fractional limit", "GET", "/api/time-slots?limit=1.5", "", "", 400, "BAD_USER_INPUT", "limit"},
+		{"an empty limit", "GET", "/api/time-slots?limit=", "", "", 400, "BAD_USER_INPUT", "limit"},
 		{"a limit over 200", "GET", "/api/time-slots?limit=201", "", "", 400, "BAD_USER_INPUT", "limit"},
 		{"a limit that is not a number", "GET", "/api/time-slots?limit=abc", "", "", 400, "BAD_USER_INPUT", "limit"},
 		{"an impossible date", "GET", "/api/time-slots?startDate=2025-13-45", "", "", 400, "BAD_USER_INPUT",

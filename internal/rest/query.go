@@ -12,9 +12,11 @@ import (
 	"timeslots/models"
 )
 
-// Limits of GET /api/time-slots.
+// Limits of the listings' limit parameter: a page holds at least one
+// item, so hasMore always tells whether another page follows.
 const (
 	DefaultLimit = 20
+	MinLimit     = 1
 	MaxLimit     = 200
 )
 
@@ -126,7 +128,7 @@ func (q query) page() (int, slots.PageRequest, error) {
 	}
 	return n, slots.PageRequest{
 		First: &n, After: q.str("cursor"),
-		Default: DefaultLimit, Max: MaxLimit, FirstName: "limit", AfterName: "cursor",
+		Default: DefaultLimit, Min: MinLimit, Max: MaxLimit, FirstName: "limit", AfterName: "cursor",
 	}, nil
 }
 

@@ -16,8 +16,12 @@ type PageRequest struct {
 	First, Last   *int
 	After, Before *string
 	Default, Max  int
-	FirstName     string // default "first"
-	AfterName     string // default "after"
+	// Min is the smallest page size: 0 by default (Relay's first: 0 asks
+	// only for the page's info); REST's limit starts at 1, since a page of
+	// nothing cannot tell whether more follow.
+	Min       int
+	FirstName string // default "first"
+	AfterName string // default "after"
 }
 
 // page is a validated PageRequest.
@@ -52,8 +56,8 @@ func (r PageRequest) resolve() (page, error) {
 		if v == nil {
 			return r.Default, nil
 		}
-		if *v < 0 || *v > r.Max {
-			return 0, apperr.Invalid(name, "%s must be between 0 and %d", name, r.Max)
+		if *v < max(r.Min, 0) || *v > r.Max {
+			return 0, apperr.Invalid(name, "%s must be between %d and %d", name, max(r.Min, 0), r.Max)
 		}
 		return *v, nil
 	}
