@@ -63,6 +63,9 @@ type Options struct {
 	// Observe, if set, learns every tick's outcome and the run's duration,
 	// for metrics.
 	Observe func(job string, tick time.Time, outcome models.JobOutcome, d time.Duration)
+	// Now is the clock of the catch-up (time.Now when nil), so tests can
+	// stand anywhere around a tick.
+	Now func() time.Time
 }
 
 // Scheduler runs the maintenance jobs of one process.
@@ -74,6 +77,16 @@ type Scheduler struct {
 	ctx     context.Context // ends on Stop; bounds the catch-up runs
 	cancel  context.CancelFunc
 	catchUp sync.WaitGroup
+	// running holds one token per job: a run of the job holds it, so the
+	// runs of one job in this process (scheduled, caught up) never
+	// overlap, whichever started them.
+	running map[string]chan struct{}
+
+	// Test hooks: reading runs as CatchUp reads the past runs (to let
+	// another replica act while it reads), beforeRun when a claimed run
+	// begins.
+	reading   func()
+	beforeRun func(job string, tick time.Time)
 }
 
 // New builds a scheduler; Start starts it.
@@ -88,7 +101,12 @@ func New(mgr *slots.Manager, opt Options) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs: new scheduler: %w", err)
 	}
-	s := &Scheduler{mgr: mgr, opt: opt, cron: c}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Scheduler{mgr: mgr, opt: opt, cron: c, running: map[string]chan struct{}{
+		GenerateJob: make(chan struct{}, 1), CleanupJob: make(chan struct{}, 1),
+	}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	now := time.Now()
 	for _, j := range []struct {
@@ -117,27 +135,38 @@ func (s *Scheduler) Start() {
 	s.cron.Start()
 	if s.opt.CatchUp {
 		s.catchUp.Go(func() {
-			if _, err := s.CatchUp(s.ctx, time.Now()); err != nil && s.ctx.Err() == nil {
+			if _, err := s.CatchUp(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.opt.Logger.Error("catch-up not done", slog.String("error", err.Error()))
 			}
 		})
 	}
 }
 
-// CatchUp runs each job's latest scheduled tick before now unless some
-// replica already ran it, so a tick missed while no replica was up is done
-// at start. A job that has never run is left to its schedule: on a new
+// CatchUp runs each job's latest scheduled tick unless some replica
+// already claimed it, so a tick missed while no replica was up is done at
+// start. A job that has never run is left to its schedule: on a new
 // database a missed tick had nothing to do (production starts without
 // providers; the demo seed has generated its own days). It answers the jobs
 // it ran.
-func (s *Scheduler) CatchUp(ctx context.Context, now time.Time) ([]string, error) {
+//
+// The clock is read after the past runs: a run that another replica
+// claimed while they were read is then at or before the clock's latest
+// tick, so it is seen as that tick's run and never taken for a run "before"
+// an older tick (which would run a tick from before any replica existed).
+// A job whose latest recorded tick is at or after the tick to catch up is
+// left alone.
+func (s *Scheduler) CatchUp(ctx context.Context) ([]string, error) {
+	if s.reading != nil {
+		s.reading()
+	}
 	last, err := s.mgr.LastJobRuns(ctx)
 	if err != nil {
 		return nil, err
 	}
-	hasRun := map[string]bool{}
+	now := s.opt.Now()
+	latest := map[string]time.Time{}
 	for _, r := range last {
-		hasRun[r.Job] = true
+		latest[r.Job] = r.Tick
 	}
 	var ran []string
 	for _, j := range []struct {
@@ -145,7 +174,8 @@ func (s *Scheduler) CatchUp(ctx context.Context, now time.Time) ([]string, error
 		sched schedule.Schedule
 	}{{GenerateJob, s.opt.Generate}, {CleanupJob, s.opt.Cleanup}} {
 		tick := j.sched.Previous(now)
-		if !hasRun[j.name] || tick.IsZero() || ctx.Err() != nil {
+		prev, hasRun := latest[j.name]
+		if !hasRun || tick.IsZero() || !prev.Before(tick) || ctx.Err() != nil {
 			continue
 		}
 		ok, err := s.RunTick(ctx, j.name, tick)
@@ -176,7 +206,22 @@ func (s *Scheduler) Stop() error {
 // simply tries again.
 func (s *Scheduler) RunTick(ctx context.Context, job string, tick time.Time) (ran bool, err error) {
 	log := s.opt.Logger.With(slog.String("job", job), slog.Time("tick", tick))
+	token, ok := s.running[job]
+	if !ok {
+		return false, fmt.Errorf("unknown job %q", job)
+	}
+	select {
+	case token <- struct{}{}:
+		defer func() { <-token }()
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 	run, err := s.mgr.ClaimJobRun(ctx, job, tick, s.opt.Instance)
+	if err != nil && ctx.Err() != nil {
+		// Stopped before the claim was made: nothing ran, nothing failed.
+		log.Debug("job not started: the scheduler is stopping")
+		return false, err
+	}
 	if err != nil {
 		log.Error("job not started: cannot claim its tick", slog.String("error", err.Error()))
 		s.observe(job, tick, models.JobFailed, 0)
@@ -189,6 +234,9 @@ func (s *Scheduler) RunTick(ctx context.Context, job string, tick time.Time) (ra
 	}
 	log = log.With(slog.Int64("run_id", run.ID))
 	log.Info("job started")
+	if s.beforeRun != nil {
+		s.beforeRun(job, tick)
+	}
 	started := time.Now()
 	details, err := s.execute(ctx, job, log)
 	took := time.Since(started)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,15 +218,6 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 	for complete() < 4 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	// The outcomes are judged as they stood before the schedulers stop: a
-	// run that Stop cancels ends failed, which says nothing about the
-	// claims.
-	mu.Lock()
-	before := make(map[key][]models.JobOutcome, len(events))
-	for k, v := range events {
-		before[k] = slices.Clone(v)
-	}
-	mu.Unlock()
 	for _, s := range scheds {
 		if err := s.Stop(); err != nil {
 			t.Errorf("stop: %v", err)
@@ -237,48 +227,53 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 		t.Fatalf("only %d generate ticks fired by all three replicas within 20s", n)
 	}
 
-	ran := map[key]bool{}
-	for k, outcomes := range before {
-		succeeded, skipped := 0, 0
-		for _, o := range outcomes {
-			switch o {
-			case models.JobSucceeded:
-				succeeded++
-			case jobs.Skipped:
-				skipped++
-			default:
-				t.Errorf("%s tick %v: outcome %q", k.job, k.tick, o)
-			}
-		}
-		if succeeded > 1 {
-			t.Errorf("%s tick %v ran %d times", k.job, k.tick, succeeded)
-		}
-		if len(outcomes) == 3 && (succeeded != 1 || skipped != 2) {
-			t.Errorf("%s tick %v: outcomes %v, want one run and two skips", k.job, k.tick, outcomes)
-		}
-		if succeeded == 1 {
-			ran[k] = true
-		}
-	}
+	// The outcomes are judged once every scheduler has stopped, so no run
+	// ends between reading the events and reading the rows. A run that
+	// Stop cancelled ends failed with the cancellation, which says
+	// nothing about the claims: it still counts as the tick's one run.
 	var rows []models.JobRun
 	if err := firstDB.Order("job, tick").Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d ticks ran once each; %d tick firings observed across three replicas", len(ran), len(events)*3)
-	stoppedRuns := 0
+	row := map[key]models.JobRun{}
 	for _, r := range rows {
-		k := key{r.Job, r.Tick.UTC()}
-		if !ran[k] && r.Outcome == models.JobFailed && strings.Contains(r.Error, "context canceled") {
-			stoppedRuns++ // claimed once, then cancelled by Stop
-			continue
+		row[key{r.Job, r.Tick.UTC()}] = r
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	ranOnce, stopped := 0, 0
+	for k, outcomes := range events {
+		var ran []models.JobOutcome
+		for _, o := range outcomes {
+			if o != jobs.Skipped {
+				ran = append(ran, o)
+			}
 		}
-		if !ran[k] || r.Outcome != models.JobSucceeded || r.FinishedAt == nil {
-			t.Errorf("job_runs row %+v does not match a single successful run", r)
+		r, recorded := row[k]
+		switch {
+		case len(ran) > 1:
+			t.Errorf("%s tick %v ran %d times: %v", k.job, k.tick, len(ran), outcomes)
+		case len(outcomes) == 3 && len(ran) != 1:
+			t.Errorf("%s tick %v: outcomes %v, want one run and two skips", k.job, k.tick, outcomes)
+		case len(ran) == 1 && (!recorded || r.Outcome != ran[0] || r.FinishedAt == nil):
+			t.Errorf("%s tick %v ran with outcome %s, recorded as %+v", k.job, k.tick, ran[0], r)
+		case len(ran) == 1 && ran[0] == models.JobSucceeded:
+			ranOnce++
+		case len(ran) == 1 && strings.Contains(r.Error, "context canceled"):
+			stopped++
+		case len(ran) == 1:
+			t.Errorf("%s tick %v failed: %+v", k.job, k.tick, r)
 		}
 	}
-	if len(rows)-stoppedRuns != len(ran) {
-		t.Errorf("job_runs has %d rows (%d cancelled by Stop), the replicas ran %d ticks", len(rows), stoppedRuns, len(ran))
+	for k := range row {
+		if _, ok := events[k]; !ok {
+			t.Errorf("job_runs row %+v was claimed by no replica's run", row[k])
+		}
 	}
+	if len(rows) != ranOnce+stopped {
+		t.Errorf("job_runs has %d rows, the replicas ran %d ticks (%d cancelled by Stop)", len(rows), ranOnce+stopped, stopped)
+	}
+	t.Logf("%d ticks ran once each, %d cancelled by Stop; %d tick firings observed across three replicas", ranOnce, stopped, len(events)*3)
 }
 
 // CatchUp runs a job's latest tick when the job has run before but missed
@@ -296,9 +291,10 @@ func TestCatchUpRunsAMissedTickOnceAndLeavesNewDatabasesAlone(t *testing.T) {
 			}
 			return n
 		}
-		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 3, CleanupDaysOld: 30}})
 		now := time.Now()
-		if ran, err := s.CatchUp(context.Background(), now); err != nil || len(ran) != 0 || countSlots() != 0 {
+		clock := func() time.Time { return now }
+		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 3, CleanupDaysOld: 30}, Now: clock})
+		if ran, err := s.CatchUp(context.Background()); err != nil || len(ran) != 0 || countSlots() != 0 {
 			t.Fatalf("fresh database: CatchUp ran %v (%v) and made %d slots, want nothing", ran, err, countSlots())
 		}
 
@@ -317,13 +313,128 @@ func TestCatchUpRunsAMissedTickOnceAndLeavesNewDatabasesAlone(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ran, err := s.CatchUp(context.Background(), now)
+		ran, err := s.CatchUp(context.Background())
 		if err != nil || len(ran) != 2 || countSlots() == 0 {
 			t.Fatalf("after downtime: CatchUp ran %v (%v), %d slots; want both jobs and slots", ran, err, countSlots())
 		}
-		other := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 3, CleanupDaysOld: 30}})
-		if ran, err := other.CatchUp(context.Background(), now); err != nil || len(ran) != 0 {
+		other := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 3, CleanupDaysOld: 30}, Now: clock})
+		if ran, err := other.CatchUp(context.Background()); err != nil || len(ran) != 0 {
 			t.Fatalf("second replica: CatchUp ran %v (%v), want the ticks left as already run", ran, err)
+		}
+	})
+}
+
+// On a new database, replica A claims tick T of generation while replica B
+// starts and reads the past runs. B must not take A's claim for a run
+// "before" and catch up T's predecessor, a tick from before any replica
+// existed, beside A's run: whether B's clock has moved past T by the time
+// it looks (it reads the clock after the runs), or lags behind A's.
+func TestCatchUpIgnoresARunClaimedWhileItReads(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		for _, tc := range []struct {
+			name string
+			// clock is B's clock, from T, once the runs are read.
+			clock time.Duration
+		}{
+			{"the clock passes the tick during the read", time.Millisecond},
+			{"the clock lags behind the claiming replica's", -time.Millisecond},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				mgr := slots.New(db)
+				if err := db.Exec("DELETE FROM job_runs").Error; err != nil {
+					t.Fatal(err)
+				}
+				tick := time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC) // of "0 2 * * *"
+				var mu sync.Mutex
+				now := tick.Add(-time.Millisecond)
+				b := newScheduler(t, mgr, jobs.Options{
+					Plan: jobs.Plan{GenerateDays: 3, CleanupDaysOld: 30}, Instance: "b",
+					Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+				})
+				jobs.SetReading(b, func() {
+					// Replica A fires T and claims it; B's clock moves on.
+					if run, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, tick, "a"); err != nil || run == nil {
+						t.Errorf("replica A's claim of %v: %v", tick, err)
+					}
+					mu.Lock()
+					now = tick.Add(tc.clock)
+					mu.Unlock()
+				})
+				ran, err := b.CatchUp(ctx)
+				if err != nil || len(ran) != 0 {
+					t.Errorf("CatchUp ran %v (%v), want nothing", ran, err)
+				}
+				var rows []models.JobRun
+				if err := db.Order("id").Find(&rows).Error; err != nil {
+					t.Fatal(err)
+				}
+				if len(rows) != 1 || rows[0].Instance != "a" || !rows[0].Tick.Equal(tick) {
+					t.Errorf("job_runs = %+v, want only replica A's claim of %v", rows, tick)
+				}
+			})
+		}
+	})
+}
+
+// The runs of one job in one process never overlap: a scheduled tick that
+// fires while the catch-up runs the same job waits for it to end, as
+// gocron's singleton mode makes scheduled runs wait for each other.
+func TestCatchUpAndAScheduledRunOfOneJobDoNotOverlap(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		mgr := slots.New(db)
+		demoProvider(t, mgr)
+		gen := schedule.MustParse("0 2 * * *")
+		now := time.Date(2026, 1, 7, 12, 0, 0, 0, time.UTC)
+		caughtUp, scheduled := gen.Previous(now), gen.Previous(now).Add(24*time.Hour)
+		// Generation ran the day before, so the catch-up runs today's tick.
+		earlier, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, caughtUp.Add(-24*time.Hour), "earlier")
+		if err != nil || earlier == nil {
+			t.Fatalf("record an earlier run: %v", err)
+		}
+		if err := mgr.FinishJobRun(ctx, earlier.ID, models.JobSucceeded, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 2, CleanupDaysOld: 30}, Now: func() time.Time { return now }})
+		entered := make(chan time.Time, 2)
+		release := make(chan struct{})
+		jobs.SetBeforeRun(s, func(job string, tick time.Time) {
+			entered <- tick
+			if tick.Equal(caughtUp) {
+				<-release
+			}
+		})
+		catchUp := make(chan error, 1)
+		go func() {
+			_, err := s.CatchUp(ctx)
+			catchUp <- err
+		}()
+		if got := <-entered; !got.Equal(caughtUp) {
+			t.Fatalf("the catch-up ran tick %v, want %v", got, caughtUp)
+		}
+		fired := make(chan error, 1)
+		go func() {
+			_, err := s.RunTick(ctx, jobs.GenerateJob, scheduled)
+			fired <- err
+		}()
+		// The scheduled run must not begin while the catch-up runs. Waiting
+		// longer only makes an overlap likelier to show, never a false
+		// failure.
+		select {
+		case tick := <-entered:
+			t.Errorf("tick %v began while the catch-up ran %v", tick, caughtUp)
+		case <-time.After(500 * time.Millisecond):
+		}
+		close(release)
+		if err := <-catchUp; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-fired; err != nil {
+			t.Fatal(err)
+		}
+		if len(entered) != 1 {
+			t.Fatalf("the scheduled tick did not run after the catch-up")
 		}
 	})
 }
