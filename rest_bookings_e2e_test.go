@@ -206,6 +206,9 @@ func TestRESTAdminBookings(t *testing.T) {
 				{"cursor=" + slotCursor, "cursor"},
 				{"customer=%20", "customer"},
 				{"customerId=", "customerId"},
+				{"customer=ann%00smith", "customer"},
+				{"customer=ann%FF", "customer"},
+				{"customerId=sub%00", "customerId"},
 				{"providerID=1", "providerID"},
 				{"status=all&status=all", "status"},
 			} {

@@ -142,11 +142,11 @@ func (in ProviderInput) Validate() (Provider, error) {
 	if in.Active != nil {
 		p.Active = *in.Active
 	}
-	switch {
-	case p.Name == "":
+	if p.Name == "" {
 		return p, apperr.Invalid("name", "name must not be empty")
-	case len(p.Name) > MaxNameLength:
-		return p, apperr.Invalid("name", "name must be at most %d bytes", MaxNameLength)
+	}
+	if err := CheckText("name", p.Name, MaxNameLength); err != nil {
+		return p, err
 	}
 	if _, err := LoadLocation(p.TimeZone); err != nil {
 		return p, err
@@ -176,6 +176,9 @@ func (in ProviderInput) Validate() (Provider, error) {
 func LoadLocation(name string) (*time.Location, error) {
 	if name == "" || name == "Local" {
 		return nil, apperr.Invalid("timeZone", "timeZone must be an IANA time zone such as Europe/Berlin")
+	}
+	if err := CheckText("timeZone", name, MaxTimeZoneLength); err != nil {
+		return nil, err
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {

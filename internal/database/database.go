@@ -271,6 +271,15 @@ func IsExclusionViolation(err error) bool {
 	return errors.As(err, &pg) && pg.Code == "23P01"
 }
 
+// IsUnstorableText reports whether err is PostgreSQL's refusal of text it
+// cannot hold: an invalid byte sequence (22021: a NUL byte, or bytes that
+// are not UTF-8) or a character the database's encoding lacks (22P05).
+// The input is at fault, not the server.
+func IsUnstorableText(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05")
+}
+
 // IsRetryable reports whether err is a transient conflict that a retry of
 // the whole transaction resolves: serialization failure or deadlock
 // (40001, 40P01), or SQLite's busy/locked.

@@ -68,12 +68,18 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 		return nil, nil, apperr.Invalid("slotId", "slotId must be a positive id")
 	case in.Customer == "":
 		return nil, nil, apperr.Invalid("customer", "customer must not be empty")
-	case len(in.Customer) > MaxCustomerLength:
-		return nil, nil, apperr.Invalid("customer", "customer must be at most %d bytes", MaxCustomerLength)
-	case len(in.IdempotencyKey) > MaxIdempotencyKeyLength:
-		return nil, nil, apperr.Invalid("idempotencyKey", "idempotencyKey must be at most %d bytes", MaxIdempotencyKeyLength)
-	case len(in.CustomerID) > MaxCustomerIDLength:
-		return nil, nil, apperr.Invalid("customerId", "customerId must be at most %d bytes", MaxCustomerIDLength)
+	}
+	for _, f := range []struct {
+		field, value string
+		max          int
+	}{
+		{"customer", in.Customer, MaxCustomerLength},
+		{"idempotencyKey", in.IdempotencyKey, MaxIdempotencyKeyLength},
+		{"customerId", in.CustomerID, MaxCustomerIDLength},
+	} {
+		if err := models.CheckText(f.field, f.value, f.max); err != nil {
+			return nil, nil, err
+		}
 	}
 	ref := newReference()
 	for attempt := 0; ; attempt++ {

@@ -111,13 +111,19 @@ func (m *Manager) Now() time.Time { return m.now().UTC() }
 // Ping checks that the database answers.
 func (m *Manager) Ping(ctx context.Context) error { return m.store.ping(ctx) }
 
-// dbError wraps a database failure with context; it stays internal.
+// dbError wraps a database failure with context; it stays internal,
+// except for text the database refuses to store: every text input is
+// checked on the way in (models.CheckText), and should one slip through,
+// the client still learns that its input was at fault, not the server.
 func dbError(what string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if _, ok := apperr.As(err); ok {
 		return err
+	}
+	if database.IsUnstorableText(err) {
+		return apperr.E(apperr.BadUserInput, "the input holds text that cannot be stored (a NUL character or invalid UTF-8)")
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -128,8 +128,9 @@ func (m *Manager) bookingByReference(ctx context.Context, ref string) (*models.B
 	switch {
 	case ref == "":
 		return nil, apperr.Invalid("reference", "reference must not be empty")
-	case len(ref) > MaxReferenceLength:
-		return nil, apperr.Invalid("reference", "reference must be at most %d bytes", MaxReferenceLength)
+	}
+	if err := models.CheckText("reference", ref, MaxReferenceLength); err != nil {
+		return nil, err
 	}
 	b, err := m.store.bookingByReference(ctx, ref)
 	if errors.Is(err, errNoRows) {
@@ -206,24 +207,21 @@ func (f BookingFilter) conds() (bookingConds, error) {
 // or BAD_USER_INPUT naming customer.
 func customerName(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
+	if s == "" {
 		return "", apperr.Invalid("customer", "customer must not be empty")
-	case len(s) > MaxCustomerLength:
-		return "", apperr.Invalid("customer", "customer must be at most %d bytes", MaxCustomerLength)
+	}
+	if err := models.CheckText("customer", s, MaxCustomerLength); err != nil {
+		return "", err
 	}
 	return s, nil
 }
 
 // checkCustomerID refuses a customer id no booking can have.
 func checkCustomerID(s string) error {
-	switch {
-	case s == "":
+	if s == "" {
 		return apperr.Invalid("customerId", "customerId must not be empty")
-	case len(s) > MaxCustomerIDLength:
-		return apperr.Invalid("customerId", "customerId must be at most %d bytes", MaxCustomerIDLength)
 	}
-	return nil
+	return models.CheckText("customerId", s, MaxCustomerIDLength)
 }
 
 // BookingPage is one page of bookings in (startTime, id) order.
