@@ -113,7 +113,7 @@ func (r *queryResolver) MyBookings(ctx context.Context, first *int, after *strin
 	if err != nil {
 		return nil, err
 	}
-	return &model.BookingConnection{Page: page}, nil
+	return bookingConnection(ctx, page), nil
 }
 
 func (r *Resolver) Booking() BookingResolver { return &bookingResolver{r} }

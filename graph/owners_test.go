@@ -157,7 +157,13 @@ func TestBookingsAreReadByReferenceOrByAnAdminOrTheirOwner(t *testing.T) {
 			}
 		})
 		t.Run("a reference that names no booking answers null", func(t *testing.T) {
-			near := (*owned.Reference)[:len(*owned.Reference)-1] + "-"
+			// The reference with its last character changed: "-", or "_"
+			// where it ends in "-" already.
+			last := "-"
+			if strings.HasSuffix(*owned.Reference, last) {
+				last = "_"
+			}
+			near := (*owned.Reference)[:len(*owned.Reference)-1] + last
 			for _, ref := range []string{"bk_AAAAAAAAAAAAAAAAAAAAAAAA", near, "nonsense", owned.ID} {
 				if b := read(t, anonymous, byRef, map[string]any{"r": ref}); b != nil {
 					t.Fatalf("reference %q answered %+v", ref, b)

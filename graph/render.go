@@ -28,7 +28,7 @@ func (r *Resolver) listSlots(ctx context.Context, f slots.SlotFilter, req slots.
 	if err != nil {
 		return nil, err
 	}
-	if len(page.Slots) > 0 && selectsSlotProvider(ctx) {
+	if len(page.Slots) > 0 && selectsOnNodes(ctx, "provider") {
 		ids := make([]int64, len(page.Slots))
 		for i := range page.Slots {
 			ids[i] = page.Slots[i].ProviderID
@@ -38,9 +38,9 @@ func (r *Resolver) listSlots(ctx context.Context, f slots.SlotFilter, req slots.
 	return &model.TimeSlotConnection{Page: page, Filter: f}, nil
 }
 
-// selectsSlotProvider reports whether the connection field being resolved
-// selects nodes { provider } or edges { node { provider } }.
-func selectsSlotProvider(ctx context.Context) bool {
+// selectsOnNodes reports whether the connection field being resolved
+// selects nodes { <field> } or edges { node { <field> } }.
+func selectsOnNodes(ctx context.Context, field string) bool {
 	op := graphql.GetOperationContext(ctx)
 	has := func(fields []graphql.CollectedField, name string) []graphql.CollectedField {
 		var out []graphql.CollectedField
@@ -52,8 +52,8 @@ func selectsSlotProvider(ctx context.Context) bool {
 		return out
 	}
 	conn := graphql.CollectFieldsCtx(ctx, nil)
-	return len(has(has(conn, "nodes"), "provider")) > 0 ||
-		len(has(has(has(conn, "edges"), "node"), "provider")) > 0
+	return len(has(has(conn, "nodes"), field)) > 0 ||
+		len(has(has(has(conn, "edges"), "node"), field)) > 0
 }
 
 // listBookings answers one page of an admin's booking listing.
@@ -62,7 +62,21 @@ func (r *Resolver) listBookings(ctx context.Context, f slots.BookingFilter, req 
 	if err != nil {
 		return nil, err
 	}
-	return &model.BookingConnection{Page: page}, nil
+	return bookingConnection(ctx, page), nil
+}
+
+// bookingConnection answers a page of bookings as a connection. When the
+// client selected the bookings' rescheduledFrom, the page's moves are put
+// in the request's loader at once.
+func bookingConnection(ctx context.Context, page *slots.BookingPage) *model.BookingConnection {
+	if len(page.Bookings) > 0 && selectsOnNodes(ctx, "rescheduledFrom") {
+		ids := make([]int64, len(page.Bookings))
+		for i := range page.Bookings {
+			ids[i] = page.Bookings[i].ID
+		}
+		loaders.For(ctx).PrimeMoves(ctx, ids)
+	}
+	return &model.BookingConnection{Page: page}
 }
 
 // actorOf answers who the request in ctx acts as on bookings: an admin if

@@ -79,6 +79,29 @@ func (l *Loaders) PrimeProviders(ctx context.Context, ids []int64) {
 	}
 }
 
+// PrimeMoves reads the moves of the bookings of ids in one statement and
+// puts them in the moves loader (an empty list for a booking that never
+// moved), before a page's bookings are resolved: as with PrimeProviders,
+// "one query per page" then holds whatever the scheduling. If the read
+// fails nothing is primed.
+func (l *Loaders) PrimeMoves(ctx context.Context, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	ids = distinct(ids)
+	rows, err := l.slots.BookingMoves(ctx, ids)
+	if err != nil {
+		return
+	}
+	for _, id := range ids {
+		moves := rows[id]
+		if moves == nil {
+			moves = []models.BookingMove{}
+		}
+		l.moves.Prime(ctx, id, moves)
+	}
+}
+
 func distinct(ids []int64) []int64 {
 	seen := make(map[int64]bool, len(ids))
 	out := make([]int64, 0, len(ids))
