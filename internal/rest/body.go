@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/httpx"
@@ -33,10 +35,18 @@ func badBody(field, format string, args ...any) *bodyError {
 	return &bodyError{status: http.StatusBadRequest, err: apperr.Invalid(field, format, args...)}
 }
 
-// decodeJSON reads r's body, which must be application/json, into dst:
-// exactly one JSON object whose fields dst knows. types gives, per field,
-// how its value is spelled, for type errors. The body's size is checked
-// before the edge runs (httpx.LimitBody).
+// MaxBodyDepth bounds how deeply a REST body's arrays and objects nest:
+// the top-level object is depth 1, and no endpoint takes more than 2.
+const MaxBodyDepth = 8
+
+// decodeJSON is the one decoder of every REST body: r's body, which must
+// be application/json, into dst. The body must be exactly one JSON object
+// whose keys are dst's fields as types names them, spelled exactly (no
+// case variants), each at most once, nested at most MaxBodyDepth deep;
+// types also gives, per field, how its value is spelled, for type errors.
+// encoding/json alone would take {"DAYSAHEAD": 1} for daysAhead and let
+// the last of two equal keys win. The body's size is checked before the
+// edge runs (httpx.LimitBody), so it is read whole here.
 func decodeJSON(r *http.Request, dst any, types map[string]string) *bodyError {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
@@ -44,18 +54,128 @@ func decodeJSON(r *http.Request, dst any, types map[string]string) *bodyError {
 		return &bodyError{status: http.StatusUnsupportedMediaType,
 			err: apperr.Invalid("Content-Type", "Content-Type must be application/json")}
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return badBody("body", "the request body could not be read")
+	}
+	if berr := checkShape(body, types); berr != nil {
+		return berr
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err, types)
 	}
+	return nil
+}
+
+// checkShape walks body's tokens before it is decoded: one JSON object
+// and nothing after it, top-level keys exactly those of types, no key
+// twice in any object, no nesting deeper than MaxBodyDepth. It answers the
+// first violation, naming the key at fault.
+func checkShape(body []byte, types map[string]string) *bodyError {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // a number's range is the field's rule, checked when decoding
+	tok, err := dec.Token()
+	if err != nil {
+		return decodeError(err, types)
+	}
+	if tok != json.Delim('{') {
+		return badBody("body", "request body must be a JSON object")
+	}
+	type container struct {
+		object  bool
+		wantKey bool // in an object: the next token is a key or its end
+		keys    map[string]struct{}
+	}
+	stack := []*container{{object: true, wantKey: true, keys: map[string]struct{}{}}}
+	// valueDone marks the value of the innermost object's current key read.
+	valueDone := func() {
+		if top := stack[len(stack)-1]; top.object {
+			top.wantKey = true
+		}
+	}
+	for len(stack) > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return decodeError(err, types)
+		}
+		top := stack[len(stack)-1]
+		if top.object && top.wantKey {
+			if tok == json.Delim('}') {
+				if stack = stack[:len(stack)-1]; len(stack) > 0 {
+					valueDone()
+				}
+				continue
+			}
+			key, _ := tok.(string) // the decoder answers only a string or '}' here
+			if len(stack) == 1 {
+				if berr := knownKey(key, types); berr != nil {
+					return berr
+				}
+			}
+			if _, dup := top.keys[key]; dup {
+				return badBody(clip(key), "key %q appears more than once in the request body; send each key once", clip(key))
+			}
+			top.keys[key] = struct{}{}
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= MaxBodyDepth {
+				return badBody("body", "request body nests arrays and objects deeper than %d levels", MaxBodyDepth)
+			}
+			c := &container{object: tok == json.Delim('{'), wantKey: true}
+			if c.object {
+				c.keys = map[string]struct{}{}
+			}
+			stack = append(stack, c)
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
 	// A second value, or anything but white space after the first, is
 	// refused: {"daysAhead": 30} {"daysAhead": 365} must not half-work.
-	var extra json.RawMessage
-	if err := dec.Decode(&extra); errors.Is(err, io.EOF) {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badBody("body", "request body must hold exactly one JSON object, with nothing after it")
+	}
+	return nil
+}
+
+// clip cuts a key the client sent to at most 64 bytes (on a character
+// boundary) for messages, so an answer never echoes a huge key back.
+func clip(key string) string {
+	const max = 64
+	if len(key) <= max {
+		return key
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(key[cut]) {
+		cut--
+	}
+	return key[:cut] + "…"
+}
+
+// knownKey refuses a top-level key that is not a field of types, spelled
+// exactly.
+func knownKey(key string, types map[string]string) *bodyError {
+	if _, ok := types[key]; ok {
 		return nil
 	}
-	return badBody("body", "request body must hold exactly one JSON object, with nothing after it")
+	key = clip(key)
+	if key == "" {
+		return badBody("body", "request body has a field with no name; allowed: %s", allowedFields(types))
+	}
+	for name := range types {
+		if strings.EqualFold(name, key) {
+			return badBody(key, "unknown field %q in request body: keys are case-sensitive, write %q", key, name)
+		}
+	}
+	return badBody(key, "unknown field %q in request body; allowed: %s", key, allowedFields(types))
 }
 
 // decodeError explains a failed Decode in terms of the request, never with
