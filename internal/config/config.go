@@ -50,6 +50,9 @@ type Config struct {
 	GenerateDays     int
 	CleanupSchedule  schedule.Schedule
 	CleanupDaysOld   int
+	// GenerateMaxDays is the ceiling of each provider's demand-driven
+	// generation horizon; GenerateDays is its floor.
+	GenerateMaxDays int
 
 	SeedDemo      bool
 	Introspection bool
@@ -112,6 +115,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.SchedulerEnabled = r.boolean("SCHEDULER_ENABLED", true)
 	c.GenerateSchedule = r.schedule("GENERATE_SCHEDULE", "0 2 * * *")
 	c.GenerateDays = r.intRange("GENERATE_DAYS_AHEAD", 30, 1, 365)
+	c.GenerateMaxDays = r.intRange("GENERATE_MAX_DAYS_AHEAD", max(90, c.GenerateDays), 1, 365)
+	if c.GenerateMaxDays < c.GenerateDays && r.err == nil {
+		r.fail("GENERATE_MAX_DAYS_AHEAD must be at least GENERATE_DAYS_AHEAD (%d), got %d", c.GenerateDays, c.GenerateMaxDays)
+	}
 	c.CleanupSchedule = r.schedule("CLEANUP_SCHEDULE", "0 3 * * 0")
 	c.CleanupDaysOld = r.intRange("CLEANUP_DAYS_OLD", 30, 0, 3650)
 	c.SeedDemo = r.boolean("SEED_DEMO", !prod)

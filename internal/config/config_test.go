@@ -53,6 +53,7 @@ func TestEveryVariable(t *testing.T) {
 		{"SCHEDULER_ENABLED", func(c *config.Config) any { return c.SchedulerEnabled }, true, "false", false, []string{"maybe"}},
 		{"GENERATE_SCHEDULE", func(c *config.Config) any { return c.GenerateSchedule.String() }, "0 2 * * *", "@every 10s", "@every 10s", []string{"0 2 * *", "@every soon", "@every 500ms", "every day"}},
 		{"GENERATE_DAYS_AHEAD", func(c *config.Config) any { return c.GenerateDays }, 30, "365", 365, []string{"0", "366", "a month"}},
+		{"GENERATE_MAX_DAYS_AHEAD", func(c *config.Config) any { return c.GenerateMaxDays }, 90, "365", 365, []string{"0", "366", "29", "a quarter"}},
 		{"CLEANUP_SCHEDULE", func(c *config.Config) any { return c.CleanupSchedule.String() }, "0 3 * * 0", "*/5 * * * *", "*/5 * * * *", []string{"0 0 2 * * *", "@every"}},
 		{"CLEANUP_DAYS_OLD", func(c *config.Config) any { return c.CleanupDaysOld }, 30, "0", 0, []string{"-1", "3651"}},
 		{"SEED_DEMO", func(c *config.Config) any { return c.SeedDemo }, true, "false", false, []string{"yes"}},
@@ -92,6 +93,44 @@ func TestEveryVariable(t *testing.T) {
 				if msg := err.Error(); !strings.HasPrefix(msg, tc.name+" ") || strings.Contains(msg, "\n") {
 					t.Errorf("%s=%q: error %q, want one line starting with %s", tc.name, bad, msg, tc.name)
 				}
+			}
+		})
+	}
+}
+
+// The horizon's ceiling is never below its floor: a ceiling under the
+// floor stops start-up, and without a ceiling a floor above 90 is also the
+// ceiling.
+func TestGenerationCeilingAgreesWithItsFloor(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		floor, ceil  string
+		wantFloor    int
+		wantCeil     int
+		wantErrStart string // "" for no error
+	}{
+		{"the defaults are 30 and 90 days", "", "", 30, 90, ""},
+		{"a ceiling equal to the floor fixes the horizon", "45", "45", 45, 45, ""},
+		{"a floor above 90 without a ceiling is the ceiling too", "120", "", 120, 120, ""},
+		{"a ceiling below a floor set alongside it is refused", "60", "59", 0, 0, "GENERATE_MAX_DAYS_AHEAD "},
+		{"a ceiling below the default floor is refused", "", "10", 0, 0, "GENERATE_MAX_DAYS_AHEAD "},
+		{"a bad floor is named before the ceiling", "0", "10", 0, 0, "GENERATE_DAYS_AHEAD "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := load(map[string]string{"GENERATE_DAYS_AHEAD": tc.floor, "GENERATE_MAX_DAYS_AHEAD": tc.ceil})
+			if tc.wantErrStart != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErrStart) {
+					t.Fatalf("error %v, want one starting with %q", err, tc.wantErrStart)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.GenerateDays != tc.wantFloor || c.GenerateMaxDays != tc.wantCeil {
+				t.Errorf("floor %d, ceiling %d; want %d, %d", c.GenerateDays, c.GenerateMaxDays, tc.wantFloor, tc.wantCeil)
 			}
 		})
 	}
