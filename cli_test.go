@@ -72,6 +72,18 @@ func TestCLISubcommands(t *testing.T) {
 				!strings.Contains(out, `"durationMs"`) {
 				t.Fatalf("generate: %d %+v\n%s", code, gen, out)
 			}
+			// The horizon follows demand up to GENERATE_MAX_DAYS_AHEAD (90):
+			// without bookings no provider goes past --days.
+			if gen.MaxDays == nil || *gen.MaxDays != 10 || gen.Extended == nil || *gen.Extended != 0 {
+				t.Fatalf("generate without demand: maxDays %v, extended %v; want 10 and 0\n%s", gen.MaxDays, gen.Extended, out)
+			}
+			// A floor above the configured ceiling raises the ceiling
+			// unless --max-days is given.
+			out, code = runCLI(t, env, "generate", "--days", "120", "--providers", "3")
+			gen = adminjson.Generate{}
+			if lastJSON(t, out, &gen); code != 0 || gen.Days != 120 || gen.MaxDays == nil || *gen.MaxDays != 120 {
+				t.Fatalf("generate --days 120: %d %+v\n%s", code, gen, out)
+			}
 			// Not a terminal: progress comes as log lines.
 			if !strings.Contains(out, `"msg":"generate progress"`) {
 				t.Errorf("generate without a terminal logs no progress:\n%s", out)
@@ -120,6 +132,8 @@ func TestCLIHelpAndExitCodes(t *testing.T) {
 		{"serve takes no arguments", env, []string{"serve", "fast"}, 2},
 		{"a malformed provider list is a usage error", env, []string{"generate", "--providers", "1,x"}, 2},
 		{"days out of range is refused by the manager as bad input", env, []string{"generate", "--days", "0"}, 2},
+		{"a ceiling under the floor is refused as bad input", env, []string{"generate", "--days", "10", "--max-days", "9"}, 2},
+		{"a ceiling over 365 likewise", env, []string{"generate", "--max-days", "366"}, 2},
 		{"days-old out of range likewise", env, []string{"cleanup", "--days-old", "-1"}, 2},
 		{"an unreachable database is a failure", map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"}, []string{"stats"}, 1},
 		{"invalid configuration is a failure", map[string]string{"GENERATE_SCHEDULE": "soon"}, []string{"stats"}, 1},

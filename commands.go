@@ -63,10 +63,14 @@ var commands = map[string]command{
 	"generate": {
 		summary: "generate the slots of the next N days (idempotent: existing slots are kept)",
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, *cmdEnv) error {
-			days := fs.Int("days", cfg.GenerateDays, "days ahead to generate, today included (1-365)")
+			days := fs.Int("days", cfg.GenerateDays, "days ahead to generate, today included (1-365): the floor of every provider's horizon")
+			maxDays := fs.Int("max-days", cfg.GenerateMaxDays, "the ceiling of a provider's horizon, which follows its demand (--days-365; default GENERATE_MAX_DAYS_AHEAD, or --days when larger)")
 			providers := fs.String("providers", "", "comma-separated provider ids (default: every active provider)")
 			return func(ctx context.Context, c *cmdEnv) error {
-				in := slots.GenerateInput{DaysAhead: *days}
+				in := slots.GenerateInput{DaysAhead: *days, MaxDaysAhead: *maxDays}
+				if !flagSet(fs, "max-days") {
+					in.MaxDaysAhead = max(*maxDays, *days)
+				}
 				if *providers != "" {
 					for _, s := range strings.Split(*providers, ",") {
 						id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
@@ -120,6 +124,13 @@ var commands = map[string]command{
 	},
 }
 
+// flagSet reports whether the command line set flag name.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // badInput is a domain refusal of the operator's arguments (exit 2).
 type badInput struct{ error }
 
@@ -159,7 +170,7 @@ func runCommand(ctx context.Context, name string, args []string, cfg *config.Con
 	defer db.Close()
 	out := json.NewEncoder(stdout)
 	out.SetIndent("", "  ")
-	env := &cmdEnv{mgr: slots.New(db), cfg: cfg, logger: logger, out: out, progress: newProgress(name, logger)}
+	env := &cmdEnv{mgr: slots.New(db, slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays)), cfg: cfg, logger: logger, out: out, progress: newProgress(name, logger)}
 	if err := exec(ctx, env); err != nil {
 		if apperr.ErrorCode(err) == apperr.BadUserInput {
 			return badInput{err}

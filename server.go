@@ -153,6 +153,7 @@ func maintenance(cfg *config.Config, mgr *slots.Manager) jobs.Maintenance {
 		Plan: jobs.Plan{
 			Generate: cfg.GenerateSchedule, GenerateDays: cfg.GenerateDays,
 			Cleanup: cfg.CleanupSchedule, CleanupDaysOld: cfg.CleanupDaysOld,
+			GenerateMaxDays: cfg.GenerateMaxDays,
 		},
 	}
 }
@@ -223,7 +224,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	}
 	defer db.Close()
 	met := metrics.New(db.SQL())
-	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency))
+	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency),
+		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays))
 	if cfg.SeedDemo {
 		res, err := mgr.SeedDemo(ctx)
 		if err != nil {

@@ -92,14 +92,23 @@ type Generate struct {
 	Days       int   `json:"days"`
 	Batches    int   `json:"batches"`
 	DurationMs int64 `json:"durationMs"`
+
+	// Only a generation whose horizon follows demand (the CLI's): the
+	// most days any provider got, and how many got more than days.
+	MaxDays  *int `json:"maxDays,omitempty"`
+	Extended *int `json:"extended,omitempty"`
 }
 
 // NewGenerate renders a generation's result.
 func NewGenerate(res slots.GenerateResult) Generate {
-	return Generate{
+	out := Generate{
 		Created: res.Created, Skipped: res.Skipped, Providers: res.Providers, Days: res.Days,
 		Batches: res.Batches, DurationMs: res.Duration.Milliseconds(),
 	}
+	if res.MaxDays != 0 {
+		out.MaxDays, out.Extended = &res.MaxDays, &res.Extended
+	}
+	return out
 }
 
 // Cleanup carries the fields of GraphQL's CleanupSlotsPayload.

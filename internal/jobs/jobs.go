@@ -48,6 +48,10 @@ type Plan struct {
 	GenerateDays   int
 	Cleanup        schedule.Schedule
 	CleanupDaysOld int
+
+	// GenerateMaxDays is the ceiling of each provider's demand-driven
+	// horizon (slots.HorizonDays), GenerateDays its floor.
+	GenerateMaxDays int
 }
 
 // Options configure the scheduler.
@@ -269,10 +273,11 @@ func (s *Scheduler) execute(ctx context.Context, job string, log *slog.Logger) (
 	var figures any
 	switch job {
 	case GenerateJob:
-		res, gerr := s.mgr.Generate(ctx, slots.GenerateInput{DaysAhead: s.opt.GenerateDays})
+		res, gerr := s.mgr.Generate(ctx, slots.GenerateInput{DaysAhead: s.opt.GenerateDays, MaxDaysAhead: s.opt.GenerateMaxDays})
 		err = gerr
 		figures = map[string]any{
-			"daysAhead": s.opt.GenerateDays, "created": res.Created, "skipped": res.Skipped,
+			"daysAhead": s.opt.GenerateDays, "maxDaysAhead": s.opt.GenerateMaxDays, "maxDays": res.MaxDays, "extended": res.Extended,
+			"created": res.Created, "skipped": res.Skipped,
 			"providers": res.Providers, "batches": res.Batches, "durationMs": res.Duration.Milliseconds(),
 		}
 	case CleanupJob:
@@ -333,7 +338,7 @@ func (m Maintenance) MaintenanceReport(ctx context.Context) (any, error) {
 	return MaintenanceReport{
 		SchedulerEnabled: m.SchedulerEnabled,
 		Jobs: map[string]JobReport{
-			GenerateJob: {Schedule: m.Plan.Generate.String(), DaysAhead: m.Plan.GenerateDays, LastRun: last[GenerateJob]},
+			GenerateJob: {Schedule: m.Plan.Generate.String(), DaysAhead: m.Plan.GenerateDays, MaxDaysAhead: m.Plan.GenerateMaxDays, LastRun: last[GenerateJob]},
 			CleanupJob:  {Schedule: m.Plan.Cleanup.String(), DaysOld: m.Plan.CleanupDaysOld, LastRun: last[CleanupJob]},
 		},
 	}, nil
@@ -351,6 +356,9 @@ type JobReport struct {
 	DaysAhead int        `json:"daysAhead,omitempty"`
 	DaysOld   int        `json:"daysOld,omitempty"`
 	LastRun   *RunReport `json:"lastRun"`
+
+	// MaxDaysAhead is the ceiling of the demand-driven horizon.
+	MaxDaysAhead int `json:"maxDaysAhead,omitempty"`
 }
 
 // RunReport is one recorded run.

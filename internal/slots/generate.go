@@ -20,9 +20,14 @@ const (
 
 // GenerateInput asks for the slots of the next DaysAhead local days
 // (today included) of the given providers, or of every active provider.
+// With MaxDaysAhead, each provider's days follow its demand between
+// DaysAhead and MaxDaysAhead (HorizonDays).
 type GenerateInput struct {
-	DaysAhead   int
-	ProviderIDs []int64
+	DaysAhead int
+	// MaxDaysAhead is the ceiling of the demand-driven horizon, at least
+	// DaysAhead; 0: every provider gets DaysAhead days.
+	MaxDaysAhead int
+	ProviderIDs  []int64
 	// Progress, if set, is called after each written batch.
 	Progress func(GenerateProgress)
 }
@@ -38,9 +43,13 @@ type GenerateResult struct {
 	Created   int           // rows inserted
 	Skipped   int           // slots that already existed (or would overlap one)
 	Providers int           // providers walked
-	Days      int           // local days per provider
+	Days      int           // local days per provider: DaysAhead, the floor
 	Batches   int           // statements sent (COPY or INSERT)
 	Duration  time.Duration // wall time
+
+	// With MaxDaysAhead: the most local days any provider got, and how
+	// many providers got more than Days; 0 without.
+	MaxDays, Extended int
 }
 
 // chunk is a batch of rows on its way to a writer.
@@ -83,6 +92,9 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	if in.DaysAhead < MinDaysAhead || in.DaysAhead > MaxDaysAhead {
 		return GenerateResult{}, apperr.Invalid("daysAhead", "daysAhead must be between %d and %d", MinDaysAhead, MaxDaysAhead)
 	}
+	if in.MaxDaysAhead != 0 && (in.MaxDaysAhead < in.DaysAhead || in.MaxDaysAhead > MaxDaysAhead) {
+		return GenerateResult{}, apperr.Invalid("maxDaysAhead", "maxDaysAhead must be between daysAhead (%d) and %d", in.DaysAhead, MaxDaysAhead)
+	}
 	if in.ProviderIDs != nil && len(in.ProviderIDs) == 0 {
 		return GenerateResult{}, apperr.Invalid("providerIds", "providerIds must not be empty; leave it out for every active provider")
 	}
@@ -101,10 +113,11 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	defer cancel()
 	chunks := make(chan chunk, m.writers*2)
 	var produced, walked int
+	var reach horizonReach
 	var prodErr error
 	go func() {
 		defer close(chunks)
-		produced, walked, prodErr = m.produce(ctx, providers, in.DaysAhead, now, chunks)
+		produced, walked, reach, prodErr = m.produce(ctx, providers, in.DaysAhead, in.MaxDaysAhead, now, chunks)
 	}()
 
 	var (
@@ -145,6 +158,9 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	wg.Wait()
 	res.Duration = time.Since(started)
 	res.Providers = walked
+	if in.MaxDaysAhead != 0 {
+		res.MaxDays, res.Extended = max(reach.longest, in.DaysAhead), reach.extended
+	}
 	if firstErr != nil {
 		return res, dbError("generate slots", firstErr)
 	}
@@ -207,10 +223,15 @@ func (m *Manager) generationProviders(ctx context.Context, ids []int64) (provide
 	return set, nil
 }
 
+// horizonReach sums up the horizons of one generation: the longest, and
+// how many providers went past the floor.
+type horizonReach struct{ longest, extended int }
+
 // produce expands every provider's schedule, a page of providers at a
 // time, into chunks of at most batchSize rows and answers how many rows it
-// produced and how many providers it walked.
-func (m *Manager) produce(ctx context.Context, providers providerSet, days int, now time.Time, out chan<- chunk) (rows, walked int, err error) {
+// produced and how many providers it walked. Each provider gets floor
+// days, or with a ceiling (non-zero) the days HorizonDays gives its demand.
+func (m *Manager) produce(ctx context.Context, providers providerSet, floor, ceiling int, now time.Time, out chan<- chunk) (rows, walked int, reach horizonReach, err error) {
 	buf := make([]newSlot, 0, m.batchSize)
 	var specs []models.SlotSpec
 	var taken spans
@@ -231,20 +252,34 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 	for {
 		page, err := providers.page(ctx, m, after)
 		if err != nil {
-			return rows, walked, err
+			return rows, walked, reach, err
+		}
+		var demand []Demand
+		if ceiling != 0 {
+			if demand, err = m.demands(ctx, page, now); err != nil {
+				return rows, walked, reach, err
+			}
 		}
 		for i := range page {
 			p := &page[i]
 			sched, err := models.NewSchedule(p)
 			if err != nil {
-				return rows, walked, fmt.Errorf("provider %d: %w", p.ID, err)
+				return rows, walked, reach, fmt.Errorf("provider %d: %w", p.ID, err)
+			}
+			days := floor
+			if demand != nil {
+				days = HorizonDays(floor, ceiling, demand[i])
+				reach.longest = max(reach.longest, days)
+				if days > floor {
+					reach.extended++
+				}
 			}
 			// Every candidate starts after now and before the end of the
 			// last local day; a slot that overlaps one starts at most
 			// maxSlotLength before it.
 			taken, err = m.store.slotSpans(ctx, taken[:0], p.ID, now.Add(-maxSlotLength), now.AddDate(0, 0, days+2))
 			if err != nil {
-				return rows, walked, dbError("read existing slots", err)
+				return rows, walked, reach, dbError("read existing slots", err)
 			}
 			today := sched.Today(now)
 			for d := 0; d < days; d++ {
@@ -262,7 +297,7 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 					rows++
 					if len(buf) == m.batchSize {
 						if err := send(); err != nil {
-							return rows, walked, err
+							return rows, walked, reach, err
 						}
 					}
 				}
@@ -274,7 +309,7 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, days int, 
 		}
 		after = page[len(page)-1].ID
 	}
-	return rows, walked, send()
+	return rows, walked, reach, send()
 }
 
 // insertChunk writes rows and answers how many the database wrote and how

@@ -1,6 +1,7 @@
 package slots
 
 import (
+	"context"
 	"time"
 
 	"timeslots/models"
@@ -60,4 +61,97 @@ func HorizonDays(floor, ceiling int, d Demand) int {
 // earlier).
 func daysBetween(a, b models.Date) int {
 	return int(b.Time().Sub(a.Time()).Round(time.Hour) / (24 * time.Hour))
+}
+
+// WithHorizon sets the floor and ceiling of the generation horizon that
+// Stats and Horizons report: those the scheduled generation uses.
+func WithHorizon(floor, ceiling int) Option {
+	return func(m *Manager) { m.horizon.floor, m.horizon.ceiling = floor, ceiling }
+}
+
+// demands answers the Demand of each of ps at now, in the order of ps.
+func (m *Manager) demands(ctx context.Context, ps []models.Provider, now time.Time) ([]Demand, error) {
+	ids := make([]int64, len(ps))
+	for i := range ps {
+		ids[i] = ps[i].ID
+	}
+	rows, err := m.store.demand(ctx, ids)
+	if err != nil {
+		return nil, dbError("read demand", err)
+	}
+	byID := make(map[int64]slotDemand, len(rows))
+	for _, r := range rows {
+		byID[r.providerID] = r
+	}
+	out := make([]Demand, len(ps))
+	for i := range ps {
+		out[i].Today = models.DateOf(now)
+		if sched, err := models.NewSchedule(&ps[i]); err == nil {
+			out[i].Today = sched.Today(now)
+		}
+		if r, ok := byID[ps[i].ID]; ok {
+			last := r.last
+			out[i].Last, out[i].Seats, out[i].Booked = &last, r.seats, r.booked
+		}
+	}
+	return out, nil
+}
+
+// ProviderHorizon is how far an active provider's slots reach and how far
+// the horizon policy wants them to reach, in local days from its today,
+// today included.
+type ProviderHorizon struct {
+	ProviderID int64
+	// Days reaches the date of the provider's last slot (0: no slot from
+	// today on).
+	Days int
+	// TargetDays reaches the last date of the policy's horizon on which
+	// the provider's weekly hours give a slot (0: none does), so Days
+	// equals it once generation has covered the horizon, whatever days
+	// the provider does not work.
+	TargetDays int
+}
+
+// Short reports whether the provider's slots fall short of its target.
+func (h ProviderHorizon) Short() bool { return h.Days < h.TargetDays }
+
+// Horizons answers the horizon of every active provider, in id order,
+// with the floor and ceiling of WithHorizon. It reads the providers a page
+// at a time and each page's demand with a few index probes per provider.
+func (m *Manager) Horizons(ctx context.Context) ([]ProviderHorizon, error) {
+	now := m.Now()
+	var out []ProviderHorizon
+	var specs []models.SlotSpec
+	var after int64
+	for {
+		page, err := m.store.activeProviders(ctx, nil, after, providerPage)
+		if err != nil {
+			return nil, dbError("load providers", err)
+		}
+		ds, err := m.demands(ctx, page, now)
+		if err != nil {
+			return nil, err
+		}
+		for i := range page {
+			d := ds[i]
+			h := ProviderHorizon{ProviderID: page[i].ID, Days: d.Generated()}
+			if sched, err := models.NewSchedule(&page[i]); err == nil {
+				target := HorizonDays(m.horizon.floor, m.horizon.ceiling, d)
+				// A weekly schedule that gives no slot in seven days
+				// gives none at all.
+				for back := 0; back < 7 && back < target; back++ {
+					specs = sched.Day(specs[:0], d.Today.AddDays(target-1-back), now)
+					if len(specs) > 0 {
+						h.TargetDays = target - back
+						break
+					}
+				}
+			}
+			out = append(out, h)
+		}
+		if len(page) < providerPage {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
 }

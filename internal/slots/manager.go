@@ -33,6 +33,10 @@ type Manager struct {
 	genMu sync.Mutex
 
 	hooks Hooks
+
+	// horizon is the floor and ceiling of the generation horizon that
+	// Stats and Horizons report (WithHorizon); zero: none.
+	horizon struct{ floor, ceiling int }
 }
 
 // Hooks receive domain events, for metrics. Every field may be nil.

@@ -613,6 +613,26 @@ func (s *pgStore) activeProviders(ctx context.Context, ids []int64, after int64,
 	return pgRows(ctx, s.primary, limit, scanProvider, sel+"AND id = ANY($3) ORDER BY id LIMIT $2", after, limit, ids)
 }
 
+// demand probes the (provider_id, start_time, id) index twice per
+// provider, through LATERAL joins: once backwards for the last slot, then
+// over the slots of the days before it.
+func (s *pgStore) demand(ctx context.Context, ids []int64) ([]slotDemand, error) {
+	return pgRows(ctx, s.reads, len(ids), func(r pgx.Row, d *slotDemand) error {
+		var last time.Time
+		err := r.Scan(&d.providerID, &last, &d.seats, &d.booked)
+		d.last = models.DateOf(last)
+		return err
+	}, `SELECT p.id, l.date, w.seats, w.booked
+		  FROM unnest($1::bigint[]) AS p (id)
+		 CROSS JOIN LATERAL (SELECT start_time, date FROM time_slots
+		                      WHERE provider_id = p.id ORDER BY start_time DESC LIMIT 1) AS l
+		 CROSS JOIN LATERAL (SELECT COALESCE(SUM(capacity), 0) AS seats, COALESCE(SUM(booked_count), 0) AS booked
+		                       FROM time_slots
+		                      WHERE provider_id = p.id AND start_time > l.start_time - $2::int * interval '1 hour'
+		                        AND date > l.date - $3::int) AS w`,
+		ids, int(demandLookback/time.Hour), DemandWindowDays)
+}
+
 func (s *pgStore) slotSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error) {
 	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `SELECT start_time, end_time FROM time_slots

@@ -472,6 +472,33 @@ func (s *sqliteStore) activeProviders(ctx context.Context, ids []int64, after in
 	return rows, activeAmong(s.db.WithContext(ctx), ids).Where("id > ?", after).Order("id").Limit(limit).Find(&rows).Error
 }
 
+// demand reads each provider's last slot and then its demand window, two
+// probes of the (provider_id, start_time, id) index per provider.
+func (s *sqliteStore) demand(ctx context.Context, ids []int64) ([]slotDemand, error) {
+	db := s.db.WithContext(ctx)
+	out := make([]slotDemand, 0, len(ids))
+	for _, id := range ids {
+		var last []models.TimeSlot
+		if err := db.Select("start_time, date").Where("provider_id = ?", id).
+			Order("start_time DESC").Limit(1).Find(&last).Error; err != nil {
+			return nil, err
+		}
+		if len(last) == 0 {
+			continue
+		}
+		d := slotDemand{providerID: id, last: last[0].Date}
+		if err := db.Table("time_slots").
+			Select("COALESCE(SUM(capacity), 0), COALESCE(SUM(booked_count), 0)").
+			Where("provider_id = ? AND start_time > ? AND date > ?", id,
+				last[0].StartTime.UTC().Add(-demandLookback), d.last.AddDays(-DemandWindowDays)).
+			Row().Scan(&d.seats, &d.booked); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 func (s *sqliteStore) slotSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error) {
 	rows, err := s.db.WithContext(ctx).Model(&models.TimeSlot{}).
 		Select("start_time, end_time").

@@ -99,6 +99,11 @@ type store interface {
 	// slotSpans appends to dst the spans of provider's slots that start in
 	// (from, to), in start order.
 	slotSpans(ctx context.Context, dst spans, provider int64, from, to time.Time) (spans, error)
+	// demand answers, for each provider among ids that has a slot, the
+	// local date of its last slot and the seats and booked seats of its
+	// slots dated in the DemandWindowDays dates that end on it, in no
+	// order; a few index probes per provider, never a scan of all slots.
+	demand(ctx context.Context, ids []int64) ([]slotDemand, error)
 	// insertSlots writes a batch of generated slots the cheapest way the
 	// engine has and answers how many rows it wrote. A batch that meets a
 	// slot written since it was filtered may be refused whole, with
@@ -232,6 +237,19 @@ type slotTotals struct {
 	seats, taken int64
 	horizon      models.Date // the latest date with a slot
 }
+
+// slotDemand is what the store reads of one provider's demand.
+type slotDemand struct {
+	providerID    int64
+	last          models.Date // the date of its last slot
+	seats, booked int64       // in the DemandWindowDays dates ending on last
+}
+
+// demandLookback bounds the start times of the slots of the demand window
+// from below: a slot dated within DemandWindowDays local dates of the last
+// slot's date starts less than that many days plus a day before the last
+// slot, give or take a DST change or a change of the provider's time zone.
+const demandLookback = (DemandWindowDays + 2) * 24 * time.Hour
 
 // providerDate is a local date on which a provider has a slot.
 type providerDate struct {
