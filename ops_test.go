@@ -281,17 +281,65 @@ func TestAdminTokenIsNotRateLimitedAndSchedulerCanBeOff(t *testing.T) {
 	}
 }
 
-// Oversized headers and bodies are refused before any handler, and every
-// answer carries nosniff and the request id.
+// Oversized headers and bodies are refused before any handler, in the
+// error shape of the endpoint, and every answer carries nosniff and the
+// request id.
 func TestHeaderAndBodyLimits(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{"MAX_BODY_BYTES": "2048"}))
-	resp, err := getAnswer(nil, http.MethodGet, srv.URL+"/healthz", http.Header{"X-Padding": {strings.Repeat("x", 100<<10)}}, nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name   string
+		path   string
+		header http.Header
+	}{
+		{"100 KiB of headers", "/healthz", http.Header{"X-Padding": {strings.Repeat("x", 100<<10)}}},
+		{"a 120 KB URL", "/api/time-slots?cursor=" + strings.Repeat("c", 120_000), nil},
+		{"a 120 KB unknown path", "/" + strings.Repeat("p", 120_000), nil},
+		{"65 KiB of headers on GraphQL", "/graphql?query=%7B__typename%7D", http.Header{"X-Padding": {strings.Repeat("x", 65<<10)}}},
+	} {
+		resp, err := getAnswer(nil, http.MethodGet, srv.URL+tc.path, tc.header, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != http.StatusRequestHeaderFieldsTooLarge || !json.Valid(resp.Body) ||
+			!strings.Contains(string(resp.Body), `"code":"BAD_USER_INPUT"`) || !strings.Contains(string(resp.Body), "65536") {
+			t.Errorf("%s: %.300s, want a coded 431 naming the limit", tc.name, resp)
+		}
 	}
-	if resp.Status != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("100 KiB of headers: %d, want 431", resp.Status)
+	// Headers within the limit pass.
+	resp, err := getAnswer(nil, http.MethodGet, srv.URL+"/healthz", http.Header{"X-Padding": {strings.Repeat("x", 60<<10)}}, nil)
+	if err != nil || resp.Status != http.StatusOK {
+		t.Errorf("60 KiB of headers: %v %v, want 200", resp, err)
+	}
+	// Past net/http's own limit (1 MiB and 4 KiB), net/http answers 431
+	// itself, before any handler; the server goes on serving.
+	resp, err = getAnswer(nil, http.MethodGet, srv.URL+"/healthz", http.Header{"X-Padding": {strings.Repeat("x", 1<<20+8<<10)}}, nil)
+	if err != nil || resp.Status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("1 MiB of headers: %v %v, want 431", resp, err)
+	}
+	if resp, err := getAnswer(nil, http.MethodGet, srv.URL+"/healthz", nil, nil); err != nil || resp.Status != http.StatusOK {
+		t.Errorf("after 1 MiB of headers: %v %v", resp, err)
+	}
+	// What no route takes is a coded error too.
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{http.MethodGet, "/nope", http.StatusNotFound, "NOT_FOUND", ""},
+		{http.MethodGet, "/graphql/nope", http.StatusNotFound, "NOT_FOUND", ""},
+		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, "BAD_USER_INPUT", "GET, HEAD"},
+		{http.MethodDelete, "/metrics", http.StatusMethodNotAllowed, "BAD_USER_INPUT", "GET, HEAD"},
+		{http.MethodPut, "/graphql", http.StatusMethodNotAllowed, "BAD_USER_INPUT", "GET, HEAD, OPTIONS, POST"},
+	} {
+		resp, err := getAnswer(nil, tc.method, srv.URL+tc.path, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != tc.status || !json.Valid(resp.Body) || !strings.Contains(string(resp.Body), `"code":"`+tc.code+`"`) ||
+			resp.Header.Get("Allow") != tc.allow || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %s (Allow %q), want %d %s", tc.method, tc.path, resp, resp.Header.Get("Allow"), tc.status, tc.code)
+		}
 	}
 	for _, path := range []string{"/graphql", "/api/admin/time-slots"} {
 		resp, err := getAnswer(nil, http.MethodPost, srv.URL+path, http.Header{"Content-Type": {"application/json"}},

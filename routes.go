@@ -92,13 +92,16 @@ func (a *application) routes() (http.Handler, error) {
 	// From the outermost: find the client, log, set the common headers
 	// (no-store on GraphQL, admin and metrics answers), answer browsers,
 	// give refusals in front of GraphQL its error shape, refuse oversized
-	// bodies, decide admin access, give the request its deadline, time it
-	// by route. The route timer wraps the mux directly: it reads the
-	// pattern the mux matched back from the request.
-	h := a.metrics.Routes(mux)
+	// headers and bodies, decide admin access, give the request its
+	// deadline, time it by route, answer what no route takes in the error
+	// shape. The route timer wraps the mux (through Unrouted, which leaves
+	// routed requests to it): it reads the pattern the mux matched back
+	// from the request.
+	h := a.metrics.Routes(httpx.Unrouted(mux))
 	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = gate.Middleware(h)
 	h = httpx.LimitBody(a.cfg.MaxBodyBytes)(h)
+	h = httpx.LimitHeaders(httpx.MaxHeaderBytes)(h)
 	h = httpx.Refusals(graph.WriteRefusal, httpx.Paths{graphQLPath, graphQLPath + "/"})(h)
 	h = httpx.CORS(a.cfg.CORSOrigins)(h)
 	h = httpx.SecurityHeaders(httpx.Paths{graphQLPath, rest.AdminPrefix, metricsPath})(h)

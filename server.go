@@ -31,6 +31,7 @@ import (
 	"timeslots/internal/auth/verifier"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
+	"timeslots/internal/httpx"
 	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
 	"timeslots/internal/ratelimit"
@@ -258,9 +259,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		ReadTimeout:       30 * time.Second,
 		// The write deadline outlasts the per-request deadline, so a request
 		// that runs out of time still gets its answer written.
-		WriteTimeout:   max(60*time.Second, cfg.RequestTimeout+10*time.Second),
-		IdleTimeout:    120 * time.Second,
-		MaxHeaderBytes: 64 << 10,
+		WriteTimeout: max(60*time.Second, cfg.RequestTimeout+10*time.Second),
+		IdleTimeout:  120 * time.Second,
+		// Above httpx.MaxHeaderBytes, so that httpx.LimitHeaders answers
+		// oversized headers in the endpoint's error shape; net/http answers
+		// only those over this limit, in plain text.
+		MaxHeaderBytes: httpx.ServerMaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + ln.Addr().String()

@@ -32,6 +32,53 @@ func WriteTooManyRequests(w http.ResponseWriter, r *http.Request, wait time.Dura
 	WriteProtocolError(w, r, http.StatusTooManyRequests, apperr.E(apperr.RateLimited, "%s", msg))
 }
 
+// MaxHeaderBytes is the most a request line and its headers may take; a
+// larger request is answered 431 by LimitHeaders. The server's own
+// http.Server.MaxHeaderBytes (ServerMaxHeaderBytes) is set well above it,
+// because net/http answers a request over that limit itself, in plain
+// text, before any handler runs.
+const MaxHeaderBytes = 64 << 10
+
+// ServerMaxHeaderBytes is http.Server.MaxHeaderBytes: Go's default of
+// 1 MiB. Requests between MaxHeaderBytes and this (plus the 4 KiB net/http
+// allows beyond it) get LimitHeaders' 431 in the endpoint's error shape;
+// only larger ones get net/http's plain-text 431.
+const ServerMaxHeaderBytes = 1 << 20
+
+// LimitHeaders answers 431 in the error shape of the endpoint (see
+// WriteProtocolError) to a request whose request line and headers take
+// more than max bytes, before anything else reads them, and closes the
+// connection after the answer.
+func LimitHeaders(max int) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n := HeaderBytes(r); n > max {
+				w.Header().Set("Connection", "close")
+				WriteProtocolError(w, r, http.StatusRequestHeaderFieldsTooLarge,
+					apperr.E(apperr.BadUserInput, "the request line and headers take %d bytes, more than the limit of %d bytes", n, max))
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// HeaderBytes answers how many bytes r's request line and headers took on
+// the wire, as HTTP/1.1 writes them ("Name: value\r\n"; net/http moves
+// Host out of the header map).
+func HeaderBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len("  \r\n\r\n")
+	if r.Host != "" && r.Header.Get("Host") == "" {
+		n += len("Host: \r\n") + len(r.Host)
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v) + len(": \r\n")
+		}
+	}
+	return n
+}
+
 // LimitBody is the one place a request body's size is checked: it reads
 // every body whole, at most max bytes, before the handler runs. A body
 // declared or found larger is answered 413 here, in the error shape of the
