@@ -103,6 +103,12 @@ func TestCLISubcommands(t *testing.T) {
 			if lastJSON(t, out, &st); code != 0 || st.Providers != 7 || st.TotalSlots == 0 || len(st.Maintenance.Jobs) != 2 {
 				t.Fatalf("stats: %d %+v\n%s", code, st, out)
 			}
+			// No demand: every provider's horizon is GENERATE_DAYS_AHEAD.
+			for _, u := range st.UtilizationByProvider {
+				if u.HorizonDays != 30 || u.HorizonEnd == nil {
+					t.Fatalf("stats: provider %d's horizon %d days to %v, want 30 days\n%s", u.Provider.ID, u.HorizonDays, u.HorizonEnd, out)
+				}
+			}
 		})
 	}
 }

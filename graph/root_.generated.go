@@ -148,6 +148,8 @@ type ComplexityRoot struct {
 	ProviderUtilization struct {
 		BookedSlots func(childComplexity int) int
 		Horizon     func(childComplexity int) int
+		HorizonDays func(childComplexity int) int
+		HorizonEnd  func(childComplexity int) int
 		Provider    func(childComplexity int) int
 		TotalSlots  func(childComplexity int) int
 		Utilization func(childComplexity int) int
@@ -684,6 +686,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProviderUtilization.Horizon(childComplexity), true
+	case "ProviderUtilization.horizonDays":
+		if e.ComplexityRoot.ProviderUtilization.HorizonDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderUtilization.HorizonDays(childComplexity), true
+	case "ProviderUtilization.horizonEnd":
+		if e.ComplexityRoot.ProviderUtilization.HorizonEnd == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProviderUtilization.HorizonEnd(childComplexity), true
 	case "ProviderUtilization.provider":
 		if e.ComplexityRoot.ProviderUtilization.Provider == nil {
 			break
@@ -1311,6 +1325,10 @@ func (ec *executionContext) childFields_ProviderUtilization(ctx context.Context,
 		return ec.fieldContext_ProviderUtilization_utilization(ctx, field)
 	case "horizon":
 		return ec.fieldContext_ProviderUtilization_horizon(ctx, field)
+	case "horizonDays":
+		return ec.fieldContext_ProviderUtilization_horizonDays(ctx, field)
+	case "horizonEnd":
+		return ec.fieldContext_ProviderUtilization_horizonEnd(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProviderUtilization", field.Name)
 }

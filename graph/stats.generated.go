@@ -334,6 +334,52 @@ func (ec *executionContext) fieldContext_ProviderUtilization_horizon(_ context.C
 	return graphql.NewScalarFieldContext("ProviderUtilization", field, false, false, "Date")
 }
 
+func (ec *executionContext) _ProviderUtilization_horizonDays(ctx context.Context, field graphql.CollectedField, obj *slots.ProviderUtilization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderUtilization_horizonDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HorizonDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderUtilization_horizonDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderUtilization", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProviderUtilization_horizonEnd(ctx context.Context, field graphql.CollectedField, obj *slots.ProviderUtilization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProviderUtilization_horizonEnd(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HorizonEnd, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Date) graphql.Marshaler {
+			return ec.marshalODate2ᚖtimeslotsᚋmodelsᚐDate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProviderUtilization_horizonEnd(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProviderUtilization", field, false, false, "Date")
+}
+
 func (ec *executionContext) _SlotStats_totalSlots(ctx context.Context, field graphql.CollectedField, obj *slots.Stats) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -805,6 +851,16 @@ func (ec *executionContext) _ProviderUtilization(ctx context.Context, sel ast.Se
 			}
 		case "horizon":
 			out.Values[i] = ec._ProviderUtilization_horizon(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "horizonDays":
+			out.Values[i] = ec._ProviderUtilization_horizonDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "horizonEnd":
+			out.Values[i] = ec._ProviderUtilization_horizonEnd(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

@@ -31,6 +31,8 @@ type utilization struct {
 	BookedSlots int64        `json:"bookedSlots"`
 	Utilization float64      `json:"utilization"`
 	Horizon     *models.Date `json:"horizon"`
+	HorizonDays int          `json:"horizonDays"`
+	HorizonEnd  *models.Date `json:"horizonEnd"`
 }
 
 // Stats carries the fields of GraphQL's SlotStats, plus what the scheduler
@@ -79,6 +81,7 @@ func NewStats(st *slots.Stats) Stats {
 				Active: p.Active, WorkingHours: hours,
 			},
 			TotalSlots: u.TotalSlots, BookedSlots: u.BookedSlots, Utilization: u.Utilization, Horizon: u.Horizon,
+			HorizonDays: u.HorizonDays, HorizonEnd: u.HorizonEnd,
 		}
 	}
 	return out

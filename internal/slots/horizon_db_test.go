@@ -205,3 +205,40 @@ func TestGenerationRefusesACeilingOutsideItsBounds(t *testing.T) {
 		}
 	})
 }
+
+// Stats show each active provider's horizon as generation will cover it,
+// from the provider's own today; an inactive provider has none.
+func TestStatsShowEachProvidersHorizon(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		// 20:00 UTC on June 9 is already June 10 in Tokyo.
+		m, _ := newManager(db, time.Date(2025, 6, 9, 20, 0, 0, 0, time.UTC), slots.WithHorizon(10, 20))
+		hours := everyDay("09:00", "12:00")
+		busy := mustProvider(t, m, models.ProviderInput{Name: "Busy", TimeZone: "UTC", SlotMinutes: 60, WorkingHours: hours})
+		tokyo := mustProvider(t, m, models.ProviderInput{Name: "Tokyo", TimeZone: "Asia/Tokyo", SlotMinutes: 60, WorkingHours: hours})
+		gone := mustProvider(t, m, models.ProviderInput{Name: "Gone", TimeZone: "UTC", SlotMinutes: 60, WorkingHours: hours})
+		mustGenerate(t, m, slots.GenerateInput{DaysAhead: 10})
+		if _, err := m.UpdateProvider(ctx, gone.ID, models.ProviderInput{Name: "Gone", TimeZone: "UTC", SlotMinutes: 60,
+			WorkingHours: hours, Active: ptr(false)}); err != nil {
+			t.Fatal(err)
+		}
+		// Busy's slots start tomorrow (today's have passed): June 10–18.
+		bookOn(t, m, db, busy.ID, "2025-06-12", "2025-06-18", 5)
+
+		st, err := m.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int64]string{busy.ID: "17 2025-06-25", tokyo.ID: "10 2025-06-19", gone.ID: "0 none"}
+		for _, u := range st.Utilization {
+			end := "none"
+			if u.HorizonEnd != nil {
+				end = string(*u.HorizonEnd)
+			}
+			if got := fmt.Sprintf("%d %s", u.HorizonDays, end); got != want[u.Provider.ID] {
+				t.Errorf("%s's horizon %s, want %s", u.Provider.Name, got, want[u.Provider.ID])
+			}
+		}
+	})
+}

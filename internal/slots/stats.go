@@ -34,6 +34,12 @@ type ProviderUtilization struct {
 	Utilization float64
 	// Horizon is the last local date with a slot, nil when there is none.
 	Horizon *models.Date
+	// HorizonDays is how many local days, today included, generation
+	// covers for the provider now (HorizonDays between the floor and the
+	// ceiling of WithHorizon); 0 for an inactive provider, which
+	// generation skips. HorizonEnd is its last local date, nil with 0.
+	HorizonDays int
+	HorizonEnd  *models.Date
 }
 
 func percent(part, whole int64) float64 {
@@ -81,6 +87,9 @@ func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
 		}
 		out.Utilization = append(out.Utilization, u)
 	}
+	if err := m.statsHorizons(ctx, out.Utilization, now); err != nil {
+		return nil, err
+	}
 	distinct := map[models.Date]bool{}
 	for _, d := range rows.days {
 		if t, ok := today[d.providerID]; ok && d.date >= t {
@@ -89,4 +98,32 @@ func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
 	}
 	out.DaysGenerated = int64(len(distinct))
 	return out, nil
+}
+
+// statsHorizons fills in the horizon of each active provider of us.
+func (m *Manager) statsHorizons(ctx context.Context, us []ProviderUtilization, now time.Time) error {
+	var active []models.Provider
+	var at []int
+	for i := range us {
+		if us[i].Provider.Active {
+			active = append(active, us[i].Provider)
+			at = append(at, i)
+		}
+	}
+	if len(active) == 0 {
+		return nil
+	}
+	ds, err := m.demands(ctx, active, now)
+	if err != nil {
+		return err
+	}
+	for k, d := range ds {
+		u := &us[at[k]]
+		u.HorizonDays = HorizonDays(m.horizon.floor, m.horizon.ceiling, d)
+		if u.HorizonDays > 0 {
+			end := d.Today.AddDays(u.HorizonDays - 1)
+			u.HorizonEnd = &end
+		}
+	}
+	return nil
 }
