@@ -81,6 +81,7 @@ func (a *application) routes() (http.Handler, error) {
 	gqlOpt := graph.Options{
 		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
 		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
+		QueryCacheBytes: a.cfg.QueryCacheBytes,
 	}
 	gql := limiter.Middleware(graph.NewHandler(gqlOpt, a.slots, a.metrics.GraphQL()))
 	mux.Handle("POST "+graphQLPath, gql)

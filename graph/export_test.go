@@ -31,6 +31,7 @@ func OptionsOf(cfg *config.Config) Options {
 	return Options{
 		Production: cfg.Production(), Introspection: cfg.Introspection,
 		MaxComplexity: cfg.MaxComplexity, MaxDepth: cfg.MaxDepth, MaxMutations: cfg.MaxMutations,
+		QueryCacheBytes: cfg.QueryCacheBytes,
 	}
 }
 

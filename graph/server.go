@@ -9,9 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
@@ -26,8 +24,6 @@ const (
 	// ParserTokenLimit bounds the tokens of one query document, so a huge
 	// query is refused while it is being lexed, before it costs more.
 	ParserTokenLimit = 10_000
-	// QueryCacheSize is how many parsed and validated documents are kept.
-	QueryCacheSize = 1000
 )
 
 // Options are what the GraphQL edge is told by the composition root.
@@ -43,11 +39,15 @@ type Options struct {
 	MaxComplexity int
 	MaxDepth      int
 	MaxMutations  int
+	// QueryCacheBytes bounds the parsed and validated documents kept for
+	// queries sent again, counted as their text plus an estimate of their
+	// syntax trees; 0 keeps none.
+	QueryCacheBytes int64
 }
 
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
 // transports (POST, GET for queries, OPTIONS; no multipart, form or
-// websocket; every refusal coded), an LRU query cache, the limits of opt
+// websocket; every refusal coded), a query cache bounded in bytes, the limits of opt
 // (complexity, depth, mutation fields, parser tokens), the error presenter,
 // panic recovery, and per-request dataloaders. The body's size is checked
 // in front of it (httpx.LimitBody).
@@ -71,7 +71,7 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](QueryCacheSize))
+	srv.SetQueryCache(newQueryCache(opt.QueryCacheBytes))
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	if opt.Production {
 		srv.SetValidationRulesFn(rulesWithoutSuggestions)

@@ -67,8 +67,11 @@ type Config struct {
 	MaxComplexity     int
 	MaxDepth          int
 	MaxMutations      int
-	ShutdownGrace     time.Duration
-	LogLevel          string
+	// QueryCacheBytes bounds the GraphQL documents kept parsed for
+	// queries sent again (0: none are kept).
+	QueryCacheBytes int64
+	ShutdownGrace   time.Duration
+	LogLevel        string
 }
 
 // AuthEnabled reports whether end-user authentication is on.
@@ -131,6 +134,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.MaxComplexity = r.intRange("GRAPHQL_MAX_COMPLEXITY", 5000, 1, 1e9)
 	c.MaxDepth = r.intRange("GRAPHQL_MAX_DEPTH", 10, 1, 1000)
 	c.MaxMutations = r.intRange("GRAPHQL_MAX_MUTATIONS", 10, 1, 1000)
+	c.QueryCacheBytes = int64(r.intRange("QUERY_CACHE_BYTES", 4<<20, 0, 1<<30))
 	c.ShutdownGrace = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 	c.LogLevel = r.str("LOG_LEVEL", "info")
 	switch c.LogLevel {
