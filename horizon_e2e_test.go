@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,9 +19,8 @@ import (
 // two UTC providers with three slots a day for the next 10 days, and books
 // 5 of the 21 slots in the last week of the first ("busy"), so the
 // horizon policy gives it 17 days and the other ("quiet") 10. It answers
-// their ids and the dates today could be while the test runs (the day may
-// change under it).
-func horizonFixture(t *testing.T, srv *testServer) (busy, quiet int64, todays []models.Date) {
+// their ids and today's date.
+func horizonFixture(t *testing.T, srv *testServer) (busy, quiet int64, today models.Date) {
 	t.Helper()
 	m := slots.New(openDatabase(t, srv.DatabaseURL))
 	var hours []models.WorkingHours
@@ -35,7 +35,7 @@ func horizonFixture(t *testing.T, srv *testServer) (busy, quiet int64, todays []
 		}
 		ids = append(ids, p.ID)
 	}
-	today := models.DateOf(time.Now().UTC())
+	today = models.DateOf(time.Now().UTC())
 	if _, err := m.Generate(t.Context(), slots.GenerateInput{DaysAhead: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,31 +51,37 @@ func horizonFixture(t *testing.T, srv *testServer) (busy, quiet int64, todays []
 			t.Fatal(err)
 		}
 	}
-	return ids[0], ids[1], []models.Date{today, models.DateOf(time.Now().UTC())}
+	return ids[0], ids[1], today
 }
 
-// wantHorizon checks one provider's horizon against the dates today may be.
-func wantHorizon(t *testing.T, who string, days int, end *string, wantDays int, todays []models.Date) {
+// sameDay skips the rest of the test when UTC's date is no longer today:
+// every horizon is counted from today.
+func sameDay(t *testing.T, today models.Date) {
 	t.Helper()
-	ok := false
-	for _, today := range todays {
-		ok = ok || (end != nil && *end == string(today.AddDays(wantDays-1)))
-	}
-	if days != wantDays || !ok {
-		t.Errorf("%s's horizon: %d days to %v, want %d days to %s+%d", who, days, end, wantDays, todays[0], wantDays-1)
+	if models.DateOf(time.Now().UTC()) != today {
+		t.Skipf("the day changed during the test, after %s", today)
 	}
 }
 
-// GraphQL's slotStats and REST's stats show each provider's horizon as the
-// scheduled generation covers it with the configured floor and ceiling.
-func TestStatsShowHorizons(t *testing.T) {
+// wantHorizon checks one provider's horizon, counted from today.
+func wantHorizon(t *testing.T, who string, days int, end *string, wantDays int, today models.Date) {
+	t.Helper()
+	if days != wantDays || end == nil || *end != string(today.AddDays(wantDays-1)) {
+		t.Errorf("%s's horizon: %d days to %v, want %d days to %s", who, days, end, wantDays, today.AddDays(wantDays-1))
+	}
+}
+
+// GraphQL's slotStats, REST's stats and /metrics show each provider's
+// horizon as the scheduled generation covers it with the configured floor
+// and ceiling.
+func TestStatsAndMetricsShowHorizons(t *testing.T) {
 	t.Parallel()
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
 			srv := startServer(t, testEnv(t, d, map[string]string{
 				"SEED_DEMO": "false", "GENERATE_DAYS_AHEAD": "10", "GENERATE_MAX_DAYS_AHEAD": "20"}))
-			busy, quiet, todays := horizonFixture(t, srv)
+			busy, quiet, today := horizonFixture(t, srv)
 
 			var data struct {
 				SlotStats struct {
@@ -87,12 +93,13 @@ func TestStatsShowHorizons(t *testing.T) {
 				}
 			}
 			postGraphQL(t, srv.URL, `{ slotStats { utilizationByProvider { provider { id } horizonDays horizonEnd } } }`, nil, nil).Decode(t, &data)
+			sameDay(t, today)
 			got := data.SlotStats.UtilizationByProvider
 			if len(got) != 2 || got[0].Provider.ID != strconv.FormatInt(busy, 10) || got[1].Provider.ID != strconv.FormatInt(quiet, 10) {
 				t.Fatalf("slotStats utilization %+v, want providers %d and %d", got, busy, quiet)
 			}
-			wantHorizon(t, "GraphQL busy", got[0].HorizonDays, got[0].HorizonEnd, 17, todays)
-			wantHorizon(t, "GraphQL quiet", got[1].HorizonDays, got[1].HorizonEnd, 10, todays)
+			wantHorizon(t, "GraphQL busy", got[0].HorizonDays, got[0].HorizonEnd, 17, today)
+			wantHorizon(t, "GraphQL quiet", got[1].HorizonDays, got[1].HorizonEnd, 10, today)
 
 			c := newRESTClient(t, srv) // every answer is checked against openapi.json
 			resp := c.do(http.MethodGet, "/api/admin/time-slots", "", nil)
@@ -102,6 +109,7 @@ func TestStatsShowHorizons(t *testing.T) {
 			if err := json.Unmarshal(resp.Body, &st); resp.Status != http.StatusOK || err != nil || len(st.UtilizationByProvider) != 2 {
 				t.Fatalf("REST stats: %s (%v)", resp, err)
 			}
+			sameDay(t, today)
 			for i, want := range []int{17, 10} {
 				u := st.UtilizationByProvider[i]
 				keys := slices.Sorted(func(yield func(string) bool) {
@@ -118,7 +126,26 @@ func TestStatsShowHorizons(t *testing.T) {
 				var end *string
 				_ = json.Unmarshal(u["horizonDays"], &days)
 				_ = json.Unmarshal(u["horizonEnd"], &end)
-				wantHorizon(t, fmt.Sprintf("REST provider %d", i), days, end, want, todays)
+				wantHorizon(t, fmt.Sprintf("REST provider %d", i), days, end, want, today)
+			}
+
+			// Busy's slots reach 10 days of the 17 its demand asks for.
+			m, err := getAnswer(nil, http.MethodGet, srv.URL+"/metrics", nil, nil)
+			if err != nil || m.Status != http.StatusOK {
+				t.Fatalf("/metrics: %v %s", err, m)
+			}
+			sameDay(t, today)
+			lines := strings.Split(string(m.Body), "\n")
+			for _, want := range []string{
+				fmt.Sprintf(`timeslots_provider_horizon_days{provider_id="%d"} 10`, busy),
+				fmt.Sprintf(`timeslots_provider_horizon_target_days{provider_id="%d"} 17`, busy),
+				fmt.Sprintf(`timeslots_provider_horizon_days{provider_id="%d"} 10`, quiet),
+				fmt.Sprintf(`timeslots_provider_horizon_target_days{provider_id="%d"} 10`, quiet),
+				"timeslots_providers_horizon_short 1",
+			} {
+				if !slices.Contains(lines, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
 			}
 		})
 	}

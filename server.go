@@ -227,6 +227,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	met := metrics.New(db.SQL())
 	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency),
 		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays))
+	met.WatchHorizons(mgr.Horizons)
 	if cfg.SeedDemo {
 		res, err := mgr.SeedDemo(ctx)
 		if err != nil {
