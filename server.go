@@ -327,6 +327,7 @@ func (a *application) start() error {
 		s, err := jobs.New(a.slots, jobs.Options{
 			Plan:     maintenance(a.cfg, a.slots).Plan,
 			Instance: instanceName(), Logger: a.logger, Observe: a.metrics.ObserveJob, CatchUp: true,
+			Lease: a.cfg.JobLease,
 		})
 		if err != nil {
 			a.stop()

@@ -53,6 +53,9 @@ type Config struct {
 	// GenerateMaxDays is the ceiling of each provider's demand-driven
 	// generation horizon; GenerateDays is its floor.
 	GenerateMaxDays int
+	// JobLease is how long a claimed job run holds its tick unless its
+	// runner renews it; a lapsed lease is taken over by another replica.
+	JobLease time.Duration
 
 	SeedDemo      bool
 	Introspection bool
@@ -124,6 +127,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	c.CleanupSchedule = r.schedule("CLEANUP_SCHEDULE", "0 3 * * 0")
 	c.CleanupDaysOld = r.intRange("CLEANUP_DAYS_OLD", 30, 0, 3650)
+	c.JobLease = r.durationRange("JOB_LEASE", time.Minute, time.Second, time.Hour)
 	c.SeedDemo = r.boolean("SEED_DEMO", !prod)
 	c.Introspection = r.boolean("INTROSPECTION", !prod)
 	c.CORSOrigins = r.origins("CORS_ORIGINS")
@@ -216,6 +220,20 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		r.fail("%s must be a positive duration such as 10s, got %q", name, v)
+		return def
+	}
+	return d
+}
+
+// durationRange reads a duration between lo and hi inclusive.
+func (r *reader) durationRange(name string, def, lo, hi time.Duration) time.Duration {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		r.fail("%s must be a duration between %s and %s, got %q", name, lo, hi, v)
 		return def
 	}
 	return d

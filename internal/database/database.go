@@ -210,7 +210,7 @@ const (
 	UniqueOwnerBookingKey  = "bookings_owner_idempotency_key"      // one booking per owner and idempotency key
 	UniqueBookingReference = "bookings_reference_key"              // one booking per reference
 	UniqueCustomerSeat     = "bookings_one_confirmed_per_customer" // one confirmed seat per customer and slot
-	UniqueJobTick          = "job_runs_job_tick_key"               // one run per job and tick
+	UniqueJobAttempt       = "job_runs_job_tick_attempt_key"       // one run per job, tick and attempt
 )
 
 // sqliteUniqueIndexes names SQLite's unique indexes by the columns its
@@ -226,7 +226,7 @@ var sqliteUniqueIndexes = map[string]string{
 	"bookings.customer_id, bookings.idempotency_key": UniqueOwnerBookingKey,
 	"bookings.reference":                             UniqueBookingReference,
 	"bookings.slot_id, bookings.customer":            UniqueCustomerSeat,
-	"job_runs.job, job_runs.tick":                    UniqueJobTick,
+	"job_runs.job, job_runs.tick, job_runs.attempt":  UniqueJobAttempt,
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation

@@ -40,7 +40,7 @@ func TestUniqueViolationsNameTheirIndexOnBothDatabases(t *testing.T) {
 		}
 		book := func(customer, key string) func() error { return bookAs(customer, "", key, "") }
 		run := func() error {
-			return db.Exec("INSERT INTO job_runs (job, tick, started_at, outcome) VALUES ('generate', ?, ?, 'running')", t0, t0).Error
+			return db.Exec("INSERT INTO job_runs (job, tick, started_at, lease_until, outcome) VALUES ('generate', ?, ?, ?, 'running')", t0, t0, t0).Error
 		}
 		if n, err := insertSlot(db, p, t0, 30, 5, 0, false); err != nil || n != 1 {
 			t.Fatalf("insert the slot: %d, %v", n, err)
@@ -65,7 +65,7 @@ func TestUniqueViolationsNameTheirIndexOnBothDatabases(t *testing.T) {
 			{"a customer's second confirmed seat in a slot", book("lin", ""), book("lin", ""), database.UniqueCustomerSeat},
 			{"an owner's second booking with one idempotency key", bookAs("ann", "sub-ann", "key-2", ""), bookAs("bea", "sub-ann", "key-2", ""), database.UniqueOwnerBookingKey},
 			{"a second booking with one reference", bookAs("cy", "", "", "bk_same"), bookAs("dee", "", "", "bk_same"), database.UniqueBookingReference},
-			{"a second run of one job's tick", run, run, database.UniqueJobTick},
+			{"a second run of one job's tick", run, run, database.UniqueJobAttempt},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				if err := tc.first(); err != nil {

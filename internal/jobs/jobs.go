@@ -1,9 +1,13 @@
 // Package jobs runs the maintenance jobs (daily generation, weekly cleanup)
 // on a gocron scheduler in every replica, and makes each scheduled tick run
 // exactly once across replicas: before running, a replica claims the tick
-// with one INSERT of (job, tick) into job_runs, which a unique constraint
-// lets only one replica win. The same row then records the run's end,
-// outcome and figures, which the admin stats show under "maintenance".
+// with one INSERT of (job, tick, attempt 1) into job_runs, which a unique
+// constraint lets only one replica win. The claim is a lease that the
+// runner renews while it runs; a run whose lease lapses (its process died)
+// is recorded as interrupted, and a replica takes the tick over as the
+// next attempt, claimed the same way. The same row then records the run's
+// end, outcome and figures, which the admin stats show under
+// "maintenance".
 package jobs
 
 import (
@@ -40,6 +44,17 @@ const jobRunsKept = 90 * 24 * time.Hour
 // when the run was cancelled by shutdown.
 const recordTimeout = 5 * time.Second
 
+// DefaultLease is how long a claimed run holds its tick without renewing.
+const DefaultLease = time.Minute
+
+// MaxAttempts bounds the attempts at one tick: a tick whose runs keep
+// dying (a process killed by every attempt) is left to the next tick.
+const MaxAttempts = 3
+
+// ErrLeaseLost is the error of a run stopped because its lease lapsed:
+// another replica may take its tick over.
+var ErrLeaseLost = errors.New("the run's lease lapsed")
+
 // Plan is what the maintenance jobs do and when. The composition root
 // fills it once from the configuration: the scheduler runs it, and the
 // admin stats report it (Maintenance).
@@ -70,6 +85,11 @@ type Options struct {
 	// Now is the clock of the catch-up (time.Now when nil), so tests can
 	// stand anywhere around a tick.
 	Now func() time.Time
+	// Lease is how long a claimed run holds its tick unless its runner
+	// renews it (DefaultLease when 0). The runner renews it every third of
+	// it; every replica looks for lapsed leases every half of it, records
+	// their runs as interrupted and takes their ticks over.
+	Lease time.Duration
 }
 
 // Scheduler runs the maintenance jobs of one process.
@@ -78,9 +98,9 @@ type Scheduler struct {
 	opt  Options
 	cron gocron.Scheduler
 
-	ctx     context.Context // ends on Stop; bounds the catch-up runs
+	ctx     context.Context // ends on Stop; bounds the catch-up and takeover runs
 	cancel  context.CancelFunc
-	catchUp sync.WaitGroup
+	catchUp sync.WaitGroup // the catch-up and the lease watcher
 	// running holds one token per job: a run of the job holds it, so the
 	// runs of one job in this process (scheduled, caught up) never
 	// overlap, whichever started them.
@@ -90,7 +110,7 @@ type Scheduler struct {
 	// another replica act while it reads), beforeRun when a claimed run
 	// begins.
 	reading   func()
-	beforeRun func(job string, tick time.Time)
+	beforeRun func(ctx context.Context, job string, tick time.Time)
 }
 
 // New builds a scheduler; Start starts it.
@@ -107,6 +127,9 @@ func New(mgr *slots.Manager, opt Options) (*Scheduler, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.Lease <= 0 {
+		opt.Lease = DefaultLease
 	}
 	s := &Scheduler{mgr: mgr, opt: opt, cron: c, running: map[string]chan struct{}{
 		GenerateJob: make(chan struct{}, 1), CleanupJob: make(chan struct{}, 1),
@@ -131,19 +154,33 @@ func New(mgr *slots.Manager, opt Options) (*Scheduler, error) {
 	return s, nil
 }
 
-// Start begins firing the jobs on their schedules.
+// Start begins firing the jobs on their schedules, and watching for lapsed
+// leases (TakeOver) at once and then every half lease.
 func (s *Scheduler) Start() {
 	s.opt.Logger.Info("scheduler started",
 		slog.String("generate_schedule", s.opt.Generate.String()), slog.Int("generate_days_ahead", s.opt.GenerateDays),
-		slog.String("cleanup_schedule", s.opt.Cleanup.String()), slog.Int("cleanup_days_old", s.opt.CleanupDaysOld))
+		slog.String("cleanup_schedule", s.opt.Cleanup.String()), slog.Int("cleanup_days_old", s.opt.CleanupDaysOld),
+		slog.Duration("lease", s.opt.Lease))
 	s.cron.Start()
-	if s.opt.CatchUp {
-		s.catchUp.Go(func() {
+	s.catchUp.Go(func() {
+		if s.opt.CatchUp {
 			if _, err := s.CatchUp(s.ctx); err != nil && s.ctx.Err() == nil {
 				s.opt.Logger.Error("catch-up not done", slog.String("error", err.Error()))
 			}
-		})
-	}
+		}
+		watch := time.NewTicker(s.opt.Lease / 2)
+		defer watch.Stop()
+		for {
+			if _, err := s.TakeOver(s.ctx); err != nil && s.ctx.Err() == nil {
+				s.opt.Logger.Error("lapsed job runs not taken over", slog.String("error", err.Error()))
+			}
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-watch.C:
+			}
+		}
+	})
 }
 
 // CatchUp runs each job's latest scheduled tick unless some replica
@@ -193,9 +230,50 @@ func (s *Scheduler) CatchUp(ctx context.Context) ([]string, error) {
 	return ran, nil
 }
 
+// TakeOver records every run whose lease has lapsed as interrupted, then
+// takes over the latest tick of each job whose latest attempt was
+// interrupted (by a lapsed lease or a shutdown) and runs it again, unless
+// it had MaxAttempts already or another replica takes it first. It answers
+// the jobs it ran. (An interrupted tick that a later tick has followed is
+// left alone: the later run did the work, which does not depend on the
+// tick.)
+func (s *Scheduler) TakeOver(ctx context.Context) ([]string, error) {
+	n, err := s.mgr.InterruptLapsedJobRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		s.opt.Logger.Warn("job runs interrupted: their leases lapsed", slog.Int("runs", n))
+	}
+	last, err := s.mgr.LastJobRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ran []string
+	for _, prev := range last {
+		if prev.Outcome != models.JobInterrupted || prev.Attempt >= MaxAttempts || ctx.Err() != nil {
+			continue
+		}
+		if _, ok := s.running[prev.Job]; !ok {
+			continue // a job this version does not run
+		}
+		ok, err := s.run(ctx, prev.Job, prev.Tick, func() (*models.JobRun, error) {
+			return s.mgr.TakeOverJobRun(ctx, prev, s.opt.Instance, s.opt.Lease)
+		})
+		if err != nil {
+			return ran, err
+		}
+		if ok {
+			ran = append(ran, prev.Job)
+		}
+	}
+	return ran, nil
+}
+
 // Stop stops firing and cancels a running job (generation and cleanup stop
-// at their next batch; the tick is recorded as failed and the next tick
-// redoes the work, which is idempotent), waiting for it to return.
+// at their next batch; the run is recorded as interrupted, and a replica
+// that is still up, or the next to start, takes its tick over: the work is
+// idempotent), waiting for it to return.
 func (s *Scheduler) Stop() error {
 	s.cancel()
 	s.catchUp.Wait()
@@ -209,6 +287,15 @@ func (s *Scheduler) Stop() error {
 // failed run is logged and recorded; it never panics out, and the next tick
 // simply tries again.
 func (s *Scheduler) RunTick(ctx context.Context, job string, tick time.Time) (ran bool, err error) {
+	return s.run(ctx, job, tick, func() (*models.JobRun, error) {
+		return s.mgr.ClaimJobRun(ctx, job, tick, s.opt.Instance, s.opt.Lease)
+	})
+}
+
+// run claims an attempt at job's tick with claim and, if this process won
+// it, runs the job while renewing the lease, and records its end. The
+// job's token keeps its runs in this process one at a time.
+func (s *Scheduler) run(ctx context.Context, job string, tick time.Time, claim func() (*models.JobRun, error)) (ran bool, err error) {
 	log := s.opt.Logger.With(slog.String("job", job), slog.Time("tick", tick))
 	token, ok := s.running[job]
 	if !ok {
@@ -220,7 +307,7 @@ func (s *Scheduler) RunTick(ctx context.Context, job string, tick time.Time) (ra
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
-	run, err := s.mgr.ClaimJobRun(ctx, job, tick, s.opt.Instance)
+	run, err := claim()
 	if err != nil && ctx.Err() != nil {
 		// Stopped before the claim was made: nothing ran, nothing failed.
 		log.Debug("job not started: the scheduler is stopping")
@@ -237,30 +324,89 @@ func (s *Scheduler) RunTick(ctx context.Context, job string, tick time.Time) (ra
 		return false, nil
 	}
 	log = log.With(slog.Int64("run_id", run.ID))
-	log.Info("job started")
-	if s.beforeRun != nil {
-		s.beforeRun(job, tick)
+	if run.Attempt > 1 {
+		log = log.With(slog.Int("attempt", run.Attempt))
+		log.Warn("job taken over: its previous attempt was interrupted")
 	}
+	log.Info("job started")
 	started := time.Now()
-	details, err := s.execute(ctx, job, log)
+	runCtx, cancelRun := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		s.renew(runCtx, cancelRun, run, log)
+	}()
+	if s.beforeRun != nil {
+		s.beforeRun(runCtx, job, tick)
+	}
+	details, err := s.execute(runCtx, job, log)
+	lost := errors.Is(context.Cause(runCtx), ErrLeaseLost)
+	cancelRun(nil)
+	<-renewed
 	took := time.Since(started)
 	outcome := models.JobSucceeded
-	if err != nil {
+	switch {
+	case err != nil && (lost || ctx.Err() != nil):
+		outcome = models.JobInterrupted
+		if lost {
+			err = fmt.Errorf("%w: %w", ErrLeaseLost, err)
+		}
+		log.Warn("job interrupted", slog.String("error", err.Error()), slog.Duration("duration", took))
+	case err != nil:
 		outcome = models.JobFailed
 		log.Error("job failed", slog.String("error", err.Error()), slog.Duration("duration", took))
-	} else {
+	default:
 		log.Info("job finished", slog.String("details", details), slog.Duration("duration", took))
 	}
 	recCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if ferr := s.mgr.FinishJobRun(recCtx, run.ID, outcome, details, err); ferr != nil {
+		// A run whose lease lapsed was recorded as interrupted by the
+		// replica that found it; its tick is another attempt's now.
 		log.Error("job run not recorded", slog.String("error", ferr.Error()))
 		if err == nil {
 			err = ferr
 		}
+		outcome = models.JobInterrupted
 	}
 	s.observe(job, tick, outcome, took)
 	return true, err
+}
+
+// renew renews run's lease every third of a lease until ctx ends. When the
+// lease is found lapsed (another replica recorded the run as interrupted),
+// or no renewal has succeeded for a whole lease, the tick is no longer
+// this run's: it cancels the run with ErrLeaseLost.
+func (s *Scheduler) renew(ctx context.Context, cancel context.CancelCauseFunc, run *models.JobRun, log *slog.Logger) {
+	every := s.opt.Lease / 3
+	until := run.LeaseUntil
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		next, err := s.mgr.RenewJobRun(ctx, run.ID, s.opt.Lease)
+		switch {
+		case err == nil:
+			until = next
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, slots.ErrRunNotRunning):
+			log.Error("job lease lost: the run was recorded as interrupted")
+			cancel(ErrLeaseLost)
+			return
+		default:
+			log.Warn("job lease not renewed", slog.String("error", err.Error()))
+			if !s.mgr.Now().Before(until) {
+				log.Error("job lease lapsed: stopping the run")
+				cancel(ErrLeaseLost)
+				return
+			}
+		}
+	}
 }
 
 // execute runs the job itself and answers its figures as JSON.
@@ -364,6 +510,7 @@ type JobReport struct {
 // RunReport is one recorded run.
 type RunReport struct {
 	Tick       time.Time       `json:"tick"`
+	Attempt    int             `json:"attempt"`
 	StartedAt  time.Time       `json:"startedAt"`
 	FinishedAt *time.Time      `json:"finishedAt"`
 	Outcome    string          `json:"outcome"`
@@ -374,7 +521,7 @@ type RunReport struct {
 
 func newRunReport(r models.JobRun) *RunReport {
 	out := &RunReport{
-		Tick: r.Tick.UTC(), StartedAt: r.StartedAt.UTC(), Outcome: string(r.Outcome),
+		Tick: r.Tick.UTC(), Attempt: r.Attempt, StartedAt: r.StartedAt.UTC(), Outcome: string(r.Outcome),
 		Instance: r.Instance, Error: r.Error,
 	}
 	if r.FinishedAt != nil {

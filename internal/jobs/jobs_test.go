@@ -3,8 +3,11 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,7 +139,7 @@ func TestClaimJobRunExactlyOnce(t *testing.T) {
 		for range n {
 			wg.Go(func() {
 				<-start
-				run, err := mgr.ClaimJobRun(context.Background(), "generate", tick, "x")
+				run, err := mgr.ClaimJobRun(context.Background(), "generate", tick, "x", time.Minute)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -229,15 +232,16 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 
 	// The outcomes are judged once every scheduler has stopped, so no run
 	// ends between reading the events and reading the rows. A run that
-	// Stop cancelled ends failed with the cancellation, which says
-	// nothing about the claims: it still counts as the tick's one run.
+	// Stop cancelled ends interrupted, which says nothing about the claims
+	// (a replica still up may take its tick over as a second attempt).
 	var rows []models.JobRun
-	if err := firstDB.Order("job, tick").Find(&rows).Error; err != nil {
+	if err := firstDB.Order("job, tick, attempt").Find(&rows).Error; err != nil {
 		t.Fatal(err)
 	}
-	row := map[key]models.JobRun{}
+	attempts := map[key][]models.JobRun{}
 	for _, r := range rows {
-		row[key{r.Job, r.Tick.UTC()}] = r
+		k := key{r.Job, r.Tick.UTC()}
+		attempts[k] = append(attempts[k], r)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -249,31 +253,39 @@ func TestThreeReplicasRunEachTickOnce(t *testing.T) {
 				ran = append(ran, o)
 			}
 		}
-		r, recorded := row[k]
-		switch {
-		case len(ran) > 1:
-			t.Errorf("%s tick %v ran %d times: %v", k.job, k.tick, len(ran), outcomes)
-		case len(outcomes) == 3 && len(ran) != 1:
+		var recorded []models.JobOutcome
+		for i, r := range attempts[k] {
+			recorded = append(recorded, r.Outcome)
+			if r.Attempt != i+1 || r.FinishedAt == nil {
+				t.Errorf("%s tick %v: attempt %d recorded as %+v", k.job, k.tick, i+1, r)
+			}
+			switch {
+			case r.Outcome == models.JobSucceeded && i == len(attempts[k])-1:
+				ranOnce++
+			case r.Outcome == models.JobInterrupted && strings.Contains(r.Error, "context canceled"):
+				stopped++
+			default:
+				t.Errorf("%s tick %v: attempt %+v neither succeeded last nor was cancelled by Stop", k.job, k.tick, r)
+			}
+		}
+		slices.Sort(ran)
+		slices.Sort(recorded)
+		if !slices.Equal(ran, recorded) {
+			t.Errorf("%s tick %v: the replicas ran %v (of %v), job_runs records %v", k.job, k.tick, ran, outcomes, recorded)
+		}
+		if len(outcomes) == 3 && len(ran) != 1 {
 			t.Errorf("%s tick %v: outcomes %v, want one run and two skips", k.job, k.tick, outcomes)
-		case len(ran) == 1 && (!recorded || r.Outcome != ran[0] || r.FinishedAt == nil):
-			t.Errorf("%s tick %v ran with outcome %s, recorded as %+v", k.job, k.tick, ran[0], r)
-		case len(ran) == 1 && ran[0] == models.JobSucceeded:
-			ranOnce++
-		case len(ran) == 1 && strings.Contains(r.Error, "context canceled"):
-			stopped++
-		case len(ran) == 1:
-			t.Errorf("%s tick %v failed: %+v", k.job, k.tick, r)
 		}
 	}
-	for k := range row {
+	for k, rs := range attempts {
 		if _, ok := events[k]; !ok {
-			t.Errorf("job_runs row %+v was claimed by no replica's run", row[k])
+			t.Errorf("job_runs rows %+v were claimed by no replica's run", rs)
 		}
 	}
-	if len(rows) != ranOnce+stopped {
-		t.Errorf("job_runs has %d rows, the replicas ran %d ticks (%d cancelled by Stop)", len(rows), ranOnce+stopped, stopped)
+	if ranOnce < 4 {
+		t.Errorf("%d ticks succeeded, want at least the 4 fired by every replica", ranOnce)
 	}
-	t.Logf("%d ticks ran once each, %d cancelled by Stop; %d tick firings observed across three replicas", ranOnce, stopped, len(events)*3)
+	t.Logf("%d ticks ran once each, %d runs interrupted by Stop; %d tick firings observed across three replicas", ranOnce, stopped, len(events)*3)
 }
 
 // CatchUp runs a job's latest tick when the job has run before but missed
@@ -305,7 +317,7 @@ func TestCatchUpRunsAMissedTickOnceAndLeavesNewDatabasesAlone(t *testing.T) {
 			jobs.GenerateJob: gen.Previous(gen.Previous(now).Add(-time.Minute)),
 			jobs.CleanupJob:  clean.Previous(clean.Previous(now).Add(-time.Minute)),
 		} {
-			run, err := mgr.ClaimJobRun(context.Background(), job, tick, "earlier")
+			run, err := mgr.ClaimJobRun(context.Background(), job, tick, "earlier", time.Minute)
 			if err != nil || run == nil {
 				t.Fatalf("record an earlier %s run: %v", job, err)
 			}
@@ -354,7 +366,7 @@ func TestCatchUpIgnoresARunClaimedWhileItReads(t *testing.T) {
 				})
 				jobs.SetReading(b, func() {
 					// Replica A fires T and claims it; B's clock moves on.
-					if run, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, tick, "a"); err != nil || run == nil {
+					if run, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, tick, "a", time.Minute); err != nil || run == nil {
 						t.Errorf("replica A's claim of %v: %v", tick, err)
 					}
 					mu.Lock()
@@ -389,7 +401,7 @@ func TestCatchUpAndAScheduledRunOfOneJobDoNotOverlap(t *testing.T) {
 		now := time.Date(2026, 1, 7, 12, 0, 0, 0, time.UTC)
 		caughtUp, scheduled := gen.Previous(now), gen.Previous(now).Add(24*time.Hour)
 		// Generation ran the day before, so the catch-up runs today's tick.
-		earlier, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, caughtUp.Add(-24*time.Hour), "earlier")
+		earlier, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, caughtUp.Add(-24*time.Hour), "earlier", time.Minute)
 		if err != nil || earlier == nil {
 			t.Fatalf("record an earlier run: %v", err)
 		}
@@ -399,7 +411,7 @@ func TestCatchUpAndAScheduledRunOfOneJobDoNotOverlap(t *testing.T) {
 		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 2, CleanupDaysOld: 30}, Now: func() time.Time { return now }})
 		entered := make(chan time.Time, 2)
 		release := make(chan struct{})
-		jobs.SetBeforeRun(s, func(job string, tick time.Time) {
+		jobs.SetBeforeRun(s, func(_ context.Context, job string, tick time.Time) {
 			entered <- tick
 			if tick.Equal(caughtUp) {
 				<-release
@@ -435,6 +447,187 @@ func TestCatchUpAndAScheduledRunOfOneJobDoNotOverlap(t *testing.T) {
 		}
 		if len(entered) != 1 {
 			t.Fatalf("the scheduled tick did not run after the catch-up")
+		}
+	})
+}
+
+// settableClock is a wall clock that tests move by hand, for the
+// managers' leases.
+type settableClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *settableClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *settableClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// A run whose process died keeps its claim only until its lease lapses:
+// then the run is recorded as interrupted and exactly one of many replicas
+// looking at once takes the tick over as attempt 2 and runs it to the end.
+// A tick interrupted MaxAttempts times is left alone.
+func TestALapsedLeaseIsTakenOverOnceAndTheTickRedone(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		clock := &settableClock{now: time.Now().UTC()}
+		mgr := slots.New(db, slots.WithClock(clock.Now))
+		demoProvider(t, mgr)
+		tick := schedule.MustParse("0 2 * * *").Previous(clock.Now())
+		// The dead replica's claim: nobody renews it.
+		dead, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, tick, "dead", time.Minute)
+		if err != nil || dead == nil {
+			t.Fatalf("claim: %v", err)
+		}
+		const replicas = 8
+		var scheds []*jobs.Scheduler
+		for i := range replicas {
+			scheds = append(scheds, newScheduler(t, mgr, jobs.Options{
+				Plan: jobs.Plan{GenerateDays: 7, CleanupDaysOld: 30}, Instance: fmt.Sprintf("r%d", i), Lease: time.Minute,
+			}))
+		}
+		// Within the lease, nobody takes it over.
+		clock.Add(59 * time.Second)
+		if ran, err := scheds[0].TakeOver(ctx); err != nil || len(ran) != 0 {
+			t.Fatalf("TakeOver within the lease ran %v (%v), want nothing", ran, err)
+		}
+
+		clock.Add(2 * time.Second)
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			mu    sync.Mutex
+			took  []string
+		)
+		for _, s := range scheds {
+			wg.Go(func() {
+				<-start
+				ran, err := s.TakeOver(ctx)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("TakeOver: %v", err)
+				}
+				took = append(took, ran...)
+			})
+		}
+		close(start)
+		wg.Wait()
+		if !slices.Equal(took, []string{jobs.GenerateJob}) {
+			t.Fatalf("the replicas took over %v, want generation once", took)
+		}
+		var rows []models.JobRun
+		if err := db.Order("attempt").Find(&rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 || rows[0].Outcome != models.JobInterrupted || rows[0].Instance != "dead" || rows[0].FinishedAt == nil ||
+			!strings.Contains(rows[0].Error, "lease lapsed") ||
+			rows[1].Attempt != 2 || rows[1].Outcome != models.JobSucceeded || rows[1].Instance == "dead" || !rows[1].Tick.Equal(tick) {
+			t.Fatalf("job_runs = %+v, want attempt 1 interrupted and attempt 2 succeeded", rows)
+		}
+		var figures struct{ Created int }
+		if err := json.Unmarshal([]byte(rows[1].Details), &figures); err != nil || figures.Created == 0 {
+			t.Errorf("attempt 2 figures %q (%v), want slots created", rows[1].Details, err)
+		}
+
+		// A tick interrupted MaxAttempts times stays as it is.
+		clock.Add(24 * time.Hour)
+		next := tick.Add(24 * time.Hour)
+		run, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, next, "dead", time.Minute)
+		if err != nil || run == nil {
+			t.Fatal(err)
+		}
+		for attempt := 2; attempt <= jobs.MaxAttempts; attempt++ {
+			clock.Add(2 * time.Minute)
+			if n, err := mgr.InterruptLapsedJobRuns(ctx); err != nil || n != 1 {
+				t.Fatalf("interrupt attempt %d: %d, %v", attempt-1, n, err)
+			}
+			prev := *run
+			prev.Outcome = models.JobInterrupted
+			if run, err = mgr.TakeOverJobRun(ctx, prev, "dead", time.Minute); err != nil || run == nil {
+				t.Fatalf("attempt %d: %v", attempt, err)
+			}
+		}
+		clock.Add(2 * time.Minute)
+		if ran, err := scheds[0].TakeOver(ctx); err != nil || len(ran) != 0 {
+			t.Fatalf("TakeOver after %d attempts ran %v (%v), want nothing", jobs.MaxAttempts, ran, err)
+		}
+	})
+}
+
+// A running run renews its lease, so no replica takes it over however long
+// it runs; a run whose lease another replica found lapsed (its process
+// stalled) is stopped and leaves the interrupted record as it is; a run
+// cancelled by shutdown is recorded as interrupted.
+func TestARunRenewsItsLeaseAndStopsWhenItLosesIt(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		mgr := slots.New(db)
+		demoProvider(t, mgr)
+		const lease = 300 * time.Millisecond
+		s := newScheduler(t, mgr, jobs.Options{Plan: jobs.Plan{GenerateDays: 2, CleanupDaysOld: 30}, Instance: "live", Lease: lease})
+		holding := make(chan struct{}, 1)
+		jobs.SetBeforeRun(s, func(ctx context.Context, job string, tick time.Time) {
+			holding <- struct{}{}
+			<-ctx.Done() // runs until the run is cancelled
+		})
+		leaseOf := func(tick time.Time) (r models.JobRun) {
+			t.Helper()
+			if err := db.Where("tick = ?", tick).Order("attempt DESC").First(&r).Error; err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+
+		// Renewal: the lease moves on while the run holds.
+		tick := time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.RunTick(runCtx, jobs.GenerateJob, tick)
+			done <- err
+		}()
+		<-holding
+		first := leaseOf(tick).LeaseUntil
+		for deadline := time.Now().Add(30 * time.Second); !leaseOf(tick).LeaseUntil.After(first.Add(lease / 2)); {
+			if time.Now().After(deadline) {
+				t.Fatalf("the lease was not renewed within 30s: %v", leaseOf(tick))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// Shutdown: the cancelled run is recorded as interrupted.
+		stop()
+		if err := <-done; err == nil {
+			t.Errorf("a cancelled run answered no error")
+		}
+		if r := leaseOf(tick); r.Outcome != models.JobInterrupted || r.FinishedAt == nil || !strings.Contains(r.Error, "context canceled") {
+			t.Errorf("the run cancelled by shutdown is recorded as %+v, want interrupted", r)
+		}
+
+		// A lost lease: another replica, whose clock is past the lease,
+		// records the run as interrupted; the run stops on its next renewal.
+		tick = tick.Add(24 * time.Hour)
+		go func() {
+			_, err := s.RunTick(ctx, jobs.GenerateJob, tick)
+			done <- err
+		}()
+		<-holding
+		ahead := slots.New(db, slots.WithClock(func() time.Time { return time.Now().Add(time.Hour) }))
+		if n, err := ahead.InterruptLapsedJobRuns(ctx); err != nil || n != 1 {
+			t.Fatalf("interrupt: %d, %v", n, err)
+		}
+		if err := <-done; !errors.Is(err, jobs.ErrLeaseLost) {
+			t.Errorf("the run that lost its lease answered %v, want %v", err, jobs.ErrLeaseLost)
+		}
+		if r := leaseOf(tick); r.Outcome != models.JobInterrupted || !strings.Contains(r.Error, "lease lapsed") {
+			t.Errorf("the run that lost its lease is recorded as %+v, want interrupted by the lapse", r)
 		}
 	})
 }

@@ -78,7 +78,7 @@ func New(db *sql.DB) *Metrics {
 		}),
 		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "job_runs_total",
-			Help: "Scheduled job ticks seen by this replica, by job and outcome (succeeded, failed, or skipped when another replica ran the tick).",
+			Help: "Scheduled job ticks seen by this replica, by job and outcome (succeeded, failed, interrupted, or skipped when another replica ran the tick).",
 		}, []string{"job", "outcome"}),
 		jobSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "job_run_duration_seconds",
@@ -132,7 +132,7 @@ func (m *Metrics) SlotHooks() slots.Hooks {
 // ObserveJob counts a scheduled tick's outcome (jobs.Options.Observe).
 func (m *Metrics) ObserveJob(job string, _ time.Time, outcome models.JobOutcome, d time.Duration) {
 	m.jobRuns.WithLabelValues(job, string(outcome)).Inc()
-	if outcome == models.JobSucceeded || outcome == models.JobFailed {
+	if outcome == models.JobSucceeded || outcome == models.JobFailed || outcome == models.JobInterrupted {
 		m.jobSeconds.WithLabelValues(job).Observe(d.Seconds())
 	}
 }

@@ -159,10 +159,10 @@ func scanMove(r pgx.Row, m *models.BookingMove) error {
 	return r.Scan(&m.ID, &m.BookingID, &m.SlotID, &m.StartTime, &m.EndTime, &m.MovedAt)
 }
 
-const pgJobRunColumns = "id, job, tick, instance, started_at, finished_at, outcome, details, error"
+const pgJobRunColumns = "id, job, tick, attempt, instance, started_at, lease_until, finished_at, outcome, details, error"
 
 func scanJobRun(r pgx.Row, j *models.JobRun) error {
-	return r.Scan(&j.ID, &j.Job, &j.Tick, &j.Instance, &j.StartedAt, &j.FinishedAt, &j.Outcome, &j.Details, &j.Error)
+	return r.Scan(&j.ID, &j.Job, &j.Tick, &j.Attempt, &j.Instance, &j.StartedAt, &j.LeaseUntil, &j.FinishedAt, &j.Outcome, &j.Details, &j.Error)
 }
 
 func (s *pgStore) ping(ctx context.Context) error {
@@ -796,9 +796,9 @@ func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRo
 // ---- job runs ----
 
 func (s *pgStore) claimJobRun(ctx context.Context, run *models.JobRun) (bool, error) {
-	id, err := pgRow(ctx, s.primary, pgValue[int64], `INSERT INTO job_runs (job, tick, instance, started_at, finished_at, outcome, details, error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job, tick) DO NOTHING RETURNING id`,
-		run.Job, run.Tick, run.Instance, run.StartedAt, run.FinishedAt, string(run.Outcome), run.Details, run.Error)
+	id, err := pgRow(ctx, s.primary, pgValue[int64], `INSERT INTO job_runs (job, tick, attempt, instance, started_at, lease_until, finished_at, outcome, details, error)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (job, tick, attempt) DO NOTHING RETURNING id`,
+		run.Job, run.Tick, run.Attempt, run.Instance, run.StartedAt, run.LeaseUntil, run.FinishedAt, string(run.Outcome), run.Details, run.Error)
 	if errors.Is(err, errNoRows) {
 		return false, nil
 	}
@@ -809,10 +809,22 @@ func (s *pgStore) claimJobRun(ctx context.Context, run *models.JobRun) (bool, er
 	return true, nil
 }
 
+func (s *pgStore) renewJobRun(ctx context.Context, id int64, until time.Time) (bool, error) {
+	n, err := pgExec(ctx, s.primary, "UPDATE job_runs SET lease_until = $2 WHERE id = $1 AND outcome = 'running'", id, until)
+	return n == 1, err
+}
+
 func (s *pgStore) finishJobRun(ctx context.Context, id int64, at time.Time, outcome models.JobOutcome, details, errText string) (bool, error) {
-	n, err := pgExec(ctx, s.primary, "UPDATE job_runs SET finished_at = $2, outcome = $3, details = $4, error = $5 WHERE id = $1",
+	n, err := pgExec(ctx, s.primary, `UPDATE job_runs SET finished_at = $2, outcome = $3, details = $4, error = $5
+		WHERE id = $1 AND outcome = 'running'`,
 		id, at, string(outcome), details, errText)
 	return n == 1, err
+}
+
+func (s *pgStore) interruptLapsedJobRuns(ctx context.Context, at time.Time, errText string) (int, error) {
+	n, err := pgExec(ctx, s.primary, `UPDATE job_runs SET outcome = 'interrupted', finished_at = $1, error = $2
+		WHERE outcome = 'running' AND lease_until < $1`, at, errText)
+	return int(n), err
 }
 
 func (s *pgStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) {

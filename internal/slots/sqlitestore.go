@@ -618,15 +618,27 @@ func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date) (*sta
 
 func (s *sqliteStore) claimJobRun(ctx context.Context, run *models.JobRun) (bool, error) {
 	res := s.db.WithContext(ctx).
-		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "job"}, {Name: "tick"}}, DoNothing: true}).
+		Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "job"}, {Name: "tick"}, {Name: "attempt"}}, DoNothing: true}).
 		Create(run)
 	return res.RowsAffected == 1, res.Error
 }
 
+func (s *sqliteStore) renewJobRun(ctx context.Context, id int64, until time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&models.JobRun{}).Where("id = ? AND outcome = ?", id, models.JobRunning).
+		Update("lease_until", until)
+	return res.RowsAffected == 1, res.Error
+}
+
 func (s *sqliteStore) finishJobRun(ctx context.Context, id int64, at time.Time, outcome models.JobOutcome, details, errText string) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&models.JobRun{}).Where("id = ?", id).
+	res := s.db.WithContext(ctx).Model(&models.JobRun{}).Where("id = ? AND outcome = ?", id, models.JobRunning).
 		Updates(map[string]any{"finished_at": at, "outcome": outcome, "details": details, "error": errText})
 	return res.RowsAffected == 1, res.Error
+}
+
+func (s *sqliteStore) interruptLapsedJobRuns(ctx context.Context, at time.Time, errText string) (int, error) {
+	res := s.db.WithContext(ctx).Model(&models.JobRun{}).Where("outcome = ? AND lease_until < ?", models.JobRunning, at).
+		Updates(map[string]any{"outcome": models.JobInterrupted, "finished_at": at, "error": errText})
+	return int(res.RowsAffected), res.Error
 }
 
 func (s *sqliteStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) {

@@ -122,11 +122,18 @@ type store interface {
 	// statsRows reads what Stats computes its figures from.
 	statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error)
 
-	// claimJobRun inserts run unless its (job, tick) exists, sets its id,
-	// and answers whether it inserted it.
+	// claimJobRun inserts run unless its (job, tick, attempt) exists, sets
+	// its id, and answers whether it inserted it.
 	claimJobRun(ctx context.Context, run *models.JobRun) (bool, error)
-	// finishJobRun records the end of run id and answers whether it exists.
+	// renewJobRun moves the lease of run id to until while the run is
+	// running, and answers whether it was.
+	renewJobRun(ctx context.Context, id int64, until time.Time) (bool, error)
+	// finishJobRun records the end of run id while it is running, and
+	// answers whether it was.
 	finishJobRun(ctx context.Context, id int64, at time.Time, outcome models.JobOutcome, details, errText string) (bool, error)
+	// interruptLapsedJobRuns records every running run whose lease ended
+	// before at as interrupted, with errText, and answers how many.
+	interruptLapsedJobRuns(ctx context.Context, at time.Time, errText string) (int, error)
 	// lastJobRuns answers each job's latest run, by job name.
 	lastJobRuns(ctx context.Context) ([]models.JobRun, error)
 	// pruneJobRuns deletes the runs started before cutoff and answers how
