@@ -119,16 +119,18 @@ func (p *dbProxy) restore() {
 type outcome struct {
 	start, end time.Time
 	slotID     int64
+	customer   string
 	bookingID  string // set on success
 	status     int
 	code       string // extensions.code of a refusal
+	retryAfter string // the answer's Retry-After
 	message    string
 }
 
 // bookOnce books slot for customer through GraphQL. It runs in the
 // test's goroutines, so it records what it saw instead of failing the test.
 func bookOnce(client *http.Client, base string, slot int64, customer string) outcome {
-	o := outcome{start: time.Now(), slotID: slot}
+	o := outcome{start: time.Now(), slotID: slot, customer: customer}
 	q := fmt.Sprintf(`{"query":"mutation { bookSlot(input: {slotId: \"%d\", customer: \"%s\"}) { booking { id } } }"}`, slot, customer)
 	a, err := getAnswer(client, http.MethodPost, base+"/graphql", http.Header{"Content-Type": {"application/json"}}, strings.NewReader(q))
 	o.end = time.Now()
@@ -136,7 +138,7 @@ func bookOnce(client *http.Client, base string, slot int64, customer string) out
 		o.message = err.Error()
 		return o
 	}
-	o.status = a.Status
+	o.status, o.retryAfter = a.Status, a.Header.Get("Retry-After")
 	res, err := parseGraphQL(a)
 	var data struct {
 		BookSlot *struct{ Booking struct{ ID string } }
@@ -160,9 +162,11 @@ func bookOnce(client *http.Client, base string, slot int64, customer string) out
 
 // PostgreSQL goes away while bookings flow, then comes back: the server
 // keeps running, /readyz goes 503 and back to 200 within 10 s, requests
-// fail only while the database is away and then only as
-// INTERNAL_SERVER_ERROR (no driver text), and no booking is lost or
-// doubled.
+// fail only while the database is away and then only as UNAVAILABLE (503
+// with Retry-After: the connection could not be opened, or broke before
+// the statement went out) or, when a connection broke while a statement
+// ran and its outcome is unknown, INTERNAL_SERVER_ERROR; never with driver
+// text; and no booking is lost or doubled.
 func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 	t.Parallel()
 	realURL := dbtest.URL(t, database.Postgres)
@@ -241,8 +245,8 @@ func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 	t.Logf("%d attempts; /readyz back %v after the database returned", len(outcomes), readyAt.Sub(restoredAt).Round(time.Millisecond))
 
 	// Classify: only attempts that overlapped the outage may fail, and only
-	// as INTERNAL_SERVER_ERROR without driver details.
-	var ok, refused, failedInOutage, afterReady int
+	// as UNAVAILABLE or INTERNAL_SERVER_ERROR without driver details.
+	var ok, refused, failedInOutage, unavailable, afterReady int
 	confirmed := map[string]bool{}
 	for _, o := range outcomes {
 		overlapped := !o.end.Before(cutAt) && o.start.Before(readyAt)
@@ -252,8 +256,14 @@ func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 			confirmed[o.bookingID] = true
 		case o.code == "SLOT_UNAVAILABLE":
 			refused++
-		case overlapped && o.code == "INTERNAL_SERVER_ERROR":
+		case overlapped && (o.code == "INTERNAL_SERVER_ERROR" || o.code == "UNAVAILABLE"):
 			failedInOutage++
+			if o.code == "UNAVAILABLE" {
+				unavailable++
+				if o.status != http.StatusServiceUnavailable || o.retryAfter == "" {
+					t.Errorf("UNAVAILABLE answered %d with Retry-After %q, want 503 with Retry-After", o.status, o.retryAfter)
+				}
+			}
 			for _, leak := range []string{"dial", "pgx", "SQLSTATE", "connection", "EOF", "127.0.0.1"} {
 				if strings.Contains(o.message, leak) {
 					t.Errorf("an internal error shows %q to the client: %q", leak, o.message)
@@ -299,6 +309,20 @@ func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 			t.Errorf("booking %s was answered as made but is not in the database", id)
 		}
 	}
+	// UNAVAILABLE invites a retry, so it is only ever answered for a
+	// booking that was not made.
+	for _, o := range outcomes {
+		if o.code != "UNAVAILABLE" {
+			continue
+		}
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM bookings WHERE customer = $1", o.customer).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("the booking of %s was answered UNAVAILABLE, yet made", o.customer)
+		}
+	}
 	var mismatched int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM time_slots s WHERE s.booked_count <>
 		(SELECT count(*) FROM bookings b WHERE b.slot_id = s.id AND b.status = 'confirmed')`).Scan(&mismatched); err != nil {
@@ -307,7 +331,8 @@ func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 	if mismatched != 0 {
 		t.Errorf("%d slots whose booked_count differs from their confirmed bookings", mismatched)
 	}
-	t.Logf("%d booked, %d refused as full, %d failed during the outage; %d confirmed in the database", ok, refused, failedInOutage, len(inDB))
+	t.Logf("%d booked, %d refused as full, %d failed during the outage (%d of them UNAVAILABLE); %d confirmed in the database",
+		ok, refused, failedInOutage, unavailable, len(inDB))
 }
 
 // SIGTERM while requests are in flight: the real binary finishes them all,

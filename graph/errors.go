@@ -49,6 +49,10 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		if e.Field != "" {
 			out.Extensions["argument"] = e.Field
 		}
+		if e.Code == apperr.Unavailable && e.Err != nil {
+			httpx.Logger(ctx).Warn("database unavailable",
+				slog.String("error", e.Err.Error()), slog.String("path", src.Path.String()))
+		}
 		return out
 	}
 	if code, ok := src.Extensions["code"].(string); ok {
@@ -113,10 +117,23 @@ func isContractCode(code string) bool {
 	switch apperr.Code(code) {
 	case apperr.BadUserInput, apperr.NotFound, apperr.SlotUnavailable, apperr.SlotInPast, apperr.SlotTooSoon,
 		apperr.IdempotencyConflict, apperr.Unauthenticated, apperr.Forbidden, apperr.RateLimited,
-		apperr.QueryTooComplex, apperr.Internal:
+		apperr.QueryTooComplex, apperr.Unavailable, apperr.Internal:
 		return true
 	}
 	return false
+}
+
+// unavailableStatus answers 503 with Retry-After when an error of resp is
+// UNAVAILABLE (the database could not serve it: the client should retry
+// the operation), and leaves the status to the caller otherwise.
+func unavailableStatus(w http.ResponseWriter, resp *graphql.Response) {
+	for _, e := range resp.Errors {
+		if e.Extensions["code"] == string(apperr.Unavailable) {
+			w.Header().Set("Retry-After", httpx.UnavailableRetryAfter)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+	}
 }
 
 // requestError is an error about the request as a whole, already coded.

@@ -105,7 +105,9 @@ func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeResponse(w, responses(ctx))
+	resp := responses(ctx)
+	unavailableStatus(w, resp)
+	writeResponse(w, resp)
 }
 
 // writeResponse writes a GraphQL response body as json.Encoder does; the
@@ -160,7 +162,9 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	writeJSON(w, responses(ctx))
+	resp := responses(ctx)
+	unavailableStatus(w, resp)
+	writeJSON(w, resp)
 }
 
 const graphqlResponseJSON = "application/graphql-response+json"

@@ -23,18 +23,33 @@ const (
 	Forbidden           Code = "FORBIDDEN"
 	RateLimited         Code = "RATE_LIMITED"
 	QueryTooComplex     Code = "QUERY_TOO_COMPLEX"
-	Internal            Code = "INTERNAL_SERVER_ERROR"
+	// Unavailable: the database cannot serve the request now (it refuses
+	// connections, is shutting down or starting, or a conflict outlasted
+	// the retries); the same request may succeed later.
+	Unavailable Code = "UNAVAILABLE"
+	Internal    Code = "INTERNAL_SERVER_ERROR"
 )
 
 // Error is a failure the client may see: a code and a message written for
-// the caller. Field names the argument at fault, when there is one.
+// the caller. Field names the argument at fault, when there is one. Err is
+// the cause behind a failure that is not the client's (UNAVAILABLE), for
+// the log only: it is never shown.
 type Error struct {
 	Code    Code
 	Message string
 	Field   string
+	Err     error
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// Unwrap answers the cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Wrap builds a coded error over a cause that the edges log and never show.
+func Wrap(code Code, cause error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: cause}
+}
 
 // E builds a coded error with a formatted message.
 func E(code Code, format string, args ...any) *Error {

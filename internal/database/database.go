@@ -6,6 +6,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"net/url"
@@ -278,6 +279,26 @@ func IsExclusionViolation(err error) bool {
 func IsUnstorableText(err error) bool {
 	var pg *pgconn.PgError
 	return errors.As(err, &pg) && (pg.Code == "22021" || pg.Code == "22P05")
+}
+
+// IsUnavailable reports whether err says the database cannot serve now,
+// through no fault of the request, so that the same request may succeed
+// later: PostgreSQL refusing connections (53300 too_many_connections,
+// 53400 configuration_limit_exceeded), shutting down or starting (57P01
+// admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now), a
+// connection that could not be opened at all, or one that broke before
+// the statement was sent (pgconn.SafeToRetry, driver.ErrBadConn).
+func IsUnavailable(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "53300", "53400", "57P01", "57P02", "57P03":
+			return true
+		}
+		return false
+	}
+	var connect *pgconn.ConnectError
+	return errors.As(err, &connect) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
 }
 
 // IsRetryable reports whether err is a transient conflict that a retry of

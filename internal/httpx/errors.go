@@ -23,6 +23,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.Forbidden:           http.StatusForbidden,
 	apperr.RateLimited:         http.StatusTooManyRequests,
 	apperr.QueryTooComplex:     http.StatusBadRequest,
+	apperr.Unavailable:         http.StatusServiceUnavailable,
 	apperr.Internal:            http.StatusInternalServerError,
 }
 
@@ -53,11 +54,23 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	WriteErrorStatus(w, r, Status(code), err)
 }
 
+// UnavailableRetryAfter is the Retry-After, in seconds, of an UNAVAILABLE
+// answer: long enough for a pool slot or a restarted database, short
+// enough that a client does not give up.
+const UnavailableRetryAfter = "1"
+
 // WriteErrorStatus is WriteError with an explicit status, for protocol
 // errors (404, 405, 413, 415) that have no domain code of their own.
+// UNAVAILABLE answers carry Retry-After.
 func WriteErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	code := apperr.ErrorCode(err)
 	body := ErrorBody{Error: ErrorDetail{Code: code, Message: apperr.ErrorMessage(err)}}
+	if e, ok := apperr.As(err); ok && code == apperr.Unavailable {
+		w.Header().Set("Retry-After", UnavailableRetryAfter)
+		if e.Err != nil {
+			Logger(r.Context()).Warn("database unavailable", slog.String("error", e.Err.Error()))
+		}
+	}
 	if code == apperr.Internal {
 		id := RequestID(r.Context())
 		body.Error.RequestID = id

@@ -129,6 +129,12 @@ func dbError(what string, err error) error {
 	if database.IsUnstorableText(err) {
 		return apperr.E(apperr.BadUserInput, "the input holds text that cannot be stored (a NUL character or invalid UTF-8)")
 	}
+	// A database that refuses connections, is restarting, or kept
+	// conflicting past the retries: the request may succeed later.
+	if database.IsUnavailable(err) || database.IsRetryable(err) {
+		return apperr.Wrap(apperr.Unavailable, fmt.Errorf("%s: %w", what, err),
+			"the database cannot serve this request now; retry shortly")
+	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"timeslots/internal/apperr"
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 	"timeslots/models"
@@ -134,6 +135,27 @@ func TestABookingRetriesATransientConflict(t *testing.T) {
 			}
 			if len(waits) != 1 || waits[0] != 0 {
 				t.Fatalf("the booking waited before attempts %v, want once, before the first retry", waits)
+			}
+		})
+	}
+}
+
+// A conflict that outlasts every retry is UNAVAILABLE: the database could
+// not serve the booking now, and the same request may succeed later.
+func TestAConflictPastTheRetriesIsUnavailable(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			m, slot, _ := contendedSlot(t, d)
+			waits := 0
+			m.retryDelay = func(int) time.Duration { waits++; return time.Millisecond }
+			_, _, err := m.Book(context.Background(), BookInput{SlotID: slot, Customer: "unlucky"})
+			if code := apperr.ErrorCode(err); code != apperr.Unavailable || !database.IsRetryable(err) {
+				t.Fatalf("a booking that kept conflicting: %v (%s), want UNAVAILABLE over the conflict", err, code)
+			}
+			if waits != 3 {
+				t.Fatalf("the booking waited %d times, want 3", waits)
 			}
 		})
 	}
