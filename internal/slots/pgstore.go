@@ -615,7 +615,11 @@ func (s *pgStore) activeProviders(ctx context.Context, ids []int64, after int64,
 
 // demand probes the (provider_id, start_time, id) index twice per
 // provider, through LATERAL joins: once backwards for the last slot, then
-// over the slots of the days before it.
+// over the slots of the days before it (bench/README.md). The window's
+// upper bound, the last slot itself, filters nothing: it tells the planner
+// that the range is narrow, which keeps the statement's estimated cost
+// under jit_above_cost (with a one-sided range PostgreSQL 15 JIT-compiled
+// it for 1,000 providers, at 330 ms of the query's 530).
 func (s *pgStore) demand(ctx context.Context, ids []int64) ([]slotDemand, error) {
 	return pgRows(ctx, s.reads, len(ids), func(r pgx.Row, d *slotDemand) error {
 		var last time.Time
@@ -629,7 +633,7 @@ func (s *pgStore) demand(ctx context.Context, ids []int64) ([]slotDemand, error)
 		 CROSS JOIN LATERAL (SELECT COALESCE(SUM(capacity), 0) AS seats, COALESCE(SUM(booked_count), 0) AS booked
 		                       FROM time_slots
 		                      WHERE provider_id = p.id AND start_time > l.start_time - $2::int * interval '1 hour'
-		                        AND date > l.date - $3::int) AS w`,
+		                        AND start_time <= l.start_time AND date > l.date - $3::int) AS w`,
 		ids, int(demandLookback/time.Hour), DemandWindowDays)
 }
 
