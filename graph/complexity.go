@@ -11,6 +11,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/slots"
+	"timeslots/models"
 )
 
 // Page sizes of the connections.
@@ -57,6 +58,9 @@ func complexityRoot() ComplexityRoot {
 		return 1 + child*pageCost(first, nil)
 	}
 	c.Query.SlotStats = func(child int) int { return 10 + child }
+	// A provider's hours are priced at the most it may be given, so that a
+	// page of providers cannot answer more than the limit allows.
+	c.Provider.WorkingHours = func(child int) int { return 1 + child*models.MaxWorkingHours }
 	return c
 }
 

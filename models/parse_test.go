@@ -105,3 +105,28 @@ func TestParseClockReadsMinutesOfTheDay(t *testing.T) {
 		})
 	}
 }
+
+// A provider's week takes at most MaxWorkingHours intervals, whatever the
+// path it comes in by: GraphQL's createProvider and updateProvider and the
+// demo seed all validate through ProviderInput.Validate.
+func TestAWeekHasAtMostMaxWorkingHoursIntervals(t *testing.T) {
+	week := func(n int) []models.WorkingHours {
+		out := make([]models.WorkingHours, n)
+		for i := range out {
+			m := i / 7 * 30
+			out[i] = models.WorkingHours{Weekday: models.AllWeekdays[i%7],
+				Start: fmt.Sprintf("%02d:%02d", m/60, m%60), End: fmt.Sprintf("%02d:%02d", (m+20)/60, (m+20)%60)}
+		}
+		return out
+	}
+	in := models.ProviderInput{Name: "Busy", TimeZone: "UTC", SlotMinutes: 5, WorkingHours: week(models.MaxWorkingHours)}
+	if p, err := in.Validate(); err != nil || len(p.WorkingHours) != models.MaxWorkingHours {
+		t.Fatalf("%d intervals: %d kept, %v", models.MaxWorkingHours, len(p.WorkingHours), err)
+	}
+	in.WorkingHours = week(models.MaxWorkingHours + 1)
+	if _, err := in.Validate(); err == nil {
+		t.Fatalf("%d intervals accepted", models.MaxWorkingHours+1)
+	} else if e, ok := apperr.As(err); !ok || e.Code != apperr.BadUserInput || e.Field != "workingHours" {
+		t.Fatalf("%d intervals: %v, want BAD_USER_INPUT on workingHours", models.MaxWorkingHours+1, err)
+	}
+}

@@ -103,6 +103,13 @@ const (
 	MaxCapacity         = 1000
 	MaxMinNoticeMinutes = 365 * 24 * 60
 	MaxNameLength       = 200
+	// MaxWorkingHours bounds a provider's intervals in one week: four a
+	// day, every day (a split shift with two breaks and an evening
+	// session), spread over the week as the provider likes. Real weeks
+	// need fewer (the demo's busiest has two a day), and the bound keeps
+	// what one provider costs to store, expand and answer small: it is
+	// the size GraphQL prices Provider.workingHours at.
+	MaxWorkingHours = 28
 )
 
 // ProviderInput is what an admin sends to create or replace a provider.
@@ -211,9 +218,13 @@ func ParseClock(field, s string) (int, error) {
 	return h*60 + m, nil
 }
 
-// NormalizeHours validates a week of intervals (well-formed, start before
-// end, no overlap within a day) and returns them sorted by weekday and start.
+// NormalizeHours validates a week of intervals (at most MaxWorkingHours,
+// well-formed, start before end, no overlap within a day) and returns them
+// sorted by weekday and start.
 func NormalizeHours(hours []WorkingHours) (WeeklyHours, error) {
+	if len(hours) > MaxWorkingHours {
+		return nil, apperr.Invalid("workingHours", "workingHours must have at most %d intervals in the week, got %d", MaxWorkingHours, len(hours))
+	}
 	type parsed struct {
 		wh WorkingHours
 		iv Interval
