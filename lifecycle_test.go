@@ -23,9 +23,11 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
+	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
 	"timeslots/internal/schedule"
 	"timeslots/internal/slots"
+	"timeslots/models"
 )
 
 // relay passes TCP connections through to a real server (Redis,
@@ -135,9 +137,11 @@ func redisTarget(t *testing.T) string {
 	return opt.Addr
 }
 
-// SIGTERM while a request outlives SHUTDOWN_TIMEOUT: the shutdown runs out
-// of time, and still the scheduler stops and Redis and the pool are
-// closed before run reports the error.
+// SIGTERM while a request outlives SHUTDOWN_TIMEOUT and a scheduled
+// generation runs: the shutdown runs out of time, and still the scheduler
+// stops (the generation is recorded as interrupted, for another replica to
+// take over), and Redis and the pool are closed before run reports the
+// error.
 func TestShutdownThatRunsOutOfTimeStillStopsEverything(t *testing.T) {
 	t.Parallel()
 	redisAddr := redisTarget(t)
@@ -146,6 +150,8 @@ func TestShutdownThatRunsOutOfTimeStillStopsEverything(t *testing.T) {
 			t.Parallel()
 			redisRelay := startRelay(t, redisAddr)
 			dbURL := dbtest.URL(t, d)
+			// The test's own connections go around the relay.
+			db := openDatabase(t, dbURL)
 			var pgRelay *relay
 			if d == database.Postgres {
 				u, err := url.Parse(dbURL)
@@ -156,12 +162,29 @@ func TestShutdownThatRunsOutOfTimeStillStopsEverything(t *testing.T) {
 				u.Host = pgRelay.Addr()
 				dbURL = u.String()
 			}
+			// A generation long enough to be running at the signal: the
+			// server catches up today's tick at start, generation having
+			// run the day before.
+			tick := longGeneration(t, db, 8)
 			p := startServer(t, testEnv(t, d, map[string]string{
 				"DATABASE_URL": dbURL, "SEED_DEMO": "false", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "300ms",
 				"SCHEDULER_ENABLED": "true", "RATE_LIMIT_RPS": "1000", "RATE_LIMIT_BURST": "1000",
-				"REDIS_URL":    "redis://" + redisRelay.Addr() + "/0",
-				"REDIS_PREFIX": fmt.Sprintf("timeslots-test:%s:%d", t.Name(), time.Now().UnixNano()),
+				"GENERATE_DAYS_AHEAD": "365",
+				"REDIS_URL":           "redis://" + redisRelay.Addr() + "/0",
+				"REDIS_PREFIX":        fmt.Sprintf("timeslots-test:%s:%d", t.Name(), time.Now().UnixNano()),
 			}))
+			generationRun := func() (r models.JobRun) {
+				if err := db.Where("job = ? AND tick = ?", jobs.GenerateJob, tick).Order("attempt DESC").Limit(1).Find(&r).Error; err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			for deadline := time.Now().Add(30 * time.Second); generationRun().Outcome != models.JobRunning; {
+				if time.Now().After(deadline) {
+					t.Fatalf("the generation did not start within 30s: %+v\n%s", generationRun(), p.Logs())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			// A counted request: the rate limit has talked to Redis.
 			resp, err := http.Get(p.URL + "/api/time-slots?limit=1")
 			if err != nil {
@@ -196,12 +219,50 @@ func TestShutdownThatRunsOutOfTimeStillStopsEverything(t *testing.T) {
 			if shutting < 0 || stopped < shutting {
 				t.Errorf("the scheduler was not stopped after the shutdown began\n%s", logs)
 			}
+			if r := generationRun(); r.Outcome != models.JobInterrupted || r.Error == "" || r.FinishedAt == nil {
+				t.Errorf("the generation running at the signal is recorded as %+v, want interrupted by the shutdown", r)
+			}
 			redisRelay.waitAllClosed(t, "Redis", 10*time.Second)
 			if pgRelay != nil {
 				pgRelay.waitAllClosed(t, "PostgreSQL", 10*time.Second)
 			}
 		})
 	}
+}
+
+// longGeneration gives db (migrated here) providers open every day and a
+// generation run the day before today's tick of the default schedule, so
+// a server started on it with GENERATE_DAYS_AHEAD=365 catches that tick
+// up at once and generates for a few seconds (40 slots a day a provider);
+// it answers the tick.
+func longGeneration(t *testing.T, db *database.DB, providers int) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mgr := slots.New(db)
+	var hours []models.WorkingHours
+	for _, wd := range models.AllWeekdays {
+		hours = append(hours, models.WorkingHours{Weekday: wd, Start: "08:00", End: "18:00"})
+	}
+	for i := range providers {
+		if _, err := mgr.CreateProvider(ctx, models.ProviderInput{
+			Name: fmt.Sprintf("Clinic %d", i), TimeZone: "UTC", SlotMinutes: 15, WorkingHours: hours,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gen := schedule.MustParse("0 2 * * *")
+	tick := gen.Previous(time.Now())
+	earlier, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, tick.Add(-24*time.Hour), "earlier", time.Minute)
+	if err != nil || earlier == nil {
+		t.Fatalf("record an earlier run: %v", err)
+	}
+	if err := mgr.FinishJobRun(ctx, earlier.ID, models.JobSucceeded, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	return tick
 }
 
 // When the scheduler cannot be built, start closes the Redis client it
@@ -271,5 +332,53 @@ func TestBadURLsStopEveryCommandBeforeAnythingStarts(t *testing.T) {
 				t.Errorf("the database file exists (%v): something started", err)
 			}
 		})
+	}
+}
+
+// On SIGTERM the server first answers /readyz 503 for SHUTDOWN_DRAIN while
+// it serves everything else, as load balancers expect, and only then stops
+// accepting and drains.
+func TestSIGTERMFailsReadinessWhileServingForTheDrain(t *testing.T) {
+	t.Parallel()
+	const drain = 5 * time.Second
+	p := startServer(t, testEnv(t, database.SQLite, map[string]string{"SHUTDOWN_DRAIN": drain.String()}))
+	if a, err := getAnswer(nil, http.MethodGet, p.URL+"/readyz", nil, nil); err != nil || a.Status != http.StatusOK {
+		t.Fatalf("/readyz before the signal: %v %v, want 200", a, err)
+	}
+	signalled := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- p.Stop() }()
+	for {
+		a, err := getAnswer(nil, http.MethodGet, p.URL+"/readyz", nil, nil)
+		if err != nil {
+			t.Fatalf("/readyz during the drain: %v", err)
+		}
+		if a.Status == http.StatusServiceUnavailable {
+			if !strings.Contains(string(a.Body), "shutting down") {
+				t.Errorf("/readyz during the drain answers %v, want the reason", a)
+			}
+			break
+		}
+		if time.Since(signalled) > drain {
+			t.Fatalf("/readyz still answers %v %v after the signal", a, time.Since(signalled))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, path := range []string{"/healthz", "/api/time-slots?limit=1", "/graphql?query=%7BtimeSlots(first:1)%7BtotalCount%7D%7D", "/metrics"} {
+		if a, err := getAnswer(nil, http.MethodGet, p.URL+path, nil, nil); err != nil || a.Status != http.StatusOK {
+			t.Errorf("GET %s during the drain: %v %v, want 200", path, a, err)
+		}
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if took := time.Since(signalled); took < drain {
+		t.Errorf("the server stopped %v after the signal, before its %v drain ended", took, drain)
+	}
+	if _, err := getAnswer(nil, http.MethodGet, p.URL+"/healthz", nil, nil); err == nil {
+		t.Errorf("the server still answers after it stopped")
+	}
+	if !strings.Contains(p.Logs(), `"msg":"shutting down","drain":5000000000`) {
+		t.Errorf("no shutting down line with the drain\n%s", p.Logs())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -40,6 +41,8 @@ type application struct {
 
 	metrics *metrics.Metrics
 
+	// draining is set on SIGTERM: /readyz answers 503 from then on.
+	draining atomic.Bool
 	stopOnce sync.Once
 }
 
@@ -111,8 +114,13 @@ func (a *application) routes() (http.Handler, error) {
 	return h, nil
 }
 
-// readyz answers 200 when the database answers and no migration is pending.
+// readyz answers 200 when the database answers and no migration is
+// pending, and 503 once the server is shutting down.
 func (a *application) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.draining.Load() {
+		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "shutting down"})
+		return
+	}
 	if err := a.slots.Ping(r.Context()); err != nil {
 		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
 		return

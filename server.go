@@ -213,6 +213,7 @@ func tuneGC(getenv func(string) string, server bool) {
 }
 
 // serve runs the server until ctx is cancelled, then shuts down in order:
+// answer /readyz 503 for SHUTDOWN_DRAIN while serving everything else,
 // stop accepting and let in-flight requests finish (for at most
 // SHUTDOWN_TIMEOUT), stop the scheduler, stop refreshing the key set of
 // end-user tokens, close Redis, close the pool. Once open, each of these
@@ -282,7 +283,20 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down")
+	// Drain: /readyz answers 503 so that load balancers stop sending new
+	// requests, while everything is still served; then stop accepting.
+	app.draining.Store(true)
+	logger.Info("shutting down", slog.Duration("drain", cfg.ShutdownDrain), slog.Duration("timeout", cfg.ShutdownGrace))
+	if cfg.ShutdownDrain > 0 {
+		drained := time.NewTimer(cfg.ShutdownDrain)
+		select {
+		case <-drained.C:
+		case err := <-errc:
+			drained.Stop()
+			app.stop()
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
 	err = srv.Shutdown(shutCtx)

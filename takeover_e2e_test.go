@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,8 +12,6 @@ import (
 
 	"timeslots/internal/dbtest"
 	"timeslots/internal/jobs"
-	"timeslots/internal/schedule"
-	"timeslots/internal/slots"
 	"timeslots/models"
 )
 
@@ -71,40 +68,12 @@ func TestAKilledReplicasGenerationIsTakenOverAndCompleted(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			dbURL := dbtest.URL(t, d)
 			db := openDatabase(t, dbURL)
-			if _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			mgr := slots.New(db)
-			// 5 providers × 40 slots a day × 365 days: 73,000 slots, a few
-			// seconds of work; the replica is killed at its first batch.
-			var hours []models.WorkingHours
-			for _, wd := range models.AllWeekdays {
-				hours = append(hours, models.WorkingHours{Weekday: wd, Start: "08:00", End: "18:00"})
-			}
-			for i := range 5 {
-				if _, err := mgr.CreateProvider(ctx, models.ProviderInput{
-					Name: fmt.Sprintf("Clinic %d", i), TimeZone: "UTC", SlotMinutes: 15, WorkingHours: hours,
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Generation ran the day before, so a starting replica catches
-			// up today's tick at once.
-			gen := schedule.MustParse("0 2 * * *")
-			tick := gen.Previous(time.Now())
-			earlier, err := mgr.ClaimJobRun(ctx, jobs.GenerateJob, tick.Add(-24*time.Hour), "earlier", time.Minute)
-			if err != nil || earlier == nil {
-				t.Fatalf("record an earlier run: %v", err)
-			}
-			if err := mgr.FinishJobRun(ctx, earlier.ID, models.JobSucceeded, "", nil); err != nil {
-				t.Fatal(err)
-			}
+			tick := longGeneration(t, db, 5) // 73,000 slots; killed at its first batch
 			env := []string{
 				"PORT=0", "DATABASE_URL=" + dbURL, "SEED_DEMO=false", "RATE_LIMIT_RPS=0", "LOG_LEVEL=info",
-				"SCHEDULER_ENABLED=true", "GENERATE_SCHEDULE=" + gen.String(), "GENERATE_DAYS_AHEAD=365", "JOB_LEASE=2s",
+				"SCHEDULER_ENABLED=true", "GENERATE_DAYS_AHEAD=365", "JOB_LEASE=2s",
 			}
 			attempts := func() []models.JobRun {
 				var runs []models.JobRun

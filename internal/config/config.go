@@ -74,7 +74,10 @@ type Config struct {
 	// queries sent again (0: none are kept).
 	QueryCacheBytes int64
 	ShutdownGrace   time.Duration
-	LogLevel        string
+	// ShutdownDrain is how long /readyz answers 503 after SIGTERM, while
+	// everything else is served, before the server stops accepting.
+	ShutdownDrain time.Duration
+	LogLevel      string
 }
 
 // AuthEnabled reports whether end-user authentication is on.
@@ -140,6 +143,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.MaxMutations = r.intRange("GRAPHQL_MAX_MUTATIONS", 10, 1, 1000)
 	c.QueryCacheBytes = int64(r.intRange("QUERY_CACHE_BYTES", 4<<20, 0, 1<<30))
 	c.ShutdownGrace = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
+	c.ShutdownDrain = r.durationRange("SHUTDOWN_DRAIN", map[bool]time.Duration{true: 5 * time.Second, false: 0}[prod], 0, 5*time.Minute)
 	c.LogLevel = r.str("LOG_LEVEL", "info")
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -68,6 +68,7 @@ func TestEveryVariable(t *testing.T) {
 		{"DB_MAX_CONNS", func(c *config.Config) any { return c.DBMaxConns }, 0, "40", 40, []string{"-1", "1001"}},
 		{"DB_READ_CONCURRENCY", func(c *config.Config) any { return c.DBReadConcurrency }, 2 * runtime.GOMAXPROCS(0), "0", 0, []string{"-1", "all"}},
 		{"SHUTDOWN_TIMEOUT", func(c *config.Config) any { return c.ShutdownGrace }, 20 * time.Second, "250ms", 250 * time.Millisecond, []string{"0s", "soon"}},
+		{"SHUTDOWN_DRAIN", func(c *config.Config) any { return c.ShutdownDrain }, time.Duration(0), "2s", 2 * time.Second, []string{"-1s", "6m", "soon", "5"}},
 		{"LOG_LEVEL", func(c *config.Config) any { return c.LogLevel }, "info", "debug", "debug", []string{"verbose", "INFO"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,9 +148,9 @@ func TestProductionDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Production() || c.Host != "0.0.0.0" || c.SeedDemo || c.Introspection {
-		t.Errorf("production: Production()=%v Host=%q SeedDemo=%v Introspection=%v; want true, 0.0.0.0, false, false",
-			c.Production(), c.Host, c.SeedDemo, c.Introspection)
+	if !c.Production() || c.Host != "0.0.0.0" || c.SeedDemo || c.Introspection || c.ShutdownDrain != 5*time.Second {
+		t.Errorf("production: Production()=%v Host=%q SeedDemo=%v Introspection=%v ShutdownDrain=%v; want true, 0.0.0.0, false, false, 5s",
+			c.Production(), c.Host, c.SeedDemo, c.Introspection, c.ShutdownDrain)
 	}
 	if c.Addr() != "0.0.0.0:3000" {
 		t.Errorf("Addr() = %q, want 0.0.0.0:3000", c.Addr())
