@@ -52,7 +52,7 @@ func (a *application) routes() (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("GET /readyz", a.metrics.Readiness(http.HandlerFunc(a.readyz)))
 	mux.Handle("GET "+metricsPath, a.metrics.Handler())
 
 	// Customers' tokens are read where customers are served: GraphQL and

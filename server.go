@@ -229,6 +229,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency),
 		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays))
 	met.WatchHorizons(mgr.Horizons)
+	met.WatchJobs(maintenance(cfg, mgr).Standings)
 	if cfg.SeedDemo {
 		res, err := mgr.SeedDemo(ctx)
 		if err != nil {

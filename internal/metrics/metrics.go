@@ -21,6 +21,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/httpx"
+	"timeslots/internal/jobs"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
@@ -33,11 +34,14 @@ type Metrics struct {
 
 	requests   *prometheus.HistogramVec
 	operations *prometheus.HistogramVec
+	rootFields *prometheus.HistogramVec
+	internal   prometheus.Counter
 	bookings   *prometheus.CounterVec
 	generated  *prometheus.CounterVec
 	deleted    prometheus.Counter
 	jobRuns    *prometheus.CounterVec
 	jobSeconds *prometheus.HistogramVec
+	readiness  *readiness
 
 	// opMu serialises the operation table and the observations made
 	// under its names, so a name is never observed after it lost its
@@ -64,6 +68,15 @@ func New(db *sql.DB) *Metrics {
 			Help:    "Time to execute GraphQL operations, by operation and whether the answer carried errors.",
 			Buckets: latencyBucketsSeconds,
 		}, []string{"operation", "outcome"}),
+		rootFields: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "graphql_root_field_duration_seconds",
+			Help:    "Time to execute GraphQL operations, by each root field of the schema the operation selects.",
+			Buckets: latencyBucketsSeconds,
+		}, []string{"field"}),
+		internal: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "graphql_internal_errors_total",
+			Help: "GraphQL operations whose answer carried an INTERNAL_SERVER_ERROR (once per operation).",
+		}),
 		bookings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "bookings_total",
 			Help: "Booking attempts by outcome: ok, or the refusal's error code.",
@@ -85,14 +98,23 @@ func New(db *sql.DB) *Metrics {
 			Help:    "Duration of the scheduled job runs this replica executed.",
 			Buckets: []float64{.01, .1, .5, 1, 5, 10, 30, 60, 300, 900},
 		}, []string{"job"}),
-		perf: NewPerformance(),
+		readiness: newReadiness(),
+		perf:      NewPerformance(),
 	}
 	m.opNames = newOperationNames(maxOperations, func(name string) {
 		m.operations.DeletePartialMatch(prometheus.Labels{"operation": name})
 		m.perf.forget(graphQLPrefix + name)
 	})
-	m.reg.MustRegister(m.requests, m.operations, m.bookings, m.generated, m.deleted, m.jobRuns, m.jobSeconds,
+	m.reg.MustRegister(m.requests, m.operations, m.rootFields, m.internal, m.bookings, m.generated, m.deleted,
+		m.jobRuns, m.jobSeconds, m.readiness.ready, m.readiness.changes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every job's outcomes start at 0, so the first failure is an
+	// increase Prometheus can see (a series born at 1 shows none).
+	for _, job := range []string{jobs.GenerateJob, jobs.CleanupJob} {
+		for _, outcome := range []models.JobOutcome{models.JobSucceeded, models.JobFailed, models.JobInterrupted, jobs.Skipped} {
+			m.jobRuns.WithLabelValues(job, string(outcome))
+		}
+	}
 	if db != nil {
 		m.reg.MustRegister(collectors.NewDBStatsCollector(db, namespace))
 	}
@@ -211,12 +233,47 @@ func (g graphQLTimer) InterceptResponse(ctx context.Context, next graphql.Respon
 	if resp == nil || len(resp.Errors) > 0 {
 		outcome = "error"
 	}
+	if resp != nil && carriesInternalError(resp) {
+		g.m.internal.Inc()
+	}
 	name := RefusedOperation
 	if !refused {
 		name = operationName(oc)
+		// A refused operation's fields are not believed; one that ran
+		// passed validation, so its root fields are the schema's.
+		for _, field := range rootFields(oc) {
+			g.m.rootFields.WithLabelValues(field).Observe(took.Seconds())
+		}
 	}
 	g.m.observeOperation(name, outcome, took)
 	return resp
+}
+
+// carriesInternalError reports whether an answer carries an error the
+// presenter coded INTERNAL_SERVER_ERROR.
+func carriesInternalError(resp *graphql.Response) bool {
+	for _, e := range resp.Errors {
+		if code, _ := e.Extensions["code"].(string); code == string(apperr.Internal) {
+			return true
+		}
+	}
+	return false
+}
+
+// rootFields answers the root fields an operation selects, each once, in
+// the order written, through fragments and honouring @skip and @include.
+func rootFields(oc *graphql.OperationContext) []string {
+	op := oc.Operation
+	if op == nil {
+		return nil
+	}
+	var out []string
+	for _, f := range graphql.CollectFields(oc, op.SelectionSet, []string{"Query", "Mutation", "Subscription"}) {
+		if !slices.Contains(out, f.Name) {
+			out = append(out, f.Name)
+		}
+	}
+	return out
 }
 
 // graphQLPrefix starts the GraphQL operations' names in the performance

@@ -76,6 +76,19 @@ func (s Schedule) Every() time.Duration { return s.every }
 // multiples of d, so the multiple is their tick.
 func (s Schedule) Tick(t time.Time) time.Time { return s.Previous(t) }
 
+// Next answers the first scheduled instant after t (the zero time if there
+// is none).
+func (s Schedule) Next(t time.Time) time.Time {
+	t = t.UTC()
+	if s.every > 0 {
+		return t.Truncate(s.every).Add(s.every)
+	}
+	if s.cron == nil {
+		return time.Time{}
+	}
+	return s.cron.Next(t).UTC()
+}
+
 // Previous answers the latest scheduled instant at or before t (the zero
 // time if there is none within a year): the tick a replica that was down
 // at that instant catches up on when it starts.

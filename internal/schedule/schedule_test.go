@@ -86,3 +86,27 @@ func TestPreviousScheduledInstant(t *testing.T) {
 		t.Errorf("the zero schedule's previous instant = %v, want none", got)
 	}
 }
+
+func TestNextScheduledInstant(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 4, 1, 30, 0, 0, time.UTC) // a Wednesday
+	for _, tc := range []struct {
+		spec string
+		t    time.Time
+		want time.Time
+	}{
+		{"0 2 * * *", at, time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)},
+		{"0 2 * * *", time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 2, 0, 0, 0, time.UTC)},
+		{"0 3 * * 0", at, time.Date(2026, 3, 8, 3, 0, 0, 0, time.UTC)},
+		{"*/5 * * * *", at.Add(7 * time.Minute), at.Add(10 * time.Minute)},
+		{"@every 10s", at.Add(13 * time.Second), at.Add(20 * time.Second)},
+		{"@every 10s", at.Add(20 * time.Second), at.Add(30 * time.Second)},
+	} {
+		if got := schedule.MustParse(tc.spec).Next(tc.t); !got.Equal(tc.want) {
+			t.Errorf("%q after %v = %v, want %v", tc.spec, tc.t, got, tc.want)
+		}
+	}
+	if got := (schedule.Schedule{}).Next(at); !got.IsZero() {
+		t.Errorf("the zero schedule's next instant = %v, want none", got)
+	}
+}

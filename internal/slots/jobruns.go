@@ -119,6 +119,19 @@ func (m *Manager) LastJobRuns(ctx context.Context) ([]models.JobRun, error) {
 	return runs, nil
 }
 
+// LastSucceededJobTick answers the tick of job's latest successful run,
+// by any replica, or the zero time when it has none.
+func (m *Manager) LastSucceededJobTick(ctx context.Context, job string) (time.Time, error) {
+	tick, err := m.store.lastSucceededTick(ctx, job)
+	if errors.Is(err, errNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, dbError("load last successful job run", err)
+	}
+	return tick.UTC(), nil
+}
+
 // PruneJobRuns deletes the run records started longer ago than keep, so a
 // short schedule cannot grow the table without bound.
 func (m *Manager) PruneJobRuns(ctx context.Context, keep time.Duration) (int, error) {

@@ -836,6 +836,16 @@ func (s *pgStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) {
 		" FROM job_runs WHERE id IN (SELECT MAX(id) FROM job_runs GROUP BY job) ORDER BY job")
 }
 
+func (s *pgStore) lastSucceededTick(ctx context.Context, job string) (time.Time, error) {
+	// The (job, tick) key read backwards: it stops at the latest success.
+	tick, err := pgRow(ctx, s.primary, pgValue[time.Time],
+		"SELECT tick FROM job_runs WHERE job = $1 AND outcome = $2 ORDER BY tick DESC LIMIT 1", job, string(models.JobSucceeded))
+	if err != nil {
+		return time.Time{}, err
+	}
+	return *tick, nil
+}
+
 func (s *pgStore) pruneJobRuns(ctx context.Context, cutoff time.Time) (int, error) {
 	n, err := pgExec(ctx, s.primary, "DELETE FROM job_runs WHERE started_at < $1", cutoff)
 	return int(n), err

@@ -647,6 +647,16 @@ func (s *sqliteStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) 
 	return runs, s.db.WithContext(ctx).Where("id IN (?)", latest).Order("job").Find(&runs).Error
 }
 
+func (s *sqliteStore) lastSucceededTick(ctx context.Context, job string) (time.Time, error) {
+	var run models.JobRun
+	err := s.db.WithContext(ctx).Where("job = ? AND outcome = ?", job, models.JobSucceeded).
+		Order("tick DESC").Take(&run).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return time.Time{}, errNoRows
+	}
+	return run.Tick, err
+}
+
 func (s *sqliteStore) pruneJobRuns(ctx context.Context, cutoff time.Time) (int, error) {
 	res := s.db.WithContext(ctx).Where("started_at < ?", cutoff).Delete(&models.JobRun{})
 	return int(res.RowsAffected), res.Error

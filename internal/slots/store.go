@@ -136,6 +136,9 @@ type store interface {
 	interruptLapsedJobRuns(ctx context.Context, at time.Time, errText string) (int, error)
 	// lastJobRuns answers each job's latest run, by job name.
 	lastJobRuns(ctx context.Context) ([]models.JobRun, error)
+	// lastSucceededTick answers the tick of job's latest successful run,
+	// or errNoRows when it has none.
+	lastSucceededTick(ctx context.Context, job string) (time.Time, error)
 	// pruneJobRuns deletes the runs started before cutoff and answers how
 	// many.
 	pruneJobRuns(ctx context.Context, cutoff time.Time) (int, error)
