@@ -61,10 +61,10 @@ var commands = map[string]command{
 		},
 	},
 	"generate": {
-		summary: "generate the slots of the next N days (idempotent: existing slots are kept)",
+		summary: "generate the slots of the next N days, or more for providers whose customers book far ahead (idempotent: existing slots are kept)",
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, *cmdEnv) error {
 			days := fs.Int("days", cfg.GenerateDays, "days ahead to generate, today included (1-365): the floor of every provider's horizon")
-			maxDays := fs.Int("max-days", cfg.GenerateMaxDays, "the ceiling of a provider's horizon, which follows its demand (--days-365; default GENERATE_MAX_DAYS_AHEAD, or --days when larger)")
+			maxDays := fs.Int("max-days", cfg.GenerateMaxDays, "the ceiling of each provider's horizon, which follows its demand (--days to 365); when left out, GENERATE_MAX_DAYS_AHEAD or --days, whichever is larger")
 			providers := fs.String("providers", "", "comma-separated provider ids (default: every active provider)")
 			return func(ctx context.Context, c *cmdEnv) error {
 				in := slots.GenerateInput{DaysAhead: *days, MaxDaysAhead: *maxDays}

@@ -4,7 +4,7 @@
 //	timeslots [serve]               run the server (default)
 //	timeslots migrate               apply pending migrations
 //	timeslots seed                  seed demo data into an empty database
-//	timeslots generate --days N     generate the next N days of slots
+//	timeslots generate --days N     generate the next N days of slots (more where demand asks)
 //	timeslots cleanup --days-old N  delete slots that ended more than N days ago
 //	timeslots stats                 print slot statistics and the last job runs as JSON
 package main
@@ -112,7 +112,8 @@ commands:
   serve                      run the HTTP server and scheduler (default)
   migrate                    apply pending database migrations
   seed                       seed demo providers and slots into an empty database
-  generate --days N          generate slots for the next N days [--providers 1,2,3]
+  generate --days N          generate slots for the next N days, more where demand asks
+                             [--max-days M] [--providers 1,2,3]
   cleanup --days-old N       delete slots that ended more than N days ago
   stats                      print slot statistics and the last job runs as JSON
 
