@@ -95,17 +95,17 @@ func (a *application) routes() (http.Handler, error) {
 
 	// From the outermost: find the client, log, set the common headers
 	// (no-store on GraphQL, admin and metrics answers), answer browsers,
-	// give refusals in front of GraphQL its error shape, refuse oversized
-	// headers and bodies, decide admin access, give the request its
-	// deadline, time it by route, answer what no route takes in the error
-	// shape. The route timer wraps the mux (through Unrouted, which leaves
-	// routed requests to it): it reads the pattern the mux matched back
-	// from the request.
+	// give refusals in front of GraphQL its error shape, give the request
+	// its deadline (which the body's read is held to), refuse oversized
+	// headers and oversized or late bodies, decide admin access, time it
+	// by route, answer what no route takes in the error shape. The route
+	// timer wraps the mux (through Unrouted, which leaves routed requests
+	// to it): it reads the pattern the mux matched back from the request.
 	h := a.metrics.Routes(httpx.Unrouted(mux))
-	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = gate.Middleware(h)
 	h = httpx.LimitBody(a.cfg.MaxBodyBytes)(h)
 	h = httpx.LimitHeaders(httpx.MaxHeaderBytes)(h)
+	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = httpx.Refusals(graph.WriteRefusal, httpx.Paths{graphQLPath, graphQLPath + "/"})(h)
 	h = httpx.CORS(a.cfg.CORSOrigins)(h)
 	h = httpx.SecurityHeaders(httpx.Paths{graphQLPath, rest.AdminPrefix, metricsPath})(h)

@@ -20,12 +20,6 @@ import (
 // complexityLimitCode is the code gqlgen's complexity extension sets.
 const complexityLimitCode = "COMPLEXITY_LIMIT_EXCEEDED"
 
-func init() {
-	// Requests refused by the shape limits are answered like gqlgen's own
-	// complexity refusal: as a protocol error (HTTP 422), before execution.
-	errcode.RegisterErrorType(string(apperr.QueryTooComplex), errcode.KindProtocol)
-}
-
 // requestLevelCodes maps the codes gqlgen and gqlparser put on errors about
 // the request itself to the codes of the contract.
 var requestLevelCodes = map[string]apperr.Code{
@@ -43,6 +37,11 @@ var requestLevelCodes = map[string]apperr.Code{
 func presentError(ctx context.Context, err error) *gqlerror.Error {
 	src := graphql.DefaultErrorPresenter(ctx, err)
 	out := &gqlerror.Error{Message: src.Message, Path: src.Path, Locations: src.Locations}
+	if src.Err != nil {
+		// A resolver's uncoded error after the request's deadline is
+		// the deadline's doing.
+		err = httpx.OutOfTime(ctx, err)
+	}
 	if e, ok := apperr.As(err); ok {
 		out.Message = e.Message
 		out.Extensions = map[string]any{"code": string(e.Code)}
@@ -52,6 +51,11 @@ func presentError(ctx context.Context, err error) *gqlerror.Error {
 		if e.Code == apperr.Unavailable && e.Err != nil {
 			httpx.Logger(ctx).Warn("database unavailable",
 				slog.String("error", e.Err.Error()), slog.String("path", src.Path.String()))
+		}
+		for k, v := range e.Details {
+			if _, taken := out.Extensions[k]; !taken {
+				out.Extensions[k] = v
+			}
 		}
 		return out
 	}
@@ -117,7 +121,7 @@ func isContractCode(code string) bool {
 	switch apperr.Code(code) {
 	case apperr.BadUserInput, apperr.NotFound, apperr.SlotUnavailable, apperr.SlotInPast, apperr.SlotTooSoon,
 		apperr.IdempotencyConflict, apperr.Unauthenticated, apperr.Forbidden, apperr.RateLimited,
-		apperr.QueryTooComplex, apperr.Unavailable, apperr.Internal:
+		apperr.QueryTooComplex, apperr.Unavailable, apperr.DeadlineExceeded, apperr.Internal:
 		return true
 	}
 	return false

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -174,6 +175,7 @@ type request struct {
 	method, contentType, body, auth, from string
 	query                                 string // URL query for GET
 	header                                map[string]string
+	ctx                                   context.Context // the request's context, when not the default
 }
 
 func (a *api) do(t *testing.T, r request) result {
@@ -185,6 +187,9 @@ func (a *api) do(t *testing.T, r request) result {
 		r.contentType = "application/json"
 	}
 	req := httptest.NewRequest(r.method, "/graphql"+r.query, strings.NewReader(r.body))
+	if r.ctx != nil {
+		req = req.WithContext(r.ctx)
+	}
 	req.RemoteAddr = "127.0.0.1:40000"
 	if r.from != "" {
 		req.RemoteAddr = r.from

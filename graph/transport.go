@@ -2,7 +2,9 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -11,12 +13,12 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/httpx"
 )
 
 // transportGQLGen is the gqlgen release whose transport.POST postTransport
@@ -45,8 +47,12 @@ func jsonBodiesOnly(next http.Handler) http.Handler {
 // test compares their answers), but every refusal goes through the
 // executor's error presenter and so carries extensions.code like any other
 // error: gqlgen's own GET answers a mutation, undecodable variables and a
-// websocket upgrade with a bare message and no code. Its answers are
-// always application/json and end with a newline.
+// websocket upgrade with a bare message and no code. Like the POST
+// transport, it answers application/graphql-response+json to a client that
+// asks for it (gqlgen's GET answers only application/json), gives every
+// refusal before execution one status (refusalStatus), and answers a
+// request its deadline ended 504 (writeExecuted). Its answers end with a
+// newline.
 type getTransport struct{}
 
 var _ graphql.Transport = getTransport{}
@@ -58,7 +64,8 @@ func (getTransport) Supports(r *http.Request) bool { return r.Method == http.Met
 // Do parses the query string, refuses what a GET may not do, and runs the
 // query.
 func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	w.Header().Set("Content-Type", "application/json")
+	contentType := responseContentType(r.Header.Get("Accept"))
+	w.Header().Set("Content-Type", contentType)
 	ctx := r.Context()
 	refuse := func(status int, msg string) {
 		w.WriteHeader(status)
@@ -92,9 +99,7 @@ func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 
 	opCtx, errs := exec.CreateOperationContext(ctx, raw)
 	if errs != nil {
-		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-			w.WriteHeader(http.StatusUnprocessableEntity)
-		}
+		w.WriteHeader(refusalStatus(contentType))
 		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
 		return
 	}
@@ -105,9 +110,62 @@ func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
+	writeExecuted(w, ctx, exec, responses)
+	_, _ = io.WriteString(w, "\n")
+}
+
+// refusalStatus is the status of every operation refused before it ran:
+// a document that does not parse or validate, an operation name that
+// names none of its operations, variables that do not fit their types,
+// and the limits (complexity, depth, mutation fields, parser tokens). A
+// client that accepts application/graphql-response+json gets 400, as the
+// GraphQL-over-HTTP specification asks; one that reads application/json
+// gets 422, as it always has. gqlgen itself answers a refusal of an
+// extension whose code it does not know (its own complexity limit among
+// them) with 200, as if the operation had run.
+func refusalStatus(contentType string) int {
+	if contentType == graphqlResponseJSON {
+		return http.StatusBadRequest
+	}
+	return http.StatusUnprocessableEntity
+}
+
+// writeExecuted writes the response of an operation that was let through:
+// 200, 503 when the database could not serve it (unavailableStatus), or
+// 504 when the request's deadline ended it. The executor answers
+// nothing (a nil response) when the context has ended before it ran; that
+// is answered as DEADLINE_EXCEEDED too, so every request gets a coded
+// answer.
+func writeExecuted(w http.ResponseWriter, ctx context.Context, exec graphql.GraphExecutor, responses graphql.ResponseHandler) {
 	resp := responses(ctx)
-	unavailableStatus(w, resp)
-	writeResponse(w, resp)
+	if resp == nil {
+		err := httpx.ErrOutOfTime
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = errEnded
+		}
+		resp = exec.DispatchError(ctx, gqlerror.List{gqlerror.WrapIfUnwrapped(err)})
+	}
+	switch {
+	case hasCode(resp, apperr.Unavailable):
+		unavailableStatus(w, resp)
+	case hasCode(resp, apperr.DeadlineExceeded):
+		w.WriteHeader(http.StatusGatewayTimeout)
+	}
+	writeJSON(w, resp)
+}
+
+// errEnded answers a request whose context ended before the executor ran
+// for another reason than its deadline: the client went away.
+var errEnded = apperr.E(apperr.DeadlineExceeded, "the request ended (its connection closed) before it was answered")
+
+// hasCode reports whether one of resp's errors carries code.
+func hasCode(resp *graphql.Response, code apperr.Code) bool {
+	for _, e := range resp.Errors {
+		if c, _ := e.Extensions["code"].(string); c == string(code) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeResponse writes a GraphQL response body as json.Encoder does; the
@@ -117,11 +175,13 @@ func writeResponse(w http.ResponseWriter, resp *graphql.Response) {
 	_, _ = io.WriteString(w, "\n")
 }
 
-// postTransport serves POST /graphql exactly like gqlgen's transport.POST
-// (no extra response headers, application/json unless the client accepts
-// only application/graphql-response+json; a test compares their answers),
-// except that it writes the response with writeJSON: json.Marshal would
-// validate and copy the executor's encoding of the data once more.
+// postTransport serves POST /graphql like gqlgen's transport.POST (no
+// extra response headers, application/json unless the client accepts only
+// application/graphql-response+json; a test compares their answers),
+// except that it writes the response with writeJSON (json.Marshal would
+// validate and copy the executor's encoding of the data once more), gives
+// every refusal before execution one status (refusalStatus), and answers
+// a request its deadline ended 504 (writeExecuted).
 type postTransport struct{ transport.POST }
 
 var _ graphql.Transport = postTransport{}
@@ -150,21 +210,12 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
-		status := http.StatusOK
-		if errcode.GetErrorKind(errs) == errcode.KindProtocol {
-			status = http.StatusUnprocessableEntity
-			if contentType == graphqlResponseJSON {
-				status = http.StatusBadRequest
-			}
-		}
-		w.WriteHeader(status)
+		w.WriteHeader(refusalStatus(contentType))
 		writeJSON(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
 		return
 	}
 	responses, ctx := exec.DispatchOperation(ctx, opCtx)
-	resp := responses(ctx)
-	unavailableStatus(w, resp)
-	writeJSON(w, resp)
+	writeExecuted(w, ctx, exec, responses)
 }
 
 const graphqlResponseJSON = "application/graphql-response+json"

@@ -27,18 +27,25 @@ const (
 	// connections, is shutting down or starting, or a conflict outlasted
 	// the retries); the same request may succeed later.
 	Unavailable Code = "UNAVAILABLE"
-	Internal    Code = "INTERNAL_SERVER_ERROR"
+	// DeadlineExceeded: the request did not finish, or its body did not
+	// arrive, within the server's request timeout.
+	DeadlineExceeded Code = "DEADLINE_EXCEEDED"
+	Internal         Code = "INTERNAL_SERVER_ERROR"
 )
 
 // Error is a failure the client may see: a code and a message written for
 // the caller. Field names the argument at fault, when there is one. Err is
 // the cause behind a failure that is not the client's (UNAVAILABLE), for
-// the log only: it is never shown.
+// the log only: it is never shown. Details are figures the caller acts
+// on, such as the rows that work stopped part way had committed: GraphQL
+// answers them in extensions, REST in the error object, each under its own
+// name beside the code.
 type Error struct {
 	Code    Code
 	Message string
 	Field   string
 	Err     error
+	Details map[string]any
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }

@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -60,11 +61,26 @@ func (w *watchers) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.Tr
 // TraceQueryEnd is the other half of pgx.QueryTracer.
 func (w *watchers) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// TraceCopyFromStart reports a COPY pgx sends (pgx.CopyFromTracer) as
+// "COPY table (columns) FROM STDIN".
+func (w *watchers) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
+	if list := w.current(); len(list) > 0 {
+		q := "COPY " + data.TableName.Sanitize() + " (" + strings.Join(data.ColumnNames, ", ") + ") FROM STDIN"
+		for _, f := range list {
+			(*f)(q)
+		}
+	}
+	return ctx
+}
+
+// TraceCopyFromEnd is the other half of pgx.CopyFromTracer.
+func (w *watchers) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFromEndData) {}
+
 // WatchStatements calls f with the text of every statement the DB sends
 // from now on (from every goroutine), until stop is called: for tests that
 // prove how many queries an operation takes. On PostgreSQL pgx reports
-// each statement, whoever sends it; on SQLite GORM does, through which
-// every statement goes.
+// each statement (a COPY too), whoever sends it, before it is sent; on
+// SQLite GORM does, through which every statement goes, once it has run.
 func (d *DB) WatchStatements(f func(query string)) (stop func()) {
 	if d.Dialect == SQLite {
 		d.watch.gormOnce.Do(func() {

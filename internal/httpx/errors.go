@@ -4,8 +4,11 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 
 	"timeslots/internal/apperr"
@@ -24,6 +27,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.RateLimited:         http.StatusTooManyRequests,
 	apperr.QueryTooComplex:     http.StatusBadRequest,
 	apperr.Unavailable:         http.StatusServiceUnavailable,
+	apperr.DeadlineExceeded:    http.StatusGatewayTimeout,
 	apperr.Internal:            http.StatusInternalServerError,
 }
 
@@ -48,8 +52,11 @@ type ErrorDetail struct {
 }
 
 // WriteError answers err as JSON with the status of its code. Internal
-// errors are logged with the request id and shown only as the code and id.
+// errors are logged with the request id and shown only as the code and id;
+// an uncoded error after the request's deadline is DEADLINE_EXCEEDED (see
+// OutOfTime).
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	err = OutOfTime(r.Context(), err)
 	code := apperr.ErrorCode(err)
 	WriteErrorStatus(w, r, Status(code), err)
 }
@@ -60,8 +67,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 const UnavailableRetryAfter = "1"
 
 // WriteErrorStatus is WriteError with an explicit status, for protocol
-// errors (404, 405, 413, 415) that have no domain code of their own.
-// UNAVAILABLE answers carry Retry-After.
+// errors (404, 405, 408, 413, 415) that have no domain code of their own.
+// UNAVAILABLE answers carry Retry-After. The error's details
+// (apperr.Error.Details) go in the error object beside its code and
+// message.
 func WriteErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	code := apperr.ErrorCode(err)
 	body := ErrorBody{Error: ErrorDetail{Code: code, Message: apperr.ErrorMessage(err)}}
@@ -77,8 +86,37 @@ func WriteErrorStatus(w http.ResponseWriter, r *http.Request, status int, err er
 		body.Error.Message = "internal server error (request id " + id + ")"
 		Logger(r.Context()).Error("internal error", slog.String("error", err.Error()))
 	}
+	if e, ok := apperr.As(err); ok && len(e.Details) > 0 {
+		detail := make(map[string]any, len(e.Details)+2)
+		maps.Copy(detail, e.Details)
+		detail["code"], detail["message"] = body.Error.Code, body.Error.Message
+		WriteJSON(w, status, map[string]any{"error": detail})
+		return
+	}
 	WriteJSON(w, status, body)
 }
+
+// OutOfTime answers err as DEADLINE_EXCEEDED when it carries no code and
+// the deadline of ctx has passed: a statement the deadline stopped fails
+// with its driver's error (pgx's timeout, SQLite's "interrupted"), which
+// would otherwise be an internal error. The cause is logged at warning
+// level, without a stack. Coded errors, and any error before the
+// deadline, are answered as they are.
+func OutOfTime(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	if _, ok := apperr.As(err); ok {
+		return err
+	}
+	Logger(ctx).Warn("request deadline exceeded", slog.String("error", err.Error()))
+	return ErrOutOfTime
+}
+
+// ErrOutOfTime is the error of a request whose deadline (REQUEST_TIMEOUT)
+// passed before it was answered.
+var ErrOutOfTime = apperr.E(apperr.DeadlineExceeded,
+	"the request did not finish within the server's request timeout (REQUEST_TIMEOUT)")
 
 // WriteJSON answers v as JSON.
 func WriteJSON(w http.ResponseWriter, status int, v any) {

@@ -2,7 +2,10 @@ package httpx
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -80,6 +83,13 @@ func CORS(origins []string) func(http.Handler) http.Handler {
 // slow query is cancelled (the database drivers stop the statement when
 // the context ends) instead of holding a connection past the client's
 // patience. PostgreSQL's statement_timeout (database.Options) backs it up.
+//
+// The deadline covers reading the body too: it is the connection's read
+// deadline until the body has been read to its end, so a body trickled
+// slower than timeout fails its read (LimitBody answers 408) instead of
+// holding the handler. The read deadline is lifted at the body's end, so
+// the server's watch for a closed connection cannot time out while the
+// handler works. Without a body the server's own ReadTimeout applies.
 func Deadline(timeout time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if timeout <= 0 {
@@ -88,7 +98,34 @@ func Deadline(timeout time.Duration) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
+			if r.Body != nil && r.Body != http.NoBody {
+				rc := http.NewResponseController(w)
+				if deadline, _ := ctx.Deadline(); rc.SetReadDeadline(deadline) == nil {
+					r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+				}
+			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }
+
+// deadlineBody is a request body read under a connection read deadline,
+// which it lifts when the body ends.
+type deadlineBody struct {
+	io.ReadCloser
+	rc     *http.ResponseController
+	lifted bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.lifted {
+		b.lifted = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// IsReadTimeout reports whether err is the failure of a read that the
+// connection's read deadline stopped.
+func IsReadTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

@@ -83,7 +83,9 @@ func HeaderBytes(r *http.Request) int {
 // every body whole, at most max bytes, before the handler runs. A body
 // declared or found larger is answered 413 here, in the error shape of the
 // endpoint, and the connection is closed after the answer; the handler gets
-// the body from memory, so no edge ever reads one over the limit.
+// the body from memory, so no edge ever reads one over the limit. A body
+// not received within the request's deadline (Deadline, which must wrap
+// LimitBody) is answered 408 DEADLINE_EXCEEDED, and the connection closed.
 func LimitBody(max int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +101,14 @@ func LimitBody(max int64) func(http.Handler) http.Handler {
 			if err != nil {
 				if errors.As(err, new(*http.MaxBytesError)) {
 					writeTooLarge(w, r, max)
+					return
+				}
+				if IsReadTimeout(err) {
+					// The body came slower than the request's deadline
+					// (see Deadline): the rest of it is never read.
+					w.Header().Set("Connection", "close")
+					WriteProtocolError(w, r, http.StatusRequestTimeout, apperr.E(apperr.DeadlineExceeded,
+						"the request body was not received within the server's request timeout (REQUEST_TIMEOUT)"))
 					return
 				}
 				WriteProtocolError(w, r, http.StatusBadRequest,

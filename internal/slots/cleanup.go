@@ -2,6 +2,8 @@ package slots
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"timeslots/internal/apperr"
@@ -28,6 +30,13 @@ type CleanupResult struct {
 // bounded batches. Bookings are never deleted: their slot_id becomes NULL
 // (ON DELETE SET NULL) and their snapshot of provider, start, end and
 // customer stays readable. Progress, if set, gets the running total.
+//
+// Each batch is a statement of its own, committed when it returns. The
+// context is checked between batches, and a batch once sent is not
+// interrupted (PostgreSQL's statement_timeout still bounds it), so the
+// result always counts exactly what is committed: when the context's
+// deadline ends the cleanup, the error is DEADLINE_EXCEEDED with the
+// figures of the result in its details, and the result is returned too.
 func (m *Manager) Cleanup(ctx context.Context, daysOld int, progress func(deleted int)) (CleanupResult, error) {
 	if daysOld < MinDaysOld || daysOld > MaxDaysOld {
 		return CleanupResult{}, apperr.Invalid("daysOld", "daysOld must be between %d and %d", MinDaysOld, MaxDaysOld)
@@ -35,11 +44,17 @@ func (m *Manager) Cleanup(ctx context.Context, daysOld int, progress func(delete
 	started := time.Now()
 	cutoff := m.Now().AddDate(0, 0, -daysOld)
 	var res CleanupResult
+	var err error
 	for {
-		n, err := m.store.deleteEndedSlots(ctx, cutoff, cleanupBatch)
+		if err = ctx.Err(); err != nil {
+			err = fmt.Errorf("clean up slots: stopped after %d deleted: %w", res.Deleted, err)
+			break
+		}
+		var n int
+		n, err = m.store.deleteEndedSlots(context.WithoutCancel(ctx), cutoff, cleanupBatch)
 		if err != nil {
-			res.Duration = time.Since(started)
-			return res, dbError("clean up slots", err)
+			err = dbError("clean up slots", err)
+			break
 		}
 		res.Deleted += n
 		res.Batches++
@@ -51,8 +66,23 @@ func (m *Manager) Cleanup(ctx context.Context, daysOld int, progress func(delete
 		}
 	}
 	res.Duration = time.Since(started)
-	if m.hooks.Deleted != nil {
+	if m.hooks.Deleted != nil && res.Deleted > 0 {
 		m.hooks.Deleted(res.Deleted)
 	}
-	return res, nil
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return res, outOfTime("cleanup", fmt.Sprintf("%d slots deleted in %d batches", res.Deleted, res.Batches),
+			map[string]any{"deleted": res.Deleted, "batches": res.Batches, "durationMs": res.Duration.Milliseconds()})
+	}
+	return res, err
+}
+
+// outOfTime is the error of work that the context's deadline stopped
+// part way: what it had done, committed, is in done and details.
+func outOfTime(what, done string, details map[string]any) error {
+	return &apperr.Error{
+		Code: apperr.DeadlineExceeded,
+		Message: fmt.Sprintf("the %s ran out of time (REQUEST_TIMEOUT) after %s, which stay committed; run it again to go on "+
+			"(it is idempotent), or from the command line, which has no deadline", what, done),
+		Details: details,
+	}
 }

@@ -101,10 +101,26 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	m.genMu.Lock()
 	defer m.genMu.Unlock()
 	started := time.Now()
+	res, err := m.generate(ctx, in, started)
+	res.Duration = time.Since(started)
+	if m.hooks.Generated != nil && (err == nil || res.Created > 0) {
+		m.hooks.Generated(res.Created, res.Skipped)
+	}
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return res, outOfTime("generation", fmt.Sprintf("%d slots created (%d skipped) in %d batches", res.Created, res.Skipped, res.Batches),
+			map[string]any{"created": res.Created, "skipped": res.Skipped, "batches": res.Batches, "durationMs": res.Duration.Milliseconds()})
+	}
+	return res, err
+}
 
+// generate is Generate once the input is checked, under genMu. Each
+// chunk's statement, once sent, is not interrupted by ctx (PostgreSQL's
+// statement_timeout still bounds it): ctx is checked before each chunk,
+// so the result counts exactly the rows committed when ctx ends.
+func (m *Manager) generate(ctx context.Context, in GenerateInput, started time.Time) (GenerateResult, error) {
 	providers, err := m.generationProviders(ctx, in.ProviderIDs)
 	if err != nil {
-		return GenerateResult{}, err
+		return GenerateResult{Days: in.DaysAhead}, err
 	}
 	now := m.Now()
 	res := GenerateResult{Providers: providers.total, Days: in.DaysAhead}
@@ -133,7 +149,7 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 				if ctx.Err() != nil {
 					continue // drain so the producer can finish
 				}
-				n, batches, err := m.insertChunk(ctx, c.rows)
+				n, batches, err := m.insertChunk(context.WithoutCancel(ctx), c.rows)
 				mu.Lock()
 				if err != nil {
 					if firstErr == nil {
@@ -167,11 +183,12 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	if prodErr != nil {
 		return res, prodErr
 	}
+	if res.Created+res.Skipped != produced && ctx.Err() != nil {
+		// Writers left chunks unwritten when ctx ended.
+		return res, fmt.Errorf("generate slots: stopped after %d of %d rows: %w", res.Created+res.Skipped, produced, ctx.Err())
+	}
 	if res.Created+res.Skipped != produced {
 		return res, fmt.Errorf("generate slots: wrote %d of %d produced rows", res.Created+res.Skipped, produced)
-	}
-	if m.hooks.Generated != nil {
-		m.hooks.Generated(res.Created, res.Skipped)
 	}
 	return res, nil
 }

@@ -129,6 +129,12 @@ func dbError(what string, err error) error {
 	if database.IsUnstorableText(err) {
 		return apperr.E(apperr.BadUserInput, "the input holds text that cannot be stored (a NUL character or invalid UTF-8)")
 	}
+	// A statement that the context stopped (pgx counts one stopped before
+	// it was sent as safe to retry) is not the database's failing: the
+	// edges answer a request past its deadline DEADLINE_EXCEEDED.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	// A database that refuses connections, is restarting, or kept
 	// conflicting past the retries: the request may succeed later.
 	if database.IsUnavailable(err) || database.IsRetryable(err) {
