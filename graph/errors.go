@@ -140,6 +140,64 @@ func unavailableStatus(w http.ResponseWriter, resp *graphql.Response) {
 	}
 }
 
+// quoteVariableValues rewrites gqlparser's refusals of variable values
+// ("cannot use … as Int") so that they quote the value the client sent:
+// gqlparser says "cannot use value 0 as Int" of 1.5 and "cannot use string
+// as Int" of "ten". presentError then names the variable, so the client
+// reads "variable $first: cannot use 1.5 as Int". A value is quoted as
+// JSON, cut short so that an error never echoes a large input.
+func quoteVariableValues(errs gqlerror.List, vars map[string]any) {
+	for _, e := range errs {
+		if len(e.Path) < 2 || e.Path[0] != ast.PathName("variable") {
+			continue
+		}
+		rest, ok := strings.CutPrefix(e.Message, "cannot use ")
+		if !ok {
+			continue
+		}
+		as := strings.Index(rest, " as ")
+		v, found := variableAt(vars, e.Path[1:])
+		if as < 0 || !found {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			continue
+		}
+		quoted := string(b)
+		if len(quoted) > 40 {
+			quoted = strings.ToValidUTF8(quoted[:40], "") + "…"
+		}
+		e.Message = "cannot use " + quoted + rest[as:]
+	}
+}
+
+// variableAt answers the value at path (names and indexes) in vars.
+func variableAt(vars map[string]any, path ast.Path) (any, bool) {
+	var v any = vars
+	for _, p := range path {
+		switch p := p.(type) {
+		case ast.PathName:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if v, ok = m[string(p)]; !ok {
+				return nil, false
+			}
+		case ast.PathIndex:
+			l, ok := v.([]any)
+			if !ok || int(p) < 0 || int(p) >= len(l) {
+				return nil, false
+			}
+			v = l[p]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
 // requestError is an error about the request as a whole, already coded.
 func requestError(code apperr.Code, msg string) *gqlerror.Error {
 	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": string(code)}}

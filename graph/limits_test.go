@@ -154,6 +154,8 @@ func TestRequestErrorsNameTheParameter(t *testing.T) {
 	a := newAPI(t, dbtest.Open(t, database.SQLite), nil)
 	two := `query A { __typename } query B { __typename }`
 	book := `mutation($i: BookSlotInput!) { bookSlot(input: $i) { booking { id } } }`
+	page := `query($first: Int) { timeSlots(first: $first) { totalCount } }`
+	ids := `query($ids: [ID!]) { timeSlots(filter: {providerIds: $ids}) { totalCount } }`
 	for _, c := range []struct {
 		name, body, want, argument string
 	}{
@@ -161,6 +163,10 @@ func TestRequestErrorsNameTheParameter(t *testing.T) {
 		{"a name the document lacks", fmt.Sprintf(`{"query":%q,"operationName":"C"}`, two), `operationName "C" names no operation`, "operationName"},
 		{"a missing input field", fmt.Sprintf(`{"query":%q,"variables":{"i":{"slotId":"1"}}}`, book), "variable $i.customer: must be defined", "$i.customer"},
 		{"an unknown input field", fmt.Sprintf(`{"query":%q,"variables":{"i":{"slotId":"1","customer":"A","x":1}}}`, book), "variable $i.x: unknown field", "$i.x"},
+		{"a fraction for an Int", fmt.Sprintf(`{"query":%q,"variables":{"first":1.5}}`, page), "variable $first: cannot use 1.5 as Int", "$first"},
+		{"a string for an Int", fmt.Sprintf(`{"query":%q,"variables":{"first":"ten"}}`, page), `variable $first: cannot use "ten" as Int`, "$first"},
+		{"an Int beyond 64 bits", fmt.Sprintf(`{"query":%q,"variables":{"first":1e30}}`, page), "variable $first: cannot use 1e30 as Int", "$first"},
+		{"a boolean in a list of IDs", fmt.Sprintf(`{"query":%q,"variables":{"ids":["1",true]}}`, ids), "variable $ids[1]: cannot use true as ID", "$ids[1]"},
 	} {
 		res := a.do(t, request{body: c.body})
 		if res.Status != http.StatusUnprocessableEntity || res.Code() != "BAD_USER_INPUT" ||

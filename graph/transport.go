@@ -99,6 +99,7 @@ func (getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 
 	opCtx, errs := exec.CreateOperationContext(ctx, raw)
 	if errs != nil {
+		quoteVariableValues(errs, raw.Variables)
 		w.WriteHeader(refusalStatus(contentType))
 		writeResponse(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
 		return
@@ -210,6 +211,7 @@ func (postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	opCtx, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
+		quoteVariableValues(errs, params.Variables)
 		w.WriteHeader(refusalStatus(contentType))
 		writeJSON(w, exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), errs))
 		return

@@ -26,6 +26,19 @@ func ParseDate(field, s string) (Date, error) {
 	return Date(s), nil
 }
 
+// ParseInstant validates s as an RFC 3339 instant (any offset) and answers
+// it in UTC; field names the argument in the error. Its UTC date keeps to
+// the years ParseDate takes, 0001–9999: Go parses a year 0000 (and, with
+// an offset, reaches year 10000) that PostgreSQL's timestamptz and the
+// RFC 3339 answers cannot hold.
+func ParseInstant(field, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if t = t.UTC(); err != nil || t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, apperr.Invalid(field, "%s must be an RFC 3339 time such as 2025-09-09T09:00:00Z, in the years 0001 to 9999", field)
+	}
+	return t, nil
+}
+
 // DateOf answers the calendar date of t as seen in t's location.
 func DateOf(t time.Time) Date { return Date(t.Format(DateLayout)) }
 

@@ -75,16 +75,11 @@ func AppendTime(b []byte, t time.Time) []byte {
 	return append(t.UTC().AppendFormat(append(b, '"'), time.RFC3339), '"')
 }
 
-// UnmarshalTime reads an RFC 3339 instant with any offset.
+// UnmarshalTime reads an RFC 3339 instant with any offset, in the years
+// the Date scalar takes (models.ParseInstant).
 func UnmarshalTime(ctx context.Context, v any) (time.Time, error) {
-	s, ok := v.(string)
-	if ok {
-		if t, err := time.Parse(time.RFC3339, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	name := Argument(ctx)
-	return time.Time{}, apperr.Invalid(name, "%s must be an RFC 3339 time such as 2025-09-09T09:00:00Z", name)
+	s, _ := v.(string)
+	return models.ParseInstant(Argument(ctx), s)
 }
 
 // MarshalDate writes a calendar date as YYYY-MM-DD.

@@ -55,6 +55,37 @@ func TestScalarsNameTheArgumentAtFault(t *testing.T) {
 	}
 }
 
+// Time and Date take the same years, 0001 to 9999, and refuse the others
+// with the same coded error, naming the argument; an offset that moves an
+// instant across either end counts.
+func TestTimeAndDateTakeTheSameYears(t *testing.T) {
+	for _, c := range []struct {
+		time, date string
+		ok         bool
+	}{
+		{"0000-06-01T00:00:00Z", "0000-06-01", false},
+		{"0001-01-01T00:00:00Z", "0001-01-01", true},
+		{"0001-01-01T00:30:00+01:00", "", false}, // 0000-12-31T23:30:00Z
+		{"9999-12-31T23:59:59Z", "9999-12-31", true},
+		{"9999-12-31T23:00:00-02:00", "", false}, // 10000-01-01T01:00:00Z
+	} {
+		_, err := scalar.UnmarshalTime(argCtx("filter", "from"), c.time)
+		e, coded := apperr.As(err)
+		if c.ok != (err == nil) || !c.ok && (!coded || e.Code != apperr.BadUserInput || e.Field != "filter.from" ||
+			!strings.HasPrefix(e.Message, "filter.from must be")) {
+			t.Errorf("Time %s: %v, want ok=%v or BAD_USER_INPUT naming filter.from", c.time, err, c.ok)
+		}
+		if c.date == "" {
+			continue
+		}
+		_, err = scalar.UnmarshalDate(argCtx("filter", "date"), c.date)
+		e, coded = apperr.As(err)
+		if c.ok != (err == nil) || !c.ok && (!coded || e.Code != apperr.BadUserInput || e.Field != "filter.date") {
+			t.Errorf("Date %s: %v, want ok=%v or BAD_USER_INPUT naming filter.date", c.date, err, c.ok)
+		}
+	}
+}
+
 func TestTimeIsAnsweredInUTC(t *testing.T) {
 	in, err := scalar.UnmarshalTime(context.Background(), "2025-09-09T09:30:00+02:00")
 	if err != nil {

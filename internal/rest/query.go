@@ -107,9 +107,9 @@ func (q query) instant(name string) (*time.Time, error) {
 	if s == nil {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339, *s)
+	t, err := models.ParseInstant(name, *s)
 	if err != nil {
-		return nil, apperr.Invalid(name, "%s must be an RFC 3339 instant like 2025-09-09T07:00:00Z", name)
+		return nil, err
 	}
 	return &t, nil
 }
