@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -12,16 +13,25 @@ import (
 	"timeslots/internal/slots"
 )
 
-// runCLI runs one subcommand through run and answers its output and exit
-// status.
+// runCLI runs one subcommand through run and answers its output (standard
+// error, then standard output: the logs, then the answer) and exit status.
 func runCLI(t *testing.T, env map[string]string, args ...string) (string, int) {
 	t.Helper()
-	var out bytes.Buffer
-	err := run(context.Background(), append([]string{"timeslots"}, args...), envOf(env), &out)
+	stdout, stderr, code := runCLIStreams(t, env, args...)
+	return stderr + stdout, code
+}
+
+// runCLIStreams runs one subcommand through run and answers its standard
+// output, its standard error (with run's error last, as main prints it)
+// and exit status.
+func runCLIStreams(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), append([]string{"timeslots"}, args...), envOf(env), &out, &errOut)
 	if err != nil {
-		out.WriteString("\nerror: " + err.Error())
+		errOut.WriteString("timeslots: " + err.Error() + "\n")
 	}
-	return out.String(), exitCode(err)
+	return out.String(), errOut.String(), exitCode(err)
 }
 
 // lastJSON decodes the command's answer: the last JSON document of its
@@ -163,5 +173,65 @@ func TestProgressBarOnATerminal(t *testing.T) {
 	p.done()
 	if s := buf.String(); !strings.Contains(s, "400 created") || !strings.Contains(s, "100%") {
 		t.Errorf("bar output %q, want the created count and 100%%", s)
+	}
+}
+
+// Every one-shot command prints its JSON answer and nothing else on
+// standard output, so scripts can pipe it to jq; the logs (at any level)
+// go to standard error. Help asked for is standard output too; a refusal
+// leaves standard output empty.
+func TestOneShotCommandsPrintOnlyTheirAnswer(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"DATABASE_URL": dbtest.URL(t, d), "LOG_LEVEL": "debug"}
+			for _, tc := range []struct {
+				args []string
+				want string // a field of the answer
+			}{
+				{[]string{"migrate"}, "applied"},
+				{[]string{"seed"}, "seeded"},
+				{[]string{"seed"}, "reason"}, // the database has providers now
+				{[]string{"generate", "--days", "3"}, "created"},
+				{[]string{"cleanup", "--days-old", "30"}, "deleted"},
+				{[]string{"stats"}, "totalSlots"},
+			} {
+				stdout, stderr, code := runCLIStreams(t, env, tc.args...)
+				if code != 0 {
+					t.Fatalf("%v: exit %d\n%s", tc.args, code, stderr)
+				}
+				dec := json.NewDecoder(strings.NewReader(stdout))
+				var answer map[string]any
+				if err := dec.Decode(&answer); err != nil {
+					t.Fatalf("%v: standard output is not a JSON answer: %v\n%q", tc.args, err, stdout)
+				}
+				if _, err := dec.Token(); err != io.EOF || !strings.HasSuffix(stdout, "}\n") {
+					t.Errorf("%v: standard output holds more than its answer:\n%q", tc.args, stdout)
+				}
+				if _, ok := answer[tc.want]; !ok {
+					t.Errorf("%v: the answer has no %q:\n%s", tc.args, tc.want, stdout)
+				}
+				if !strings.Contains(stderr, `"msg":"database ready"`) {
+					t.Errorf("%v: the logs are not on standard error:\n%s", tc.args, stderr)
+				}
+				if tc.want == "reason" && answer["seeded"] != false {
+					t.Errorf("a second seed answers %s, want seeded false and why", stdout)
+				}
+			}
+			// jq's view: `timeslots stats | jq .totalSlots` is one number.
+			stdout, _, _ := runCLIStreams(t, env, "stats")
+			var st struct{ TotalSlots *int }
+			if err := json.Unmarshal([]byte(stdout), &st); err != nil || st.TotalSlots == nil || *st.TotalSlots == 0 {
+				t.Errorf("stats: totalSlots %v (%v)", st.TotalSlots, err)
+			}
+
+			if stdout, stderr, code := runCLIStreams(t, env, "stats", "--help"); code != 0 || !strings.HasPrefix(stdout, "usage: timeslots stats") || stderr != "" {
+				t.Errorf("stats --help: exit %d, stdout %q, stderr %q; want the usage on standard output only", code, stdout, stderr)
+			}
+			if stdout, stderr, code := runCLIStreams(t, env, "generate", "--weeks", "2"); code != 2 || stdout != "" || !strings.Contains(stderr, "-weeks") {
+				t.Errorf("generate --weeks: exit %d, stdout %q, stderr %q; want a usage error on standard error only", code, stdout, stderr)
+			}
+		})
 	}
 }

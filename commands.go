@@ -31,6 +31,7 @@ type command struct {
 // cmdEnv is what a running subcommand has.
 type cmdEnv struct {
 	mgr      *slots.Manager
+	applied  int // migrations applied when the database was opened
 	cfg      *config.Config
 	logger   *slog.Logger
 	out      *json.Encoder
@@ -41,7 +42,11 @@ var commands = map[string]command{
 	"migrate": {
 		summary: "apply pending database migrations, then exit",
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, *cmdEnv) error {
-			return func(ctx context.Context, c *cmdEnv) error { return nil } // openStore migrated
+			return func(ctx context.Context, c *cmdEnv) error { // openStore migrated
+				return c.out.Encode(struct {
+					Applied int `json:"applied"`
+				}{c.applied})
+			}
 		},
 	},
 	"seed": {
@@ -52,11 +57,17 @@ var commands = map[string]command{
 				if err != nil {
 					return err
 				}
+				reason := ""
+				if !res.Seeded {
+					reason = "the database has providers already"
+					c.logger.Info("demo data not seeded: " + reason)
+				}
 				return c.out.Encode(struct {
 					Seeded    bool               `json:"seeded"`
+					Reason    string             `json:"reason,omitempty"`
 					Providers int                `json:"providers"`
 					Generate  adminjson.Generate `json:"generate"`
-				}{res.Seeded, res.Providers, adminjson.NewGenerate(res.Generate)})
+				}{res.Seeded, reason, res.Providers, adminjson.NewGenerate(res.Generate)})
 			}
 		},
 	},
@@ -137,12 +148,14 @@ type badInput struct{ error }
 func (badInput) ExitCode() int { return 2 }
 
 // runCommand runs one operator subcommand against the configured database.
+// Its answer (or the help asked for) is all it writes to stdout.
 // Exit codes: 0 done (also for --help), 1 failure, 2 usage (unknown flag,
 // bad argument).
 func runCommand(ctx context.Context, name string, args []string, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
 	cmd := commands[name]
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	var parseOut strings.Builder // the help, or the flag package's complaint
+	fs.SetOutput(&parseOut)
 	exec := cmd.flags(fs, cfg)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: timeslots %s [flags]\n\n%s.\n", name, cmd.summary)
@@ -156,21 +169,24 @@ func runCommand(ctx context.Context, name string, args []string, cfg *config.Con
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil
+			_, werr := io.WriteString(stdout, parseOut.String())
+			return werr
 		}
-		return usageError{err.Error()}
+		// The flag package wrote the error and the usage; main prints them
+		// on stderr.
+		return usageError{strings.TrimRight(parseOut.String(), "\n")}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("%s takes no arguments, got %q (see timeslots %s --help)", name, fs.Args(), name)}
 	}
-	db, err := openStore(ctx, cfg, logger, 0)
+	db, applied, err := openStore(ctx, cfg, logger, 0)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	out := json.NewEncoder(stdout)
 	out.SetIndent("", "  ")
-	env := &cmdEnv{mgr: slots.New(db, slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays)), cfg: cfg, logger: logger, out: out, progress: newProgress(name, logger)}
+	env := &cmdEnv{mgr: slots.New(db, slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays)), applied: applied, cfg: cfg, logger: logger, out: out, progress: newProgress(name, logger)}
 	if err := exec(ctx, env); err != nil {
 		if apperr.ErrorCode(err) == apperr.BadUserInput {
 			return badInput{err}

@@ -98,13 +98,14 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 	env = maps.Clone(env)
 	out := newOutputBuffer()
 	ctx, cancel := context.WithCancel(context.Background())
+	listened := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"timeslots"}, envOf(env), out)
+		done <- run(context.WithValue(ctx, listenedKey{}, (chan<- string)(listened)), []string{"timeslots"}, envOf(env), out, out)
 	}()
 	var base string
 	select {
-	case base = <-out.ready:
+	case base = <-listened:
 	case err := <-done:
 		cancel()
 		t.Fatalf("server stopped before listening: %v\n%s", err, out.String())
@@ -122,11 +123,11 @@ func startServer(t *testing.T, env map[string]string) *testServer {
 	return s
 }
 
-// listeningLine is the line the program prints once it accepts requests.
-var listeningLine = regexp.MustCompile(`listening on (http://\S+)`)
+// listeningLine is the line the program logs once it accepts requests.
+var listeningLine = regexp.MustCompile(`"msg":"listening","url":"(http://[^"]+)"`)
 
 // outputBuffer collects a program's output while the test reads it, and
-// sends the program's address on ready as soon as its "listening on" line
+// sends the program's address on ready as soon as its "listening" line
 // is written.
 type outputBuffer struct {
 	mu     sync.Mutex

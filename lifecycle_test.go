@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,7 +317,7 @@ func TestBadURLsStopEveryCommandBeforeAnythingStarts(t *testing.T) {
 				env[k] = v
 			}
 			var out bytes.Buffer
-			err := run(context.Background(), append([]string{"timeslots"}, tc.args...), envOf(env), &out)
+			err := run(context.Background(), append([]string{"timeslots"}, tc.args...), envOf(env), &out, &out)
 			if err == nil {
 				t.Fatal("run started; want a configuration error")
 			}
@@ -380,5 +382,88 @@ func TestSIGTERMFailsReadinessWhileServingForTheDrain(t *testing.T) {
 	}
 	if !strings.Contains(p.Logs(), `"msg":"shutting down","drain":5000000000`) {
 		t.Errorf("no shutting down line with the drain\n%s", p.Logs())
+	}
+}
+
+// A port already in use is reported before the database is opened or
+// migrated: the listener comes first.
+func TestAPortInUseIsReportedBeforeTheDatabaseIsTouched(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	path := filepath.Join(t.TempDir(), "untouched.db")
+	var out bytes.Buffer
+	err = run(context.Background(), []string{"timeslots"}, envOf(map[string]string{
+		"HOST": "127.0.0.1", "PORT": fmt.Sprint(taken.Addr().(*net.TCPAddr).Port), "DATABASE_URL": "sqlite:" + path,
+	}), &out, &out)
+	if err == nil || !strings.HasPrefix(err.Error(), "listen on 127.0.0.1:") || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("run on a port in use: %v, want the listen error", err)
+	}
+	if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) || strings.Contains(out.String(), "database ready") {
+		t.Errorf("the database was opened before the port was found taken (%v):\n%s", serr, out.String())
+	}
+}
+
+// The start-up banner is a log line like the others, and each request's
+// line carries what an operator filters on; probes and scrapes are logged
+// at debug level only.
+func TestRequestLogLines(t *testing.T) {
+	t.Parallel()
+	logLines := func(logs, msg string) []map[string]any {
+		var out []map[string]any
+		for _, line := range strings.Split(logs, "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	for _, level := range []string{"info", "debug"} {
+		p := startServer(t, testEnv(t, database.SQLite, map[string]string{"LOG_LEVEL": level, "SEED_DEMO": "false"}))
+		if l := logLines(p.Logs(), "listening"); len(l) != 1 || l[0]["url"] != p.URL || l[0]["graphql"] != p.URL+"/graphql" {
+			t.Errorf("listening lines %v, want one with the URL %s", l, p.URL)
+		}
+		h := http.Header{"Content-Type": {"application/json"}, "User-Agent": {"log-test/1.0"}}
+		body := `{"query":"query Page { timeSlots(first: 1) { nodes { id } } } query Other { __typename }","operationName":"Page"}`
+		if a, err := getAnswer(nil, http.MethodPost, p.URL+"/graphql", h, strings.NewReader(body)); err != nil || a.Status != http.StatusOK {
+			t.Fatalf("POST /graphql: %v %v", a, err)
+		}
+		for _, path := range []string{"/api/time-slots?limit=1", "/healthz", "/readyz", "/metrics"} {
+			if a, err := getAnswer(nil, http.MethodGet, p.URL+path, h, nil); err != nil || a.Status != http.StatusOK {
+				t.Fatalf("GET %s: %v %v", path, a, err)
+			}
+		}
+		if err := p.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		byPath := map[string]map[string]any{}
+		for _, l := range logLines(p.Logs(), "request") {
+			byPath[l["path"].(string)] = l
+		}
+		gql := byPath["/graphql"]
+		for k, want := range map[string]any{
+			"level": "INFO", "method": "POST", "route": "/graphql", "status": 200.0, "client": "127.0.0.1",
+			"user_agent": "log-test/1.0", "operation_name": "Page",
+		} {
+			if gql[k] != want {
+				t.Errorf("%s: the /graphql line's %s is %v, want %v: %v", level, k, gql[k], want, gql)
+			}
+		}
+		if d, ok := gql["duration_ms"].(float64); !ok || d <= 0 || gql["bytes"].(float64) <= 0 || gql["request_id"] == "" {
+			t.Errorf("%s: the /graphql line has no duration_ms, bytes or request_id: %v", level, gql)
+		}
+		if rest := byPath["/api/time-slots"]; rest["route"] != "/api/time-slots" || rest["operation_name"] != nil {
+			t.Errorf("%s: the REST line is %v, want its route and no operation", level, rest)
+		}
+		for _, quiet := range []string{"/healthz", "/readyz", "/metrics"} {
+			l, logged := byPath[quiet]
+			if logged != (level == "debug") || (logged && l["level"] != "DEBUG") {
+				t.Errorf("%s: the %s line is %v, want one at DEBUG only when debug is on", level, quiet, l)
+			}
+		}
 	}
 }

@@ -76,7 +76,7 @@ func benchApp(b *testing.B, d database.Dialect) (*http.Client, *slots.Manager) {
 	}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	ctx := context.Background()
-	db, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
+	db, _, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,7 +40,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stdout)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "timeslots:", err)
@@ -70,8 +70,11 @@ func (u usageError) Error() string { return u.msg }
 func (u usageError) ExitCode() int { return 2 }
 
 // run is the whole program: tests call it with their own arguments,
-// environment and output, and cancel ctx to stop it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// environment and output, and cancel ctx to stop it. Standard output
+// carries only what was asked for (a command's JSON answer, help); the
+// logs go to standard error, so `timeslots stats | jq` reads the answer
+// alone.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
@@ -79,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := checkURLs(cfg); err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stdout)
+	logger := newLogger(cfg, stderr)
 	cmd, rest := "serve", []string{}
 	if len(args) > 1 {
 		cmd, rest = args[1], args[2:]
@@ -94,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return usageError{fmt.Sprintf("serve takes no arguments, got %q\n%s", rest, serveUsage)}
 		}
 		tuneGC(getenv, true)
-		return serve(ctx, cfg, logger, stdout)
+		return serve(ctx, cfg, logger)
 	case "migrate", "seed", "generate", "cleanup", "stats":
 		tuneGC(getenv, false)
 		return runCommand(ctx, cmd, rest, cfg, logger, stdout)
@@ -170,22 +173,22 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 // its request timeout as PostgreSQL's statement_timeout; the one-shot
 // commands pass 0 (no limit), so `timeslots migrate` can apply a long
 // migration.
-func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, statementTimeout time.Duration) (*database.DB, error) {
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, statementTimeout time.Duration) (db *database.DB, applied int, err error) {
 	target, err := database.ParseURL(cfg.DatabaseURL)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	db, err := database.Open(ctx, target, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
+	db, err = database.Open(ctx, target, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	n, err := db.Migrate(ctx)
 	if err != nil {
 		db.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	logger.Info("database ready", slog.String("dialect", string(db.Dialect)), slog.Int("migrations_applied", n))
-	return db, nil
+	return db, n, nil
 }
 
 // The server's garbage collector settings unless GOGC or GOMEMLIMIT say
@@ -213,15 +216,27 @@ func tuneGC(getenv func(string) string, server bool) {
 	}
 }
 
-// serve runs the server until ctx is cancelled, then shuts down in order:
+// listenedKey carries a channel that serve sends its base URL to once it
+// accepts requests: the tests start the server on port 0 at any log level,
+// the listening line included.
+type listenedKey struct{}
+
+// serve listens first (a port in use is reported before the database is
+// touched), then opens and migrates the database, and serves until ctx is
+// cancelled, then shuts down in order:
 // answer /readyz 503 for SHUTDOWN_DRAIN while serving everything else,
 // stop accepting and let in-flight requests finish (for at most
 // SHUTDOWN_TIMEOUT), stop the scheduler, stop refreshing the key set of
 // end-user tokens, close Redis, close the pool. Once open, each of these
 // is released on every way out, a shutdown that runs out of time included
 // (serve then reports it).
-func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout io.Writer) error {
-	db, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
+	}
+	defer ln.Close() // on the early returns; Serve owns it after
+	db, _, err := openStore(ctx, cfg, logger, cfg.RequestTimeout)
 	if err != nil {
 		return err
 	}
@@ -238,6 +253,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		}
 		if res.Seeded {
 			logger.Info("seeded demo data", slog.Int("providers", res.Providers), slog.Int("slots", res.Generate.Created))
+		} else {
+			logger.Info("demo data not seeded: the database has providers already")
 		}
 	}
 	if cfg.AdminToken == "" {
@@ -252,10 +269,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 	handler, err := app.routes()
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Addr())
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr(), err)
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -272,8 +285,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger, stdout 
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + ln.Addr().String()
-	fmt.Fprintf(stdout, "timeslots listening on %s\n  GraphQL:    %s/graphql\n  Playground: %s/playground\n  REST:       %s/api/time-slots\n  Health:     %s/healthz\n",
-		base, base, base, base, base)
+	logger.Info("listening", slog.String("url", base), slog.String("graphql", base+graphQLPath),
+		slog.String("playground", base+playgroundPath), slog.String("rest", base+"/api/time-slots"),
+		slog.String("health", base+"/healthz"))
+	if ch, ok := ctx.Value(listenedKey{}).(chan<- string); ok {
+		ch <- base
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

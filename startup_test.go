@@ -96,7 +96,7 @@ func TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory(t *testing.T) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
 		// PORT 0 is the only setting: 3000 may be taken on a test machine.
-		if err := run(ctx, []string{"timeslots"}, func(k string) string { return map[string]string{"PORT": "0"}[k] }, os.Stdout); err != nil {
+		if err := run(ctx, []string{"timeslots"}, func(k string) string { return map[string]string{"PORT": "0"}[k] }, os.Stdout, os.Stderr); err != nil {
 			t.Fatalf("run: %v", err)
 		}
 		return
@@ -112,9 +112,10 @@ func TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory(t *testing.T) {
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory$", "-test.count=1")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TIMESLOTS_STARTUP_CHILD=1")
+	// The logs, the listening line among them, are on standard error.
 	out := newOutputBuffer()
-	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = out, &stderr
+	var stdout strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory(t *testing.T) {
 	select {
 	case base = <-out.ready:
 	case <-exited:
-		t.Fatalf("the program never said where it listens:\n%s%s", out.String(), stderr.String())
+		t.Fatalf("the program never said where it listens:\n%s%s", stdout.String(), out.String())
 	}
 
 	if a, err := getAnswer(nil, http.MethodGet, base+"/healthz", nil, nil); err != nil || a.Status != http.StatusOK || statusField(a) != "ok" {
@@ -134,7 +135,7 @@ func TestStartupCreatesDataTimeslotsDBInTheWorkingDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := <-exited; err != nil {
-		t.Fatalf("the program did not stop cleanly on interrupt: %v\n%s", err, stderr.String())
+		t.Fatalf("the program did not stop cleanly on interrupt: %v\n%s", err, out.String())
 	}
 	file := filepath.Join(dir, "data", "timeslots.db")
 	if _, err := os.Stat(file); err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,16 +64,24 @@ func randomToken() string {
 }
 
 // startServer starts bin serving databaseURL in production mode with the
-// rate limiter, the scheduler and the demo seed off, and waits until it
-// prints its address. extra environment variables override the defaults.
+// rate limiter, the scheduler and the demo seed off, on a free port, and
+// waits until its /readyz answers 200 (its logs, the listening line among
+// them, are at warn level here). extra environment variables override the
+// defaults.
 func startServer(ctx context.Context, bin, databaseURL string, extra ...string) (*server, error) {
-	s := &server{token: randomToken(), done: make(chan struct{})}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{token: randomToken(), done: make(chan struct{}), base: "http://127.0.0.1:" + port}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+databaseURL,
 		"APP_ENV=production",
 		"HOST=127.0.0.1",
-		"PORT=0",
+		"PORT="+port,
+		// No load balancer to drain: stop at once.
+		"SHUTDOWN_DRAIN=0s",
 		"ADMIN_TOKEN="+s.token,
 		"RATE_LIMIT_RPS=0",
 		"SCHEDULER_ENABLED=false",
@@ -89,18 +98,11 @@ func startServer(ctx context.Context, bin, databaseURL string, extra ...string) 
 		return nil, fmt.Errorf("start server: %w", err)
 	}
 	s.cmd = cmd
-	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			if rest, ok := strings.CutPrefix(line, "timeslots listening on "); ok {
-				select {
-				case addr <- strings.TrimSpace(rest):
-				default:
-				}
-			}
 			s.mu.Lock()
 			s.tail = append(s.tail, line)
 			if len(s.tail) > 40 {
@@ -115,19 +117,46 @@ func startServer(ctx context.Context, bin, databaseURL string, extra ...string) 
 		pw.Close()
 		close(s.done)
 	}()
-	select {
-	case a := <-addr:
-		s.base = a
-	case <-s.done:
-		return nil, fmt.Errorf("server exited before listening:\n%s", s.output())
-	case <-time.After(60 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("server did not listen within 60s:\n%s", s.output())
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
+	for deadline := time.Now().Add(60 * time.Second); !s.ready(ctx); {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("server exited before it was ready:\n%s", s.output())
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("server was not ready within 60s:\n%s", s.output())
+		}
 	}
 	return s, nil
+}
+
+// ready reports whether the server's /readyz answers 200.
+func (s *server) ready(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// freePort answers a TCP port of 127.0.0.1 that nothing listens on now.
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), nil
 }
 
 func (s *server) output() string {

@@ -82,6 +82,7 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	}
 	srv.Use(extension.FixedComplexityLimit(opt.MaxComplexity))
 	srv.Use(shapeLimit{maxDepth: opt.MaxDepth, maxMutations: opt.MaxMutations})
+	srv.AroundResponses(noteOperation)
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
@@ -90,6 +91,20 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	srv.SetRecoverFunc(recoverPanic)
 
 	return jsonBodiesOnly(loaders.Middleware(m)(srv))
+}
+
+// noteOperation tells the request log the name of the operation that ran
+// (the one operationName chose, or the document's only one).
+func noteOperation(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if graphql.HasOperationContext(ctx) {
+		oc := graphql.GetOperationContext(ctx)
+		name := oc.OperationName
+		if oc.Operation != nil && oc.Operation.Name != "" {
+			name = oc.Operation.Name
+		}
+		httpx.NoteOperation(ctx, name)
+	}
+	return next(ctx)
 }
 
 // adminDirective implements @admin: the field runs only for requests that

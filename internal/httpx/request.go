@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,6 +20,7 @@ const (
 	adminKey
 	clientIPKey
 	refusalKey
+	noteKey
 )
 
 // RequestIDHeader carries the request id both ways.
@@ -94,10 +97,57 @@ func (s *StatusRecorder) Flush() {
 	}
 }
 
+// requestNote is what the handlers inside tell the request log about a
+// request: the route the mux matched and the GraphQL operation.
+type requestNote struct {
+	mu        sync.Mutex
+	route     string
+	operation string
+}
+
+// maxLoggedText bounds the client-chosen text of a request log line (user
+// agent, operation name).
+const maxLoggedText = 200
+
+// NoteRoute tells the request log the route pattern that served the
+// request (the metrics' route label).
+func NoteRoute(ctx context.Context, route string) {
+	if n, ok := ctx.Value(noteKey).(*requestNote); ok {
+		n.mu.Lock()
+		n.route = route
+		n.mu.Unlock()
+	}
+}
+
+// NoteOperation tells the request log the name of the GraphQL operation
+// the request ran.
+func NoteOperation(ctx context.Context, name string) {
+	if n, ok := ctx.Value(noteKey).(*requestNote); ok {
+		n.mu.Lock()
+		n.operation = clip(name)
+		n.mu.Unlock()
+	}
+}
+
+func clip(s string) string {
+	if len(s) > maxLoggedText {
+		return strings.ToValidUTF8(s[:maxLoggedText], "")
+	}
+	return s
+}
+
+// quietPaths are the probes and the scrape: their request lines are logged
+// at debug level, so that a load balancer's health checks do not drown the
+// log.
+var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
 // RequestLog gives every request an id (kept from X-Request-Id when the
 // client sent a sane one), returns it in the answer, puts a logger carrying
-// it in the context, and logs one line per request (and, at debug level,
-// one when it starts, so a stuck request can be found).
+// it in the context, and logs one line per request: method, route, path
+// (never the query string), status, bytes, duration_ms, client, user agent
+// and, for GraphQL, the operation name; at info level, at debug for the
+// probes and /metrics. At debug level it also logs a line when a request
+// starts, so a stuck request can be found.
 func RequestLog(base *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -107,15 +157,37 @@ func RequestLog(base *slog.Logger) func(http.Handler) http.Handler {
 			}
 			w.Header().Set(RequestIDHeader, id)
 			l := base.With(slog.String("request_id", id))
-			ctx := context.WithValue(context.WithValue(r.Context(), requestIDKey, id), loggerKey, l)
+			note := &requestNote{}
+			ctx := context.WithValue(context.WithValue(context.WithValue(r.Context(), requestIDKey, id), loggerKey, l), noteKey, note)
 			rec := &StatusRecorder{ResponseWriter: w}
 			start := time.Now()
 			l.Debug("request started", slog.String("method", r.Method), slog.String("path", r.URL.Path))
 			next.ServeHTTP(rec, r.WithContext(ctx))
-			l.Info("request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			took := time.Since(start)
+			level := slog.LevelInfo
+			if quietPaths[r.URL.Path] {
+				level = slog.LevelDebug
+			}
+			if !l.Enabled(ctx, level) {
+				return
+			}
+			client := "unknown"
+			if a := ClientIP(ctx); a.IsValid() {
+				client = a.String()
+			}
+			note.mu.Lock()
+			route, operation := note.route, note.operation
+			note.mu.Unlock()
+			attrs := []slog.Attr{
+				slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.Status()), slog.Int("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)))
+				slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+				slog.String("client", client), slog.String("user_agent", clip(r.UserAgent())),
+			}
+			if operation != "" {
+				attrs = append(attrs, slog.String("operation_name", operation))
+			}
+			l.LogAttrs(ctx, level, "request", attrs...)
 		})
 	}
 }

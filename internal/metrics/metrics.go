@@ -178,6 +178,7 @@ func (m *Metrics) Routes(mux http.Handler) http.Handler {
 		mux.ServeHTTP(rec, r)
 		took := time.Since(start)
 		route, method := routeOf(r.Pattern), methodLabel(r.Method)
+		httpx.NoteRoute(r.Context(), route)
 		m.requests.WithLabelValues(route, method, strconv.Itoa(rec.Status())).Observe(took.Seconds())
 		if !unobserved[route] && route != "unmatched" && route != "/graphql" {
 			m.perf.Observe(method+" "+route, took)
