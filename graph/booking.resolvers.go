@@ -89,7 +89,8 @@ func (r *mutationResolver) DeleteCustomerData(ctx context.Context, customerID *s
 }
 
 func (r *queryResolver) Booking(ctx context.Context, id *int64, reference *string) (*models.Booking, error) {
-	return nullIfNotFound(r.Slots.FindBooking(ctx, actorOf(ctx), slots.BookingRef{Reference: reference, ID: id, IDName: "id"}))
+	primeRootLookups(ctx)
+	return nullIfNotFound(r.Slots.FindBookingIn(ctx, actorOf(ctx), slots.BookingRef{Reference: reference, ID: id, IDName: "id"}, loaders.For(ctx)))
 }
 
 func (r *queryResolver) Bookings(ctx context.Context, first *int, after *string, filter *slots.BookingFilter) (*model.BookingConnection, error) {

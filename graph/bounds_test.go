@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 
+	"timeslots/graph"
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 	"timeslots/models"
@@ -140,5 +142,149 @@ func TestAProviderStoredOverTheBoundIsStillRead(t *testing.T) {
 		if len(updated.UpdateProvider.WorkingHours) != 7 {
 			t.Fatalf("updated hours: %+v", updated)
 		}
+	})
+}
+
+// aliases writes an operation of n root fields, the i-th made by field(i).
+func aliases(n int, field func(i int) string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, " a%d: %s", i, field(i))
+	}
+	return b.String() + " }"
+}
+
+// Root fields by id cost graph.ByIDCost each besides their selection, so
+// the complexity limit bounds how many one operation has (161 of
+// timeSlot(id) { id } at the default 5000), and the ones it admits read
+// their rows together: 140 aliased timeSlot fields with their providers
+// take two statements, where each used to read on its own.
+func TestRootFieldsByIDArePricedAndReadTogether(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		a, free := ownersAPI(t, db)
+		var slotIDs []int64
+		if err := db.Raw("SELECT id FROM time_slots ORDER BY id").Scan(&slotIDs).Error; err != nil || len(slotIDs) < 40 {
+			t.Fatalf("slots: %v, %v", slotIDs, err)
+		}
+		slotID := func(i int) int64 { return slotIDs[i%len(slotIDs)] }
+		max := 5000 / (graph.ByIDCost + 1)
+
+		t.Run("the limit admits a bounded number of aliases", func(t *testing.T) {
+			slot := func(i int) string { return fmt.Sprintf(`timeSlot(id: "%d") { id }`, slotID(i)) }
+			if res := a.as(t, anonymous, aliases(max, slot), nil); res.Code() != "" {
+				t.Fatalf("%d aliases: %.300s", max, res.Body)
+			}
+			for _, n := range []int{max + 1, 700} {
+				a.sql.Reset()
+				if res := a.as(t, anonymous, aliases(n, slot), nil); res.Code() != "QUERY_TOO_COMPLEX" {
+					t.Fatalf("%d aliases: %.300s", n, res.Body)
+				}
+				if stmts := a.sql.Reset(); len(stmts) != 0 {
+					t.Fatalf("%d aliases refused after %d statements", n, len(stmts))
+				}
+			}
+			if res := a.as(t, anonymous, aliases(max+1, func(i int) string { return fmt.Sprintf(`provider(id: "%d") { id }`, i+1) }), nil); res.Code() != "QUERY_TOO_COMPLEX" {
+				t.Fatalf("%d provider aliases: %.300s", max+1, res.Body)
+			}
+			if res := a.as(t, asAdmin, aliases(max+1, func(i int) string { return fmt.Sprintf(`booking(id: "%d") { id }`, i+1) }), nil); res.Code() != "QUERY_TOO_COMPLEX" {
+				t.Fatalf("%d booking aliases: %.300s", max+1, res.Body)
+			}
+		})
+
+		t.Run("140 timeSlot aliases with their providers take two statements", func(t *testing.T) {
+			a.sql.Reset()
+			query := aliases(140, func(i int) string {
+				if i == 139 {
+					return `timeSlot(id: "987654321") { id provider { name } }`
+				}
+				return fmt.Sprintf(`timeSlot(id: "%d") { id provider { name } }`, slotID(i))
+			})
+			var out map[string]*struct {
+				ID       string
+				Provider struct{ Name string }
+			}
+			a.as(t, anonymous, query, nil).Decode(t, &out)
+			stmts := a.sql.Reset()
+			if len(stmts) != 2 {
+				t.Fatalf("%d statements, want 2: %v", len(stmts), stmts)
+			}
+			for i := range 139 {
+				if s := out[fmt.Sprintf("a%d", i)]; s == nil || s.ID != strconv.FormatInt(slotID(i), 10) || s.Provider.Name == "" {
+					t.Fatalf("alias a%d answered %+v, want slot %d", i, s, slotID(i))
+				}
+			}
+			if out["a139"] != nil {
+				t.Fatalf("a missing slot answered %+v", out["a139"])
+			}
+		})
+
+		t.Run("140 provider aliases take one statement", func(t *testing.T) {
+			var pid int64
+			db.Raw("SELECT provider_id FROM time_slots WHERE id = ?", free[0]).Scan(&pid)
+			a.sql.Reset()
+			var out map[string]*struct{ ID string }
+			a.as(t, anonymous, aliases(140, func(i int) string { return fmt.Sprintf(`provider(id: "%d") { id }`, pid+int64(i%2)) }), nil).Decode(t, &out)
+			if stmts := a.sql.Reset(); len(stmts) != 1 {
+				t.Fatalf("%d statements, want 1: %v", len(stmts), stmts)
+			}
+			if out["a0"] == nil || out["a0"].ID != strconv.FormatInt(pid, 10) || out["a1"] != nil {
+				t.Fatalf("providers answered %v", out)
+			}
+		})
+
+		t.Run("140 booking aliases take a statement by id and one by reference, under the same rules", func(t *testing.T) {
+			var made []gqlBooking
+			for i := range 6 {
+				made = append(made, a.book(t, asCustomer(fmt.Sprintf("sub-%d", i%2)), free[i], fmt.Sprintf("Customer %d", i), ""))
+			}
+			query := aliases(140, func(i int) string {
+				b := made[i%len(made)]
+				if i%4 != 3 {
+					return fmt.Sprintf(`booking(id: "%s") { id customer }`, b.ID)
+				}
+				return fmt.Sprintf(`booking(reference: "%s") { id customer }`, *b.Reference)
+			})
+			type answers map[string]*struct{ ID, Customer string }
+			for _, tc := range []struct {
+				name string
+				c    caller
+				// sees reports whether c reads booking i by id.
+				sees func(i int) bool
+			}{
+				{"an admin", asAdmin, func(int) bool { return true }},
+				{"a customer", asCustomer("sub-0"), func(i int) bool { return i%2 == 0 }},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					a.sql.Reset()
+					var out answers
+					a.as(t, tc.c, query, nil).Decode(t, &out)
+					if stmts := a.sql.Reset(); len(stmts) != 2 {
+						t.Fatalf("%d statements, want 2: %v", len(stmts), stmts)
+					}
+					for i := range 140 {
+						b, want := out[fmt.Sprintf("a%d", i)], made[i%len(made)]
+						byRef, seen := i%4 == 3, tc.sees(i%len(made))
+						if byRef || seen {
+							if b == nil || b.ID != want.ID || b.Customer != want.Customer {
+								t.Fatalf("alias a%d answered %+v, want booking %s", i, b, want.ID)
+							}
+						} else if b != nil {
+							t.Fatalf("alias a%d answered another customer's booking %+v", i, b)
+						}
+					}
+				})
+			}
+			t.Run("anonymous callers by id are refused, and nothing is read by id", func(t *testing.T) {
+				a.sql.Reset()
+				res := a.as(t, anonymous, query, nil)
+				if res.Code() != "UNAUTHENTICATED" || len(res.Errors) != 105 {
+					t.Fatalf("%d errors: %.300s", len(res.Errors), res.Body)
+				}
+				if stmts := a.sql.Reset(); len(stmts) != 1 {
+					t.Fatalf("%d statements, want the one by reference: %v", len(stmts), stmts)
+				}
+			})
+		})
 	})
 }

@@ -20,6 +20,13 @@ const (
 	MaxPageSize     = 100
 )
 
+// ByIDCost is what a root field that reads one row by id (timeSlot,
+// provider, booking) costs besides its selection: at the default
+// complexity limit of 5000, an operation has at most 161 of them
+// (5000 / (30 + 1) for the smallest selection, { id }), and fewer with
+// larger selections.
+const ByIDCost = 30
+
 // pageCost is the number of items a connection field may return: what the
 // client asked for with first or last, else the default, at most the max
 // (a larger request is refused by the manager with a precise message).
@@ -58,6 +65,12 @@ func complexityRoot() ComplexityRoot {
 		return 1 + child*pageCost(first, nil)
 	}
 	c.Query.SlotStats = func(child int) int { return 10 + child }
+	// A root field by id reads a row, however its reads are batched:
+	// each costs ByIDCost besides its selection, which bounds the aliases
+	// one operation may have.
+	c.Query.TimeSlot = func(child int, _ int64) int { return ByIDCost + child }
+	c.Query.Provider = func(child int, _ int64) int { return ByIDCost + child }
+	c.Query.Booking = func(child int, _ *int64, _ *string) int { return ByIDCost + child }
 	// A provider's hours are priced at the most it may be given, so that a
 	// page of providers cannot answer more than the limit allows.
 	c.Provider.WorkingHours = func(child int) int { return 1 + child*models.MaxWorkingHours }

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"timeslots/graph/loaders"
 	"timeslots/graph/model"
 	"timeslots/internal/slots"
 	"timeslots/models"
@@ -56,7 +57,8 @@ func (r *queryResolver) Providers(ctx context.Context, first *int, after *string
 }
 
 func (r *queryResolver) Provider(ctx context.Context, id int64) (*models.Provider, error) {
-	return nullIfNotFound(r.Slots.Provider(ctx, id))
+	primeRootLookups(ctx)
+	return nullIfNotFound(loaders.For(ctx).Provider(ctx, id))
 }
 
 func (r *Resolver) Provider() ProviderResolver { return &providerResolver{r} }

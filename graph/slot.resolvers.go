@@ -22,7 +22,8 @@ func (r *queryResolver) TimeSlots(ctx context.Context, first *int, after *string
 }
 
 func (r *queryResolver) TimeSlot(ctx context.Context, id int64) (*models.TimeSlot, error) {
-	return nullIfNotFound(r.Slots.Slot(ctx, id))
+	primeRootLookups(ctx)
+	return nullIfNotFound(loaders.For(ctx).Slot(ctx, id))
 }
 
 func (r *timeSlotResolver) Provider(ctx context.Context, obj *models.TimeSlot) (*models.Provider, error) {

@@ -109,3 +109,39 @@ func TestPrimedProvidersNeedNoQuery(t *testing.T) {
 		}
 	})
 }
+
+// TestPrimingAnswersMissingKeysToo: a key the priming read did not find is
+// NOT_FOUND from the loader without another query, and a read that fails
+// primes nothing, so each load reads (and reports) for itself.
+func TestPrimingAnswersMissingKeysToo(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		m := slots.New(db)
+		p := newProviders(t, m, "Ann")[0]
+		l := loaders.New(m)
+		ctx := context.Background()
+		l.PrimeProviders(ctx, []int64{p.ID, 987654})
+		l.PrimeBookings(ctx, []int64{987654}, []string{"bk_none"})
+
+		rename(t, db, "providers", "providers_away")
+		rename(t, db, "bookings", "bookings_away")
+		if got, err := l.Provider(ctx, p.ID); err != nil || got.Name != "Ann" {
+			t.Fatalf("primed provider: %+v, %v", got, err)
+		}
+		if _, err := l.Provider(ctx, 987654); apperr.ErrorCode(err) != apperr.NotFound {
+			t.Fatalf("a provider the priming did not find: %v, want NOT_FOUND without a query", err)
+		}
+		if _, err := l.Booking(ctx, 987654); apperr.ErrorCode(err) != apperr.NotFound {
+			t.Fatalf("a booking the priming did not find: %v", err)
+		}
+		if _, err := l.BookingByReference(ctx, "bk_none"); apperr.ErrorCode(err) != apperr.NotFound {
+			t.Fatalf("a reference the priming did not find: %v", err)
+		}
+
+		l = loaders.New(m)
+		l.PrimeProviders(ctx, []int64{p.ID}) // the table is gone: nothing primed
+		rename(t, db, "providers_away", "providers")
+		if got, err := l.Provider(ctx, p.ID); err != nil || got.Name != "Ann" {
+			t.Fatalf("a provider whose priming failed: %+v, %v", got, err)
+		}
+	})
+}

@@ -89,6 +89,17 @@ func (r BookingRef) field() string {
 // whatever it looks like, so that a guess learns nothing from it.
 var errNoReference = apperr.E(apperr.NotFound, "no booking has this reference")
 
+// BookingSource reads one booking at a time for FindBookingIn. The manager
+// is one: it reads each from the database. An edge may answer them from
+// per-request batches instead (graph/loaders), one statement for many.
+type BookingSource interface {
+	// Booking answers booking id, or NOT_FOUND.
+	Booking(ctx context.Context, id int64) (*models.Booking, error)
+	// BookingByReference answers the booking whose reference is exactly
+	// ref (as CheckReference answers it), or NOT_FOUND.
+	BookingByReference(ctx context.Context, ref string) (*models.Booking, error)
+}
+
 // FindBooking answers the booking ref names, as actor a may see it. By
 // reference it answers any booking (an empty or overlong reference is
 // BAD_USER_INPUT; any other that matches none is NOT_FOUND, always with the
@@ -96,12 +107,26 @@ var errNoReference = apperr.E(apperr.NotFound, "no booking has this reference")
 // customer, who sees only their own: another's booking is NOT_FOUND, as a
 // missing one; an anonymous caller gets a.NotAdmin.
 func (m *Manager) FindBooking(ctx context.Context, a Actor, ref BookingRef) (*models.Booking, error) {
+	return m.FindBookingIn(ctx, a, ref, m)
+}
+
+// FindBookingIn is FindBooking with the booking read from src, under the
+// same rules.
+func (m *Manager) FindBookingIn(ctx context.Context, a Actor, ref BookingRef, src BookingSource) (*models.Booking, error) {
 	idName := ref.idName()
 	switch {
 	case ref.Reference != nil && ref.ID != nil:
 		return nil, apperr.Invalid(idName, "give either reference or %s, not both", idName)
 	case ref.Reference != nil:
-		return m.bookingByReference(ctx, *ref.Reference)
+		r, err := CheckReference(*ref.Reference)
+		if err != nil {
+			return nil, err
+		}
+		b, err := src.BookingByReference(ctx, r)
+		if apperr.ErrorCode(err) == apperr.NotFound {
+			return nil, errNoReference
+		}
+		return b, err
 	case ref.ID == nil:
 		return nil, apperr.Invalid("reference", "reference (or, for an admin or the booking's owner, %s) is required", idName)
 	}
@@ -112,7 +137,7 @@ func (m *Manager) FindBooking(ctx context.Context, a Actor, ref BookingRef) (*mo
 	if !a.Admin && a.CustomerID == "" {
 		return nil, a.notAdmin()
 	}
-	b, err := m.Booking(ctx, id)
+	b, err := src.Booking(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -122,16 +147,23 @@ func (m *Manager) FindBooking(ctx context.Context, a Actor, ref BookingRef) (*mo
 	return b, nil
 }
 
-// bookingByReference answers the booking with reference ref.
-func (m *Manager) bookingByReference(ctx context.Context, ref string) (*models.Booking, error) {
+// CheckReference answers a booking reference given as input the way
+// stored references are compared (without surrounding spaces), or
+// BAD_USER_INPUT when it is empty, overlong or not text.
+func CheckReference(ref string) (string, error) {
 	ref = strings.TrimSpace(ref)
-	switch {
-	case ref == "":
-		return nil, apperr.Invalid("reference", "reference must not be empty")
+	if ref == "" {
+		return "", apperr.Invalid("reference", "reference must not be empty")
 	}
 	if err := models.CheckText("reference", ref, MaxReferenceLength); err != nil {
-		return nil, err
+		return "", err
 	}
+	return ref, nil
+}
+
+// BookingByReference answers the booking whose reference is exactly ref,
+// or NOT_FOUND.
+func (m *Manager) BookingByReference(ctx context.Context, ref string) (*models.Booking, error) {
 	b, err := m.store.bookingByReference(ctx, ref)
 	if errors.Is(err, errNoRows) {
 		return nil, errNoReference
@@ -140,6 +172,30 @@ func (m *Manager) bookingByReference(ctx context.Context, ref string) (*models.B
 		return nil, dbError("load booking", err)
 	}
 	return b, nil
+}
+
+// BookingsByID loads many bookings in one query, for dataloaders. Missing
+// ids are simply absent from the map.
+func (m *Manager) BookingsByID(ctx context.Context, ids []int64) (map[int64]*models.Booking, error) {
+	return byID(ctx, ids, m.store.bookingsByID, "bookings", func(b *models.Booking) int64 { return b.ID })
+}
+
+// BookingsByReference loads the bookings whose references are among refs
+// (each exactly as CheckReference answers it) in one query, for
+// dataloaders. References that name no booking are absent from the map.
+func (m *Manager) BookingsByReference(ctx context.Context, refs []string) (map[string]*models.Booking, error) {
+	out := make(map[string]*models.Booking, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	rows, err := m.store.bookingsByReference(ctx, refs)
+	if err != nil {
+		return nil, dbError("load bookings", err)
+	}
+	for i := range rows {
+		out[rows[i].Reference] = &rows[i]
+	}
+	return out, nil
 }
 
 // BookingFilter narrows an admin's booking listing. All given conditions

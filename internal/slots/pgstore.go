@@ -423,6 +423,14 @@ func (s *pgStore) bookingByReference(ctx context.Context, ref string) (*models.B
 	return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE reference = $1", ref)
 }
 
+func (s *pgStore) bookingsByID(ctx context.Context, ids []int64) ([]models.Booking, error) {
+	return pgRows(ctx, s.primary, len(ids), scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE id = ANY($1)", ids)
+}
+
+func (s *pgStore) bookingsByReference(ctx context.Context, refs []string) ([]models.Booking, error) {
+	return pgRows(ctx, s.primary, len(refs), scanBooking, "SELECT "+pgBookingColumns+" FROM bookings WHERE reference = ANY($1)", refs)
+}
+
 func (s *pgStore) bookingByKey(ctx context.Context, key, customerID string) (*models.Booking, error) {
 	if customerID == "" {
 		return pgRow(ctx, s.primary, scanBooking, "SELECT "+pgBookingColumns+

@@ -294,6 +294,16 @@ func (s *sqliteStore) bookingByReference(ctx context.Context, ref string) (*mode
 	return sqliteTake[models.Booking](s.db.WithContext(ctx).Where("reference = ?", ref))
 }
 
+func (s *sqliteStore) bookingsByID(ctx context.Context, ids []int64) ([]models.Booking, error) {
+	rows := make([]models.Booking, 0, len(ids))
+	return rows, s.db.WithContext(ctx).Where("id IN ?", ids).Find(&rows).Error
+}
+
+func (s *sqliteStore) bookingsByReference(ctx context.Context, refs []string) ([]models.Booking, error) {
+	rows := make([]models.Booking, 0, len(refs))
+	return rows, s.db.WithContext(ctx).Where("reference IN ?", refs).Find(&rows).Error
+}
+
 func (s *sqliteStore) bookingByKey(ctx context.Context, key, customerID string) (*models.Booking, error) {
 	db := s.db.WithContext(ctx).Where("idempotency_key = ?", key)
 	if customerID == "" {

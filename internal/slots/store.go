@@ -58,6 +58,11 @@ type store interface {
 	bookability(ctx context.Context, id int64) (bookability, error)
 	booking(ctx context.Context, id int64) (*models.Booking, error)
 	bookingByReference(ctx context.Context, ref string) (*models.Booking, error)
+	// bookingsByID answers the bookings among ids, in no order.
+	bookingsByID(ctx context.Context, ids []int64) ([]models.Booking, error)
+	// bookingsByReference answers the bookings whose references are among
+	// refs, in no order.
+	bookingsByReference(ctx context.Context, refs []string) ([]models.Booking, error)
 	// bookingByKey answers the booking made with idempotency key key by
 	// owner customerID, or among anonymous bookings when customerID is "".
 	bookingByKey(ctx context.Context, key, customerID string) (*models.Booking, error)
