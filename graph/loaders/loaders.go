@@ -80,11 +80,7 @@ func (l *Loaders) BookingByReference(ctx context.Context, ref string) (*models.B
 // Moves answers where the booking with id was before each reschedule,
 // oldest first, batched with the request's other bookings.
 func (l *Loaders) Moves(ctx context.Context, bookingID int64) ([]models.BookingMove, error) {
-	v, err := l.moves.Load(ctx, bookingID)()
-	if _, coded := apperr.As(err); err != nil && !coded {
-		l.moves.Clear(ctx, bookingID)
-	}
-	return v, err
+	return load(ctx, l.moves, bookingID)
 }
 
 // PrimeProviders reads the providers of ids in one statement and puts them
@@ -181,16 +177,21 @@ func (r *rowLoader[K, V]) batch(ctx context.Context, keys []K) []*dataloader.Res
 	return out
 }
 
-// load waits for key's batch. A failure that is not a coded answer (a
-// database error) is dropped from the loader's cache, so a later load in
-// the same request tries again instead of repeating the failure.
+// load waits for key's batch (see load).
+func (r *rowLoader[K, V]) load(ctx context.Context, key K) (*V, error) {
+	return load(ctx, r.loader, key)
+}
+
+// load waits for key's batch in l. A failure that is not a coded answer
+// (a database error) is dropped from the loader's cache, so a later load
+// in the same request tries again instead of repeating the failure.
 // (dataloader v7.1.0 caches every result except panics, and has no
 // skip-cache error type to return from the batch function.)
-func (r *rowLoader[K, V]) load(ctx context.Context, key K) (*V, error) {
-	v, err := r.loader.Load(ctx, key)()
+func load[K comparable, V any](ctx context.Context, l *dataloader.Loader[K, V], key K) (V, error) {
+	v, err := l.Load(ctx, key)()
 	if err != nil {
 		if _, coded := apperr.As(err); !coded {
-			r.loader.Clear(ctx, key)
+			l.Clear(ctx, key)
 		}
 	}
 	return v, err
