@@ -127,19 +127,6 @@ func isContractCode(code string) bool {
 	return false
 }
 
-// unavailableStatus answers 503 with Retry-After when an error of resp is
-// UNAVAILABLE (the database could not serve it: the client should retry
-// the operation), and leaves the status to the caller otherwise.
-func unavailableStatus(w http.ResponseWriter, resp *graphql.Response) {
-	for _, e := range resp.Errors {
-		if e.Extensions["code"] == string(apperr.Unavailable) {
-			w.Header().Set("Retry-After", httpx.UnavailableRetryAfter)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-	}
-}
-
 // quoteVariableValues rewrites gqlparser's refusals of variable values
 // ("cannot use … as Int") so that they quote the value the client sent:
 // gqlparser says "cannot use value 0 as Int" of 1.5 and "cannot use string

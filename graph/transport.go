@@ -132,11 +132,11 @@ func refusalStatus(contentType string) int {
 }
 
 // writeExecuted writes the response of an operation that was let through:
-// 200, 503 when the database could not serve it (unavailableStatus), or
-// 504 when the request's deadline ended it. The executor answers
-// nothing (a nil response) when the context has ended before it ran; that
-// is answered as DEADLINE_EXCEEDED too, so every request gets a coded
-// answer.
+// 200, 503 with Retry-After when the database could not serve it (the
+// client should retry the operation), or 504 when the request's deadline
+// ended it. The executor answers nothing (a nil response) when the
+// context has ended before it ran; that is answered as DEADLINE_EXCEEDED
+// too, so every request gets a coded answer.
 func writeExecuted(w http.ResponseWriter, ctx context.Context, exec graphql.GraphExecutor, responses graphql.ResponseHandler) {
 	resp := responses(ctx)
 	if resp == nil {
@@ -148,7 +148,8 @@ func writeExecuted(w http.ResponseWriter, ctx context.Context, exec graphql.Grap
 	}
 	switch {
 	case hasCode(resp, apperr.Unavailable):
-		unavailableStatus(w, resp)
+		w.Header().Set("Retry-After", httpx.UnavailableRetryAfter)
+		w.WriteHeader(http.StatusServiceUnavailable)
 	case hasCode(resp, apperr.DeadlineExceeded):
 		w.WriteHeader(http.StatusGatewayTimeout)
 	}
