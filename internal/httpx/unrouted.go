@@ -2,7 +2,6 @@ package httpx
 
 import (
 	"net/http"
-	"unicode/utf8"
 
 	"timeslots/internal/apperr"
 )
@@ -26,31 +25,20 @@ func Unrouted(mux *http.ServeMux) http.Handler {
 		switch probe.status {
 		case http.StatusNotFound:
 			WriteProtocolError(w, r, http.StatusNotFound,
-				apperr.E(apperr.NotFound, "no endpoint at %s", shortPath(r.URL.Path)))
+				apperr.E(apperr.NotFound, "no endpoint at %s", Shorten(r.URL.Path, maxEchoedPath)))
 		case http.StatusMethodNotAllowed:
 			allow := probe.header.Get("Allow")
 			w.Header().Set("Allow", allow)
 			WriteProtocolError(w, r, http.StatusMethodNotAllowed,
-				apperr.E(apperr.BadUserInput, "method %s is not allowed on %s; allowed: %s", shortPath(r.Method), shortPath(r.URL.Path), allow))
+				apperr.E(apperr.BadUserInput, "method %s is not allowed on %s; allowed: %s", Shorten(r.Method, maxEchoedPath), Shorten(r.URL.Path, maxEchoedPath), allow))
 		default:
 			mux.ServeHTTP(w, r)
 		}
 	})
 }
 
-// shortPath cuts what a client sent to 200 bytes (on a character boundary)
-// for an error message.
-func shortPath(s string) string {
-	const max = 200
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+// maxEchoedPath bounds the path or method an error message echoes.
+const maxEchoedPath = 200
 
 // headerProbe is a ResponseWriter that keeps only the status and headers.
 type headerProbe struct {

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/httpx"
@@ -146,19 +145,9 @@ func checkShape(body []byte, types map[string]string) *bodyError {
 	return nil
 }
 
-// clip cuts a key the client sent to at most 64 bytes (on a character
-// boundary) for messages, so an answer never echoes a huge key back.
-func clip(key string) string {
-	const max = 64
-	if len(key) <= max {
-		return key
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(key[cut]) {
-		cut--
-	}
-	return key[:cut] + "…"
-}
+// clip cuts a key the client sent to at most 64 bytes for messages, so
+// an answer never echoes a huge key back.
+func clip(key string) string { return httpx.Shorten(key, 64) }
 
 // knownKey refuses a top-level key that is not a field of types, spelled
 // exactly.
