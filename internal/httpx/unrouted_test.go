@@ -127,3 +127,23 @@ func TestLimitHeaders(t *testing.T) {
 	default:
 	}
 }
+
+// Shorten keeps text within max bytes, cut on a character boundary and
+// marked, and leaves text that fits as it is.
+func TestShortenCutsOnACharacterBoundary(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"short", 5, "short"},
+		{"longer", 5, "longe…"},
+		{"ab€", 3, "ab…"}, // € is 3 bytes: not split
+		{"€€", 4, "€…"},
+		{"", 0, ""},
+	} {
+		if got := httpx.Shorten(c.in, c.max); got != c.want {
+			t.Errorf("Shorten(%q, %d) = %q, want %q", c.in, c.max, got, c.want)
+		}
+	}
+}
