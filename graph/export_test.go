@@ -15,6 +15,9 @@ import (
 // WriteJSON exposes writeJSON to the external tests.
 var WriteJSON = writeJSON
 
+// LiveHeap exposes liveHeap to the external tests.
+var LiveHeap = liveHeap
+
 // NewHandlerCountingSlotPages is NewHandler, with the count of operations
 // the slot-page fast path answered (without it when count is nil: every
 // operation runs on the executor).

@@ -7,16 +7,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-)
 
-// liveHeap answers the bytes of the heap's live objects.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
-}
+	"timeslots/graph"
+)
 
 // Distinct valid queries padded by a comment, sent without a token: the
 // server keeps at most QUERY_CACHE_BYTES of them parsed, however many it is
@@ -30,7 +23,7 @@ func TestDistinctLargeQueriesHoldNoMoreThanTheQueryCacheBudget(t *testing.T) {
 		return string(b)
 	}
 	a.do(t, request{body: body(-1)}) // the handler's own first allocations
-	before := liveHeap()
+	before := graph.LiveHeap()
 	const n = 40
 	for i := range n {
 		if res := a.do(t, request{body: body(i), from: "192.0.2.1:1234"}); res.Status != http.StatusOK || res.Code() != "" {
@@ -38,7 +31,7 @@ func TestDistinctLargeQueriesHoldNoMoreThanTheQueryCacheBudget(t *testing.T) {
 		}
 	}
 	a.logs.Reset()
-	grown := int64(liveHeap()) - int64(before)
+	grown := int64(graph.LiveHeap()) - int64(before)
 	t.Logf("%d queries of %d KB: the live heap grew by %.1f MiB", n, len(pad)/1000, float64(grown)/(1<<20))
 	if grown > budget+(2<<20) {
 		t.Fatalf("the live heap grew by %.1f MiB, more than the %d MiB budget of the query cache", float64(grown)/(1<<20), budget>>20)
