@@ -2,10 +2,8 @@ package httpx
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -125,7 +123,3 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// IsReadTimeout reports whether err is the failure of a read that the
-// connection's read deadline stopped.
-func IsReadTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -103,9 +104,10 @@ func LimitBody(max int64) func(http.Handler) http.Handler {
 					writeTooLarge(w, r, max)
 					return
 				}
-				if IsReadTimeout(err) {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
 					// The body came slower than the request's deadline
-					// (see Deadline): the rest of it is never read.
+					// (see Deadline), the connection's read deadline: the
+					// rest of it is never read.
 					w.Header().Set("Connection", "close")
 					WriteProtocolError(w, r, http.StatusRequestTimeout, apperr.E(apperr.DeadlineExceeded,
 						"the request body was not received within the server's request timeout (REQUEST_TIMEOUT)"))
