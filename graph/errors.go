@@ -151,11 +151,7 @@ func quoteVariableValues(errs gqlerror.List, vars map[string]any) {
 		if err != nil {
 			continue
 		}
-		quoted := string(b)
-		if len(quoted) > 40 {
-			quoted = strings.ToValidUTF8(quoted[:40], "") + "…"
-		}
-		e.Message = "cannot use " + quoted + rest[as:]
+		e.Message = "cannot use " + httpx.Shorten(string(b), 40) + rest[as:]
 	}
 }
 
