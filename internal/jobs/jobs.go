@@ -69,6 +69,17 @@ type Plan struct {
 	GenerateMaxDays int
 }
 
+// scheduled is one job of the plan and its schedule.
+type scheduled struct {
+	name  string
+	sched schedule.Schedule
+}
+
+// jobs answers the plan's jobs with their schedules, in a fixed order.
+func (p Plan) jobs() []scheduled {
+	return []scheduled{{GenerateJob, p.Generate}, {CleanupJob, p.Cleanup}}
+}
+
 // Options configure the scheduler.
 type Options struct {
 	Plan
@@ -131,15 +142,11 @@ func New(mgr *slots.Manager, opt Options) (*Scheduler, error) {
 	if opt.Lease <= 0 {
 		opt.Lease = DefaultLease
 	}
-	s := &Scheduler{mgr: mgr, opt: opt, cron: c, running: map[string]chan struct{}{
-		GenerateJob: make(chan struct{}, 1), CleanupJob: make(chan struct{}, 1),
-	}}
+	s := &Scheduler{mgr: mgr, opt: opt, cron: c, running: map[string]chan struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	now := time.Now()
-	for _, j := range []struct {
-		name  string
-		sched schedule.Schedule
-	}{{GenerateJob, opt.Generate}, {CleanupJob, opt.Cleanup}} {
+	for _, j := range opt.jobs() {
+		s.running[j.name] = make(chan struct{}, 1)
 		def, opts := definition(j.sched, now)
 		opts = append(opts, gocron.WithName(j.name), gocron.WithSingletonMode(gocron.LimitModeReschedule))
 		name, sched := j.name, j.sched
@@ -210,10 +217,7 @@ func (s *Scheduler) CatchUp(ctx context.Context) ([]string, error) {
 		latest[r.Job] = r.Tick
 	}
 	var ran []string
-	for _, j := range []struct {
-		name  string
-		sched schedule.Schedule
-	}{{GenerateJob, s.opt.Generate}, {CleanupJob, s.opt.Cleanup}} {
+	for _, j := range s.opt.jobs() {
 		tick := j.sched.Previous(now)
 		prev, hasRun := latest[j.name]
 		if !hasRun || tick.IsZero() || !prev.Before(tick) || ctx.Err() != nil {

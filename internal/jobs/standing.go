@@ -19,10 +19,7 @@ type Standing struct {
 // once; a job that never has is left out.
 func (m Maintenance) Standings(ctx context.Context) ([]Standing, error) {
 	var out []Standing
-	for _, j := range []struct {
-		name string
-		next func(time.Time) time.Time
-	}{{GenerateJob, m.Plan.Generate.Next}, {CleanupJob, m.Plan.Cleanup.Next}} {
+	for _, j := range m.Plan.jobs() {
 		last, err := m.Slots.LastSucceededJobTick(ctx, j.name)
 		if err != nil {
 			return nil, err
@@ -30,7 +27,7 @@ func (m Maintenance) Standings(ctx context.Context) ([]Standing, error) {
 		if last.IsZero() {
 			continue
 		}
-		out = append(out, Standing{Job: j.name, LastSuccess: last, Due: j.next(last)})
+		out = append(out, Standing{Job: j.name, LastSuccess: last, Due: j.sched.Next(last)})
 	}
 	return out, nil
 }
