@@ -271,16 +271,17 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, floor, cei
 		if err != nil {
 			return rows, walked, reach, err
 		}
+		scheds, schedErrs := schedules(page)
 		var demand []Demand
 		if ceiling != 0 {
-			if demand, err = m.demands(ctx, page, now); err != nil {
+			if demand, err = m.demands(ctx, page, scheds, now); err != nil {
 				return rows, walked, reach, err
 			}
 		}
 		for i := range page {
 			p := &page[i]
-			sched, err := models.NewSchedule(p)
-			if err != nil {
+			sched := scheds[i]
+			if err := schedErrs[i]; err != nil {
 				return rows, walked, reach, fmt.Errorf("provider %d: %w", p.ID, err)
 			}
 			days := floor

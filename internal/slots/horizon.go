@@ -69,8 +69,22 @@ func WithHorizon(floor, ceiling int) Option {
 	return func(m *Manager) { m.horizon.floor, m.horizon.ceiling = floor, ceiling }
 }
 
-// demands answers the Demand of each of ps at now, in the order of ps.
-func (m *Manager) demands(ctx context.Context, ps []models.Provider, now time.Time) ([]Demand, error) {
+// schedules answers the schedule of each of ps, in the order of ps, and
+// in errs why one has none (nil where it has one). A schedule loads its
+// time zone from the system's database, so each page of providers builds
+// its schedules once, for demands and for what the caller does with them.
+func schedules(ps []models.Provider) (scheds []*models.Schedule, errs []error) {
+	scheds, errs = make([]*models.Schedule, len(ps)), make([]error, len(ps))
+	for i := range ps {
+		scheds[i], errs[i] = models.NewSchedule(&ps[i])
+	}
+	return scheds, errs
+}
+
+// demands answers the Demand of each of ps at now, in the order of ps;
+// scheds are their schedules (schedules), nil for one that has none, whose
+// today is then the UTC date of now.
+func (m *Manager) demands(ctx context.Context, ps []models.Provider, scheds []*models.Schedule, now time.Time) ([]Demand, error) {
 	ids := make([]int64, len(ps))
 	for i := range ps {
 		ids[i] = ps[i].ID
@@ -86,8 +100,8 @@ func (m *Manager) demands(ctx context.Context, ps []models.Provider, now time.Ti
 	out := make([]Demand, len(ps))
 	for i := range ps {
 		out[i].Today = models.DateOf(now)
-		if sched, err := models.NewSchedule(&ps[i]); err == nil {
-			out[i].Today = sched.Today(now)
+		if scheds[i] != nil {
+			out[i].Today = scheds[i].Today(now)
 		}
 		if r, ok := byID[ps[i].ID]; ok {
 			last := r.last
@@ -128,14 +142,15 @@ func (m *Manager) Horizons(ctx context.Context) ([]ProviderHorizon, error) {
 		if err != nil {
 			return nil, dbError("load providers", err)
 		}
-		ds, err := m.demands(ctx, page, now)
+		scheds, _ := schedules(page)
+		ds, err := m.demands(ctx, page, scheds, now)
 		if err != nil {
 			return nil, err
 		}
 		for i := range page {
 			d := ds[i]
 			h := ProviderHorizon{ProviderID: page[i].ID, Days: d.Generated()}
-			if sched, err := models.NewSchedule(&page[i]); err == nil {
+			if sched := scheds[i]; sched != nil {
 				target := HorizonDays(m.horizon.floor, m.horizon.ceiling, d)
 				// A weekly schedule that gives no slot in seven days
 				// gives none at all.

@@ -113,7 +113,8 @@ func (m *Manager) statsHorizons(ctx context.Context, us []ProviderUtilization, n
 	if len(active) == 0 {
 		return nil
 	}
-	ds, err := m.demands(ctx, active, now)
+	scheds, _ := schedules(active)
+	ds, err := m.demands(ctx, active, scheds, now)
 	if err != nil {
 		return err
 	}
