@@ -50,11 +50,16 @@ func (w *watchers) add(f func(string)) (remove func()) {
 	}
 }
 
+// report calls every watcher with the statement q.
+func (w *watchers) report(q string) {
+	for _, f := range w.current() {
+		(*f)(q)
+	}
+}
+
 // TraceQueryStart reports a statement pgx sends (pgx.QueryTracer).
 func (w *watchers) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	for _, f := range w.current() {
-		(*f)(data.SQL)
-	}
+	w.report(data.SQL)
 	return ctx
 }
 
@@ -64,11 +69,8 @@ func (w *watchers) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndDa
 // TraceCopyFromStart reports a COPY pgx sends (pgx.CopyFromTracer) as
 // "COPY table (columns) FROM STDIN".
 func (w *watchers) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceCopyFromStartData) context.Context {
-	if list := w.current(); len(list) > 0 {
-		q := "COPY " + data.TableName.Sanitize() + " (" + strings.Join(data.ColumnNames, ", ") + ") FROM STDIN"
-		for _, f := range list {
-			(*f)(q)
-		}
+	if len(w.current()) > 0 {
+		w.report("COPY " + data.TableName.Sanitize() + " (" + strings.Join(data.ColumnNames, ", ") + ") FROM STDIN")
 	}
 	return ctx
 }
@@ -84,11 +86,7 @@ func (w *watchers) TraceCopyFromEnd(context.Context, *pgx.Conn, pgx.TraceCopyFro
 func (d *DB) WatchStatements(f func(query string)) (stop func()) {
 	if d.Dialect == SQLite {
 		d.watch.gormOnce.Do(func() {
-			record := func(tx *gorm.DB) {
-				for _, f := range d.watch.current() {
-					(*f)(tx.Statement.SQL.String())
-				}
-			}
+			record := func(tx *gorm.DB) { d.watch.report(tx.Statement.SQL.String()) }
 			cb := d.DB.Callback()
 			// Registering a new name on a fresh *gorm.DB cannot fail.
 			_ = cb.Query().After("gorm:query").Register("database:watch", record)
