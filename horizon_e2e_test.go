@@ -130,12 +130,9 @@ func TestStatsAndMetricsShowHorizons(t *testing.T) {
 			}
 
 			// Busy's slots reach 10 days of the 17 its demand asks for.
-			m, err := getAnswer(nil, http.MethodGet, srv.URL+"/metrics", nil, nil)
-			if err != nil || m.Status != http.StatusOK {
-				t.Fatalf("/metrics: %v %s", err, m)
-			}
+			text := scrape(t, srv.URL)
 			sameDay(t, today)
-			lines := strings.Split(string(m.Body), "\n")
+			lines := strings.Split(text, "\n")
 			for _, want := range []string{
 				fmt.Sprintf(`timeslots_provider_horizon_days{provider_id="%d"} 10`, busy),
 				fmt.Sprintf(`timeslots_provider_horizon_target_days{provider_id="%d"} 17`, busy),
