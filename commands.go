@@ -38,6 +38,10 @@ type cmdEnv struct {
 	progress progressSink
 }
 
+// notSeeded is why the demo data is not seeded (slots.SeedResult.Seeded
+// false): seeding only fills an empty database.
+const notSeeded = "the database has providers already"
+
 var commands = map[string]command{
 	"migrate": {
 		summary: "apply pending database migrations, then exit",
@@ -59,7 +63,7 @@ var commands = map[string]command{
 				}
 				reason := ""
 				if !res.Seeded {
-					reason = "the database has providers already"
+					reason = notSeeded
 					c.logger.Info("demo data not seeded: " + reason)
 				}
 				return c.out.Encode(struct {

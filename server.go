@@ -254,7 +254,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		if res.Seeded {
 			logger.Info("seeded demo data", slog.Int("providers", res.Providers), slog.Int("slots", res.Generate.Created))
 		} else {
-			logger.Info("demo data not seeded: the database has providers already")
+			logger.Info("demo data not seeded: " + notSeeded)
 		}
 	}
 	if cfg.AdminToken == "" {
