@@ -61,19 +61,19 @@ func (m *Manager) Book(ctx context.Context, in BookInput) (*models.Booking, *mod
 }
 
 func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *models.TimeSlot, error) {
-	in.Customer = strings.TrimSpace(in.Customer)
-	in.IdempotencyKey = strings.TrimSpace(in.IdempotencyKey)
-	switch {
-	case in.SlotID < 1:
+	if in.SlotID < 1 {
 		return nil, nil, apperr.Invalid("slotId", "slotId must be a positive id")
-	case in.Customer == "":
-		return nil, nil, apperr.Invalid("customer", "customer must not be empty")
 	}
+	name, err := customerName(in.Customer)
+	if err != nil {
+		return nil, nil, err
+	}
+	in.Customer = name
+	in.IdempotencyKey = strings.TrimSpace(in.IdempotencyKey)
 	for _, f := range []struct {
 		field, value string
 		max          int
 	}{
-		{"customer", in.Customer, MaxCustomerLength},
 		{"idempotencyKey", in.IdempotencyKey, MaxIdempotencyKeyLength},
 		{"customerId", in.CustomerID, MaxCustomerIDLength},
 	} {
