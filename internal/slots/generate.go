@@ -101,7 +101,7 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 	m.genMu.Lock()
 	defer m.genMu.Unlock()
 	started := time.Now()
-	res, err := m.generate(ctx, in, started)
+	res, err := m.generate(ctx, in)
 	res.Duration = time.Since(started)
 	if m.hooks.Generated != nil && (err == nil || res.Created > 0) {
 		m.hooks.Generated(res.Created, res.Skipped)
@@ -117,7 +117,7 @@ func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResul
 // chunk's statement, once sent, is not interrupted by ctx (PostgreSQL's
 // statement_timeout still bounds it): ctx is checked before each chunk,
 // so the result counts exactly the rows committed when ctx ends.
-func (m *Manager) generate(ctx context.Context, in GenerateInput, started time.Time) (GenerateResult, error) {
+func (m *Manager) generate(ctx context.Context, in GenerateInput) (GenerateResult, error) {
 	providers, err := m.generationProviders(ctx, in.ProviderIDs)
 	if err != nil {
 		return GenerateResult{Days: in.DaysAhead}, err
@@ -172,7 +172,6 @@ func (m *Manager) generate(ctx context.Context, in GenerateInput, started time.T
 		}()
 	}
 	wg.Wait()
-	res.Duration = time.Since(started)
 	res.Providers = walked
 	if in.MaxDaysAhead != 0 {
 		res.MaxDays, res.Extended = max(reach.longest, in.DaysAhead), reach.extended
