@@ -75,7 +75,8 @@ const UnavailableRetryAfter = "1"
 func WriteErrorStatus(w http.ResponseWriter, r *http.Request, status int, err error) {
 	code := apperr.ErrorCode(err)
 	body := ErrorBody{Error: ErrorDetail{Code: code, Message: apperr.ErrorMessage(err)}}
-	if e, ok := apperr.As(err); ok && code == apperr.Unavailable {
+	e, coded := apperr.As(err)
+	if coded && code == apperr.Unavailable {
 		w.Header().Set("Retry-After", UnavailableRetryAfter)
 		if e.Err != nil {
 			Logger(r.Context()).Warn("database unavailable", slog.String("error", e.Err.Error()))
@@ -87,7 +88,7 @@ func WriteErrorStatus(w http.ResponseWriter, r *http.Request, status int, err er
 		body.Error.Message = "internal server error (request id " + id + ")"
 		Logger(r.Context()).Error("internal error", slog.String("error", err.Error()))
 	}
-	if e, ok := apperr.As(err); ok && len(e.Details) > 0 {
+	if coded && len(e.Details) > 0 {
 		detail := make(map[string]any, len(e.Details)+2)
 		maps.Copy(detail, e.Details)
 		detail["code"], detail["message"] = body.Error.Code, body.Error.Message
