@@ -73,10 +73,11 @@ func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
 		out.FirstSlotAt, out.LastSlotAt = &f, &l
 	}
 	today := make(map[int64]models.Date, len(rows.providers))
-	for _, p := range rows.providers {
+	scheds, _ := schedules(rows.providers)
+	for i, p := range rows.providers {
 		d := models.DateOf(now.UTC())
-		if sched, err := models.NewSchedule(&p); err == nil {
-			d = sched.Today(now)
+		if scheds[i] != nil {
+			d = scheds[i].Today(now)
 		}
 		today[p.ID] = d
 		a := byID[p.ID]
@@ -87,7 +88,7 @@ func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
 		}
 		out.Utilization = append(out.Utilization, u)
 	}
-	if err := m.statsHorizons(ctx, out.Utilization, now); err != nil {
+	if err := m.statsHorizons(ctx, out.Utilization, scheds, now); err != nil {
 		return nil, err
 	}
 	distinct := map[models.Date]bool{}
@@ -100,21 +101,23 @@ func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
 	return out, nil
 }
 
-// statsHorizons fills in the horizon of each active provider of us.
-func (m *Manager) statsHorizons(ctx context.Context, us []ProviderUtilization, now time.Time) error {
+// statsHorizons fills in the horizon of each active provider of us, whose
+// schedules are scheds (schedules).
+func (m *Manager) statsHorizons(ctx context.Context, us []ProviderUtilization, scheds []*models.Schedule, now time.Time) error {
 	var active []models.Provider
+	var activeScheds []*models.Schedule
 	var at []int
 	for i := range us {
 		if us[i].Provider.Active {
 			active = append(active, us[i].Provider)
+			activeScheds = append(activeScheds, scheds[i])
 			at = append(at, i)
 		}
 	}
 	if len(active) == 0 {
 		return nil
 	}
-	scheds, _ := schedules(active)
-	ds, err := m.demands(ctx, active, scheds, now)
+	ds, err := m.demands(ctx, active, activeScheds, now)
 	if err != nil {
 		return err
 	}
