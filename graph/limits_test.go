@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -236,24 +237,47 @@ fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofT
 `
 
 // TestIntrospectionFollowsTheEnvironment: on in development, off in
-// production, on again in production with INTROSPECTION=true. GraphiQL's
-// full introspection query passes the depth, complexity and token limits.
+// production, on again in production with INTROSPECTION=true. Off means
+// off for clients that are not admins: they get FORBIDDEN (never
+// INTERNAL_SERVER_ERROR, and nothing logged as an error), through
+// fragments too, while an admin's bearer token still introspects.
+// GraphiQL's full introspection query passes the depth, complexity and
+// token limits.
 func TestIntrospectionFollowsTheEnvironment(t *testing.T) {
 	db := dbtest.Open(t, database.SQLite)
 	const token = "a-long-enough-admin-token"
+	prod := map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token}
 	for _, c := range []struct {
-		name string
-		env  map[string]string
-		open bool
+		name  string
+		env   map[string]string
+		auth  string
+		query string
+		code  string // "" when the schema is answered
 	}{
-		{"development", nil, true},
-		{"production", map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token}, false},
-		{"production with INTROSPECTION=true", map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token, "INTROSPECTION": "true"}, true},
+		{"development", nil, "", introspectionQuery, ""},
+		{"production refuses an anonymous client", prod, "", introspectionQuery, "FORBIDDEN"},
+		{"production refuses __type alone", prod, "", `{ __type(name: "TimeSlot") { name } }`, "FORBIDDEN"},
+		{"production refuses __schema in a fragment", prod, "", `query { ...F } fragment F on Query { __schema { queryType { name } } }`, "FORBIDDEN"},
+		{"production answers an admin", prod, "Bearer " + token, introspectionQuery, ""},
+		{"production refuses a wrong token", prod, "Bearer wrong-token-of-some-length", introspectionQuery, "FORBIDDEN"},
+		{"production with INTROSPECTION=true", map[string]string{"APP_ENV": "production", "ADMIN_TOKEN": token, "INTROSPECTION": "true"}, "", introspectionQuery, ""},
 	} {
-		res := newAPI(t, db, c.env).gql(t, introspectionQuery, nil)
-		if open := res.Code() == "" && strings.Contains(res.Body, `"name":"TimeSlotConnection"`); open != c.open {
-			t.Errorf("%s: %s", c.name, res.Body)
+		a := newAPI(t, db, c.env)
+		body, _ := json.Marshal(map[string]any{"query": c.query})
+		res := a.do(t, request{body: string(body), auth: c.auth})
+		if res.Code() != c.code {
+			t.Errorf("%s: code %q, want %q: %s", c.name, res.Code(), c.code, res.Body)
 		}
+		if c.code == "" && c.query == introspectionQuery && !strings.Contains(res.Body, `"name":"TimeSlotConnection"`) {
+			t.Errorf("%s: no schema: %s", c.name, res.Body)
+		}
+		if strings.Contains(a.logs.String(), `"level":"ERROR"`) {
+			t.Errorf("%s: logged an error:\n%s", c.name, a.logs.String())
+		}
+	}
+	// __typename is not introspection.
+	if res := newAPI(t, db, prod).gql(t, `{ __typename }`, nil); res.Code() != "" {
+		t.Errorf("__typename in production: %s", res.Body)
 	}
 }
 

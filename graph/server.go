@@ -31,7 +31,8 @@ type Options struct {
 	// Production hides "Did you mean" hints from validation errors and
 	// serves the playground to admins only.
 	Production bool
-	// Introspection answers __schema and __type queries.
+	// Introspection answers __schema and __type queries for everyone;
+	// without it only admins get answers, and others FORBIDDEN.
 	Introspection bool
 	// MaxComplexity, MaxDepth and MaxMutations bound one operation: its
 	// complexity (a connection costs its selection times first/last), its
@@ -77,9 +78,7 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 		srv.SetValidationRulesFn(rulesWithoutSuggestions)
 		srv.SetDisableSuggestion(true)
 	}
-	if opt.Introspection {
-		srv.Use(extension.Introspection{})
-	}
+	srv.Use(introspectionRule{open: opt.Introspection})
 	srv.Use(extension.FixedComplexityLimit(opt.MaxComplexity))
 	srv.Use(shapeLimit{maxDepth: opt.MaxDepth, maxMutations: opt.MaxMutations})
 	srv.AroundResponses(noteOperation)
