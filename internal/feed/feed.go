@@ -97,16 +97,25 @@ type Feed struct {
 	subs   map[*Subscription]struct{}
 	closed bool
 
+	origin string // names this feed in its notifications
+
 	published atomic.Uint64 // events handed to Publish
 	delivered atomic.Uint64 // event copies put in subscriber buffers
 	dropped   atomic.Uint64 // subscriptions ended by ErrOverflow
+
+	remote *listener // nil for a local feed
 }
 
 // NewLocal answers a feed that lives in this process only: SQLite (one
 // process owns the file) and tests.
 func NewLocal() *Feed {
-	return &Feed{subs: map[*Subscription]struct{}{}}
+	return &Feed{subs: map[*Subscription]struct{}{}, origin: newOrigin()}
 }
+
+// Origin answers the random name of this feed, which the PostgreSQL store
+// writes into its notifications so that the listener skips the events
+// this replica published itself.
+func (f *Feed) Origin() string { return f.origin }
 
 // Subscription receives the events published after it was made, until it
 // is closed or overflows.
@@ -136,9 +145,13 @@ func (f *Feed) Subscribe(buffer int) *Subscription {
 	return s
 }
 
-// Close ends every subscription with ErrClosed; later subscriptions end
-// at once. Publishing to a closed feed delivers nothing.
+// Close stops the listener, if any, and ends every subscription with
+// ErrClosed; later subscriptions end at once. Publishing to a closed feed
+// delivers nothing.
 func (f *Feed) Close() {
+	if f.remote != nil {
+		f.remote.stop()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.closed = true
@@ -158,6 +171,11 @@ func (f *Feed) Publish(events ...Event) {
 		return
 	}
 	f.published.Add(uint64(len(events)))
+	f.deliver(events)
+}
+
+// deliver hands events to every local subscriber (see Publish).
+func (f *Feed) deliver(events []Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var n uint64
@@ -221,21 +239,37 @@ func (s *Subscription) Close() {
 
 // Stats are the feed's counters since it was made, for metrics.
 type Stats struct {
-	// Published counts events handed to Publish on this replica
-	// (including those received from other replicas).
+	// Published counts events this replica's changes published.
 	Published uint64
+	// Received counts events received from other replicas (REFETCH
+	// included).
+	Received uint64
 	// Delivered counts event copies put into subscribers' buffers.
 	Delivered uint64
 	// Overflows counts subscriptions ended by ErrOverflow.
 	Overflows uint64
+	// Subscribers is the number of open subscriptions.
+	Subscribers int
+	// Reconnects counts the listener's reconnections to PostgreSQL.
+	Reconnects uint64
+	// Connected tells whether the listener is connected; always true for
+	// a local feed, which needs no connection.
+	Connected bool
 }
 
 // Stats answers the feed's counters.
 func (f *Feed) Stats() Stats {
 	st := Stats{
-		Published: f.published.Load(),
-		Delivered: f.delivered.Load(),
-		Overflows: f.dropped.Load(),
+		Published:   f.published.Load(),
+		Delivered:   f.delivered.Load(),
+		Overflows:   f.dropped.Load(),
+		Subscribers: f.Subscribers(),
+		Connected:   true,
+	}
+	if f.remote != nil {
+		st.Received = f.remote.received.Load()
+		st.Reconnects = f.remote.reconnects.Load()
+		st.Connected = f.remote.connected.Load()
 	}
 	return st
 }
