@@ -25,7 +25,7 @@ type TimeSlot struct {
 	Capacity    int        `json:"capacity"`
 	BookedCount int        `json:"bookedCount"`
 	Status      SlotStatus `gorm:"->" json:"status"`
-	Version     int        `json:"-"`
+	Version     int64      `json:"-"`
 	CreatedAt   time.Time  `json:"-"`
 	UpdatedAt   time.Time  `json:"-"`
 }

@@ -50,7 +50,7 @@ func (f *bookingFixture) slot(t testing.TB, id int64) models.TimeSlot {
 
 // wantSeats checks a slot's seat counts, status and version, and that the
 // confirmed bookings in the table agree with them.
-func (f *bookingFixture) wantSeats(t testing.TB, id int64, booked, version int) {
+func (f *bookingFixture) wantSeats(t testing.TB, id int64, booked int, version int64) {
 	t.Helper()
 	s := f.slot(t, id)
 	status := models.SlotAvailable
@@ -137,7 +137,7 @@ func TestConcurrentBookingsFillASlotExactlyToCapacity(t *testing.T) {
 				if outcomes[""] != capacity || outcomes[apperr.SlotUnavailable] != n-capacity || len(outcomes) != 2 {
 					t.Fatalf("booking outcome hook saw %v, want %d successes and %d SLOT_UNAVAILABLE", outcomes, capacity, n-capacity)
 				}
-				f.wantSeats(t, target, capacity, 1+capacity)
+				f.wantSeats(t, target, capacity, int64(1+capacity))
 				f.wantSeats(t, f.slots[0].ID, 0, 1) // neighbours untouched
 				f.wantSeats(t, f.slots[2].ID, 0, 1)
 			})
