@@ -793,10 +793,11 @@ func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRo
 		}
 		out.days, err = pgCollect(ctx, c, 64, func(r pgx.Row, d *providerDate) error {
 			var date time.Time
-			err := r.Scan(&d.providerID, &date)
+			err := r.Scan(&d.providerID, &date, &d.slots, &d.seats, &d.taken)
 			d.date = models.DateOf(date)
 			return err
-		}, "SELECT provider_id, date FROM time_slots WHERE date >= $1 GROUP BY provider_id, date", string(daysFrom))
+		}, `SELECT provider_id, date, COUNT(*), SUM(capacity), SUM(booked_count) FROM time_slots
+			WHERE date >= $1 GROUP BY provider_id, date`, string(daysFrom))
 		return err
 	})
 	if err != nil {

@@ -610,16 +610,18 @@ func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date) (*sta
 		}
 	}
 	var days []struct {
-		ProviderID int64
-		Date       models.Date
+		ProviderID          int64
+		Date                models.Date
+		Slots, Seats, Taken int64
 	}
-	if err := db.Table("time_slots").Select("provider_id, date").
+	if err := db.Table("time_slots").
+		Select("provider_id, date, COUNT(*) AS slots, SUM(capacity) AS seats, SUM(booked_count) AS taken").
 		Where("date >= ?", daysFrom).
 		Group("provider_id, date").Scan(&days).Error; err != nil {
 		return nil, err
 	}
 	for _, d := range days {
-		out.days = append(out.days, providerDate{providerID: d.ProviderID, date: d.Date})
+		out.days = append(out.days, providerDate{providerID: d.ProviderID, date: d.Date, slots: d.Slots, seats: d.Seats, taken: d.Taken})
 	}
 	return out, nil
 }

@@ -1,8 +1,10 @@
 package slots
 
 import (
+	"cmp"
 	"context"
 	"math"
+	"slices"
 	"time"
 
 	"timeslots/models"
@@ -22,6 +24,21 @@ type Stats struct {
 	FirstSlotAt   *time.Time
 	LastSlotAt    *time.Time
 	Utilization   []ProviderUtilization // every provider, in id order
+	// Days is each provider's utilization per local date, from the
+	// provider's today on, for the dates that have a slot: the heat map of
+	// the admin console. In provider id, then date order.
+	Days []DayUtilization
+}
+
+// DayUtilization is one provider's slots on one local date.
+type DayUtilization struct {
+	ProviderID int64
+	Date       models.Date
+	Slots      int64
+	Seats      int64
+	Booked     int64 // booked seats
+	// Utilization is Booked over Seats, in percent (two decimals).
+	Utilization float64
 }
 
 // ProviderUtilization is one provider's share of the store.
@@ -95,8 +112,13 @@ func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
 	for _, d := range rows.days {
 		if t, ok := today[d.providerID]; ok && d.date >= t {
 			distinct[d.date] = true
+			out.Days = append(out.Days, DayUtilization{ProviderID: d.providerID, Date: d.date,
+				Slots: d.slots, Seats: d.seats, Booked: d.taken, Utilization: percent(d.taken, d.seats)})
 		}
 	}
+	slices.SortFunc(out.Days, func(a, b DayUtilization) int {
+		return cmp.Or(cmp.Compare(a.ProviderID, b.ProviderID), cmp.Compare(a.Date, b.Date))
+	})
 	out.DaysGenerated = int64(len(distinct))
 	return out, nil
 }

@@ -71,7 +71,7 @@ func TestStatsAreExactOnAKnownDataSet(t *testing.T) {
 			FirstSlotAt: &first, LastSlotAt: &last,
 		}
 		got := *st
-		got.Utilization = nil
+		got.Utilization, got.Days = nil, nil
 		if st.FirstSlotAt == nil || st.LastSlotAt == nil || !st.FirstSlotAt.Equal(first) || !st.LastSlotAt.Equal(last) {
 			t.Fatalf("first/last slot at %v / %v, want %s / %s", st.FirstSlotAt, st.LastSlotAt, first, last)
 		}
@@ -103,6 +103,17 @@ func TestStatsAreExactOnAKnownDataSet(t *testing.T) {
 			if g != wantUtil[i] {
 				t.Fatalf("utilization %d: %+v, want %+v", i, g, wantUtil[i])
 			}
+		}
+
+		// Per date, from each provider's today (A's June 9 has passed).
+		wantDays := []slots.DayUtilization{
+			{ProviderID: a.ID, Date: "2025-06-10", Slots: 3, Seats: 3, Booked: 1, Utilization: 33.33},
+			{ProviderID: a.ID, Date: "2025-06-11", Slots: 3, Seats: 3, Booked: 1, Utilization: 33.33},
+			{ProviderID: b.ID, Date: "2025-06-11", Slots: 2, Seats: 4, Booked: 2, Utilization: 50},
+			{ProviderID: b.ID, Date: "2025-06-12", Slots: 2, Seats: 4, Booked: 1, Utilization: 25},
+		}
+		if fmt.Sprint(st.Days) != fmt.Sprint(wantDays) {
+			t.Fatalf("days\n  %+v\nwant\n  %+v", st.Days, wantDays)
 		}
 	})
 }

@@ -236,7 +236,8 @@ type bookability struct {
 
 // statsRows is what Stats reads: every provider in id order, the slots'
 // totals per provider, the first and last slot's start (nil with no
-// slot), and each provider's dates with a slot from daysFrom on.
+// slot), and each provider's dates with a slot from daysFrom on, with
+// their sums.
 type statsRows struct {
 	providers   []models.Provider
 	totals      []slotTotals
@@ -266,8 +267,11 @@ type slotDemand struct {
 // slot, give or take a DST change or a change of the provider's time zone.
 const demandLookback = (DemandWindowDays + 2) * 24 * time.Hour
 
-// providerDate is a local date on which a provider has a slot.
+// providerDate is a local date on which a provider has a slot, with the
+// slots, seats and booked seats of that date.
 type providerDate struct {
-	providerID int64
-	date       models.Date
+	providerID   int64
+	date         models.Date
+	slots        int64
+	seats, taken int64
 }
