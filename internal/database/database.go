@@ -206,12 +206,13 @@ func (d *DB) Close() error { return d.SQL().Close() }
 // (migrations/postgres). IsUniqueViolation answers these names on both
 // databases, so a caller tells apart which rule a write broke by name.
 const (
-	UniqueSlotStart        = "time_slots_provider_start_key"       // one slot per provider and start
-	UniqueBookingKey       = "bookings_idempotency_key"            // one anonymous booking per idempotency key
-	UniqueOwnerBookingKey  = "bookings_owner_idempotency_key"      // one booking per owner and idempotency key
-	UniqueBookingReference = "bookings_reference_key"              // one booking per reference
-	UniqueCustomerSeat     = "bookings_one_confirmed_per_customer" // one confirmed seat per customer and slot
-	UniqueJobAttempt       = "job_runs_job_tick_attempt_key"       // one run per job, tick and attempt
+	UniqueSlotStart        = "time_slots_provider_start_key"         // one slot per provider and start
+	UniqueBookingKey       = "bookings_idempotency_key"              // one anonymous booking per idempotency key
+	UniqueOwnerBookingKey  = "bookings_owner_idempotency_key"        // one booking per owner and idempotency key
+	UniqueBookingReference = "bookings_reference_key"                // one booking per reference
+	UniqueCustomerSeat     = "bookings_one_confirmed_per_customer"   // one confirmed seat per customer and slot
+	UniqueJobAttempt       = "job_runs_job_tick_attempt_key"         // one run per job, tick and attempt
+	UniqueWebhookDelivery  = "webhook_deliveries_endpoint_event_key" // one delivery per endpoint and event
 )
 
 // sqliteUniqueIndexes names SQLite's unique indexes by the columns its
@@ -222,12 +223,13 @@ const (
 // column list names one exactly; a test holds this table to the migrated
 // schema.
 var sqliteUniqueIndexes = map[string]string{
-	"time_slots.provider_id, time_slots.start_time":  UniqueSlotStart,
-	"bookings.idempotency_key":                       UniqueBookingKey,
-	"bookings.customer_id, bookings.idempotency_key": UniqueOwnerBookingKey,
-	"bookings.reference":                             UniqueBookingReference,
-	"bookings.slot_id, bookings.customer":            UniqueCustomerSeat,
-	"job_runs.job, job_runs.tick, job_runs.attempt":  UniqueJobAttempt,
+	"time_slots.provider_id, time_slots.start_time":               UniqueSlotStart,
+	"bookings.idempotency_key":                                    UniqueBookingKey,
+	"bookings.customer_id, bookings.idempotency_key":              UniqueOwnerBookingKey,
+	"bookings.reference":                                          UniqueBookingReference,
+	"bookings.slot_id, bookings.customer":                         UniqueCustomerSeat,
+	"job_runs.job, job_runs.tick, job_runs.attempt":               UniqueJobAttempt,
+	"webhook_deliveries.endpoint_id, webhook_deliveries.event_id": UniqueWebhookDelivery,
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation

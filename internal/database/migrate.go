@@ -34,9 +34,9 @@ func (d *DB) newMigrator() (*goose.Provider, error) {
 	return goose.NewProvider(dialect, d.SQL(), sub, opts...)
 }
 
-// Migrate applies every pending migration; applying twice is a no-op, and
-// two processes starting together migrate once. It answers how many
-// migrations it applied.
+// Migrate applies every pending migration, ours and then River's (the job
+// queue's own schema); applying twice is a no-op, and two processes
+// starting together migrate once. It answers how many of ours it applied.
 func (d *DB) Migrate(ctx context.Context) (int, error) {
 	if d.Dialect == SQLite {
 		unlock, err := lockFile(d.Path + ".migrate.lock")
@@ -53,6 +53,9 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("apply migrations: %w", err)
 	}
+	if err := d.migrateRiver(ctx); err != nil {
+		return len(res), fmt.Errorf("apply River's migrations: %w", err)
+	}
 	return len(res), nil
 }
 
@@ -62,7 +65,11 @@ func (d *DB) Pending(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return p.HasPending(ctx)
+	pending, err := p.HasPending(ctx)
+	if err != nil || pending {
+		return pending, err
+	}
+	return d.riverPending(ctx)
 }
 
 // lockFile takes an exclusive advisory lock on path, waiting for it.

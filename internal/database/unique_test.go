@@ -97,6 +97,7 @@ func TestUniqueViolationsNameTheirIndexOnBothDatabases(t *testing.T) {
 
 // The names IsUniqueViolation answers are exactly the schema's unique
 // indexes: on PostgreSQL by name, on SQLite by the columns each covers.
+// River's tables (river_*) are its own, and their violations River's.
 func TestEveryUniqueIndexOfTheSchemaHasItsName(t *testing.T) {
 	t.Parallel()
 	var names []string
@@ -109,7 +110,8 @@ func TestEveryUniqueIndexOfTheSchemaHasItsName(t *testing.T) {
 		var got []string
 		if db.Dialect == database.Postgres {
 			if err := db.Raw(`SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()
-				AND indexdef LIKE 'CREATE UNIQUE INDEX%' AND indexname NOT LIKE '%\_pkey' ORDER BY indexname`).
+				AND indexdef LIKE 'CREATE UNIQUE INDEX%' AND indexname NOT LIKE '%\_pkey'
+				AND tablename NOT LIKE 'river\_%' ORDER BY indexname`).
 				Scan(&got).Error; err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +121,7 @@ func TestEveryUniqueIndexOfTheSchemaHasItsName(t *testing.T) {
 			return
 		}
 		var tables []string
-		if err := db.Raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").Scan(&tables).Error; err != nil {
+		if err := db.Raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'river\_%' ESCAPE '\'`).Scan(&tables).Error; err != nil {
 			t.Fatal(err)
 		}
 		for _, table := range tables {

@@ -123,7 +123,7 @@ func wait(ctx context.Context, d time.Duration) error {
 // booking already made with the idempotency key, or the precise reason.
 func (m *Manager) bookOnce(ctx context.Context, in BookInput, ref string) (*models.Booking, *models.TimeSlot, error) {
 	now := m.Now()
-	b, s, refused := m.store.bookSeat(ctx, in, ref, now)
+	b, s, refused := m.store.bookSeat(ctx, in, ref, now, m.eventHook(BookingCreated, nil, now))
 	switch {
 	case refused == nil:
 		return b, s, nil
@@ -249,7 +249,7 @@ func (m *Manager) Cancel(ctx context.Context, a Actor, ref BookingRef) (*models.
 		if !b.StartTime.After(now) || b.SlotID == nil {
 			return nil, nil, started(b.ID)
 		}
-		cancelled, freed, cerr := m.store.cancelBooking(ctx, b.ID, *b.SlotID, now)
+		cancelled, freed, cerr := m.store.cancelBooking(ctx, b.ID, *b.SlotID, now, m.eventHook(BookingCancelled, b, now))
 		switch {
 		case cerr != nil:
 			return nil, nil, dbError("cancel booking", cerr)

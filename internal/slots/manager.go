@@ -32,7 +32,8 @@ type Manager struct {
 	// processes the database's constraints keep generation correct.
 	genMu sync.Mutex
 
-	hooks Hooks
+	hooks  Hooks
+	outbox Outbox // nil: none
 
 	// horizon is the floor and ceiling of the generation horizon that
 	// Stats and Horizons report (WithHorizon); zero: none.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"timeslots/internal/database"
@@ -45,6 +46,63 @@ func withConn(ctx context.Context, pool *sql.DB, f func(*pgx.Conn) error) error 
 		}
 		return f(c.Conn())
 	})
+}
+
+// pgTx runs f in one transaction on one of pool's connections. Without
+// hook it is pgx's own transaction. With one, it is database/sql's, on
+// that same connection, so that hook writes in it through the *sql.Tx it
+// is given; f's statements still go through pgx, and hook runs after f,
+// before the commit.
+func pgTx(ctx context.Context, pool *sql.DB, hook func(*sql.Tx) error, f func(pgTxQuerier) error) error {
+	if hook == nil {
+		return withConn(ctx, pool, func(c *pgx.Conn) error {
+			return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error { return f(tx) })
+		})
+	}
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	err = conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("the PostgreSQL driver connection is a %T, not pgx's", driverConn)
+		}
+		return f(c.Conn())
+	})
+	if err == nil {
+		err = hook(tx)
+	}
+	if err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// pgTxQuerier is pgx's connection or transaction, inside a transaction.
+type pgTxQuerier interface {
+	pgQuerier
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// with answers the function pgTx calls to run h with what the write
+// changed (h runs only when it changed something), or nil for no hook.
+func (h txHook) with(ctx context.Context, ch *txChange) func(*sql.Tx) error {
+	if h == nil {
+		return nil
+	}
+	return func(tx *sql.Tx) error {
+		if !ch.changed {
+			return nil
+		}
+		return h(ctx, tx, *ch)
+	}
 }
 
 // pgQuerier is a connection or a transaction.
@@ -371,15 +429,34 @@ var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (`+pgClaimSeat+
 )
 SELECT claimed.*, booked.id FROM claimed, booked`), " ")
 
-func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time) (*models.Booking, *models.TimeSlot, error) {
+func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error) {
 	var slot models.TimeSlot
 	var bookingID int64
-	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
-		return scanSlotAnd(c.QueryRow(ctx, bookStatement, now, in.SlotID, in.Customer,
+	book := func(q pgQuerier) error {
+		return scanSlotAnd(q.QueryRow(ctx, bookStatement, now, in.SlotID, in.Customer,
 			string(models.BookingConfirmed), optional(in.IdempotencyKey), ref, optional(in.CustomerID)), &slot, &bookingID)
-	})
+	}
+	var err error
+	var booking *models.Booking
+	if hook == nil {
+		// One statement, one implicit transaction: no BEGIN and COMMIT.
+		err = withConn(ctx, s.primary, func(c *pgx.Conn) error { return book(c) })
+	} else {
+		ch := &txChange{slot: &slot}
+		err = pgTx(ctx, s.primary, hook.with(ctx, ch), func(q pgTxQuerier) error {
+			if err := book(q); err != nil {
+				return err
+			}
+			booking = newBooking(&slot, in, ref, now, bookingID)
+			ch.changed, ch.booking = true, booking
+			return nil
+		})
+	}
 	if err == nil {
-		return newBooking(&slot, in, ref, now, bookingID), &slot, nil
+		if booking == nil {
+			booking = newBooking(&slot, in, ref, now, bookingID)
+		}
+		return booking, &slot, nil
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, errNotClaimed
@@ -440,28 +517,27 @@ func (s *pgStore) bookingByKey(ctx context.Context, key, customerID string) (*mo
 		" FROM bookings WHERE customer_id = $2 AND idempotency_key = $1", key, customerID)
 }
 
-func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error) {
-	err = withConn(ctx, s.primary, func(c *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, "UPDATE bookings SET status = $2, cancelled_at = $3 WHERE id = $1 AND status = $4 AND slot_id = $5",
-				id, string(models.BookingCancelled), now, string(models.BookingConfirmed), slotID)
-			if err != nil || tag.RowsAffected() == 0 {
-				return err
-			}
-			var slot models.TimeSlot
-			err = scanSlot(tx.QueryRow(ctx, `UPDATE time_slots
-				SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
-				WHERE id = $1 AND booked_count > 0
-				RETURNING `+pgSlotColumns, slotID, now), &slot)
-			switch {
-			case err == nil:
-				freed = &slot
-			case !errors.Is(err, pgx.ErrNoRows):
-				return err
-			}
-			cancelled = true
-			return nil
-		})
+func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time, hook txHook) (cancelled bool, freed *models.TimeSlot, err error) {
+	ch := &txChange{}
+	err = pgTx(ctx, s.primary, hook.with(ctx, ch), func(tx pgTxQuerier) error {
+		tag, err := tx.Exec(ctx, "UPDATE bookings SET status = $2, cancelled_at = $3 WHERE id = $1 AND status = $4 AND slot_id = $5",
+			id, string(models.BookingCancelled), now, string(models.BookingConfirmed), slotID)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		var slot models.TimeSlot
+		err = scanSlot(tx.QueryRow(ctx, `UPDATE time_slots
+			SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
+			WHERE id = $1 AND booked_count > 0
+			RETURNING `+pgSlotColumns, slotID, now), &slot)
+		switch {
+		case err == nil:
+			freed = &slot
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		cancelled, ch.changed, ch.slot = true, true, freed
+		return nil
 	})
 	if err != nil {
 		return false, nil, err
@@ -498,35 +574,35 @@ var pgFreeStatement = strings.Join(strings.Fields(`WITH freed AS (
 )
 SELECT * FROM freed`), " ")
 
-func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time) (slot, previous *models.TimeSlot, err error) {
-	err = withConn(ctx, s.primary, func(c *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			var claimed models.TimeSlot
-			var moved *int64
-			err := scanSlotAnd(tx.QueryRow(ctx, pgMoveStatement, now, slotID, b.ID, *b.SlotID,
-				string(models.BookingConfirmed)), &claimed, &moved)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return errNotClaimed
-			case err != nil:
-				if index, ok := database.IsUniqueViolation(err); ok && index == database.UniqueCustomerSeat {
-					return errSeatHeld
-				}
-				return err
-			case moved == nil:
-				return errBookingChanged // the claim rolls back with the transaction
+func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time, hook txHook) (slot, previous *models.TimeSlot, err error) {
+	ch := &txChange{}
+	err = pgTx(ctx, s.primary, hook.with(ctx, ch), func(tx pgTxQuerier) error {
+		var claimed models.TimeSlot
+		var moved *int64
+		err := scanSlotAnd(tx.QueryRow(ctx, pgMoveStatement, now, slotID, b.ID, *b.SlotID,
+			string(models.BookingConfirmed)), &claimed, &moved)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return errNotClaimed
+		case err != nil:
+			if index, ok := database.IsUniqueViolation(err); ok && index == database.UniqueCustomerSeat {
+				return errSeatHeld
 			}
-			slot = &claimed
-			var freed models.TimeSlot
-			err = scanSlot(tx.QueryRow(ctx, pgFreeStatement, *b.SlotID, now, b.ID, b.StartTime, b.EndTime), &freed)
-			switch {
-			case err == nil:
-				previous = &freed
-			case !errors.Is(err, pgx.ErrNoRows):
-				return err
-			}
-			return nil
-		})
+			return err
+		case moved == nil:
+			return errBookingChanged // the claim rolls back with the transaction
+		}
+		slot = &claimed
+		var freed models.TimeSlot
+		err = scanSlot(tx.QueryRow(ctx, pgFreeStatement, *b.SlotID, now, b.ID, b.StartTime, b.EndTime), &freed)
+		switch {
+		case err == nil:
+			previous = &freed
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		ch.changed, ch.slot, ch.previous = true, slot, previous
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err

@@ -78,7 +78,7 @@ func (m *Manager) rescheduleOnce(ctx context.Context, a Actor, in RescheduleInpu
 	if *b.SlotID == in.SlotID {
 		return nil, apperr.Invalid("slotId", "slotId %d is the booking's slot already", in.SlotID)
 	}
-	slot, previous, refused := m.store.rescheduleSeat(ctx, b, in.SlotID, now)
+	slot, previous, refused := m.store.rescheduleSeat(ctx, b, in.SlotID, now, m.eventHook(BookingRescheduled, b, now))
 	switch {
 	case refused == nil:
 		b.SlotID, b.ProviderID, b.StartTime, b.EndTime = &slot.ID, slot.ProviderID, slot.StartTime, slot.EndTime

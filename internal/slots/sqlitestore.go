@@ -219,7 +219,7 @@ func (s *sqliteStore) countSlots(ctx context.Context, c slotConds) (int64, error
 // bookSeat reads the slot's conditions and claims the seat in one
 // transaction, which holds the write lock throughout, so nothing changes
 // between the two; the claim is still the conditional UPDATE.
-func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time) (*models.Booking, *models.TimeSlot, error) {
+func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error) {
 	var booking *models.Booking
 	var slot *models.TimeSlot
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -236,7 +236,7 @@ func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, no
 			}
 			return err
 		}
-		return nil
+		return hook.runGORM(ctx, tx, txChange{booking: booking, slot: slot})
 	})
 	if err != nil {
 		return nil, nil, err
@@ -328,7 +328,7 @@ func sqliteTake[T any](db *gorm.DB) (*T, error) {
 	return &row, nil
 }
 
-func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error) {
+func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now time.Time, hook txHook) (cancelled bool, freed *models.TimeSlot, err error) {
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		upd := tx.Model(&models.Booking{}).
 			Where("id = ? AND status = ? AND slot_id = ?", id, models.BookingConfirmed, slotID).
@@ -347,7 +347,7 @@ func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now t
 		if len(rows) == 1 {
 			freed = &rows[0]
 		}
-		return nil
+		return hook.runGORM(ctx, tx, txChange{slot: freed})
 	})
 	if err != nil {
 		return false, nil, err
@@ -358,7 +358,7 @@ func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now t
 // rescheduleSeat claims the new seat as bookSeat does, then moves the
 // booking, frees its old seat and records the move, in one transaction
 // that holds the write lock throughout.
-func (s *sqliteStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time) (slot, previous *models.TimeSlot, err error) {
+func (s *sqliteStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time, hook txHook) (slot, previous *models.TimeSlot, err error) {
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if slot, err = sqliteClaimSeat(tx, slotID, now); err != nil {
@@ -385,7 +385,10 @@ func (s *sqliteStore) rescheduleSeat(ctx context.Context, b *models.Booking, slo
 		if len(freed) == 1 {
 			previous = &freed[0]
 		}
-		return tx.Create(&models.BookingMove{BookingID: b.ID, SlotID: b.SlotID, StartTime: b.StartTime, EndTime: b.EndTime, MovedAt: now}).Error
+		if err := tx.Create(&models.BookingMove{BookingID: b.ID, SlotID: b.SlotID, StartTime: b.StartTime, EndTime: b.EndTime, MovedAt: now}).Error; err != nil {
+			return err
+		}
+		return hook.runGORM(ctx, tx, txChange{slot: slot, previous: previous})
 	})
 	if err != nil {
 		return nil, nil, err

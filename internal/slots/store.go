@@ -52,8 +52,9 @@ type store interface {
 	// reference ref, together: it answers both as written, or writes
 	// nothing and answers errNotClaimed, errKeyTaken (in's idempotency key
 	// is taken in its owner's scope) or errSeatHeld (the customer holds a
-	// confirmed seat of the slot).
-	bookSeat(ctx context.Context, in BookInput, ref string, now time.Time) (*models.Booking, *models.TimeSlot, error)
+	// confirmed seat of the slot). A non-nil hook runs in the same
+	// transaction after the writes, with the booking and the slot.
+	bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error)
 	// bookability reads what decides whether slot id can be booked.
 	bookability(ctx context.Context, id int64) (bookability, error)
 	booking(ctx context.Context, id int64) (*models.Booking, error)
@@ -69,8 +70,9 @@ type store interface {
 	// cancelBooking cancels booking id at now if it is still confirmed in
 	// slot slotID and frees its seat of that slot, together. It answers whether it
 	// cancelled the booking, and the freed slot as updated (nil when the
-	// slot had no seat to free or no longer exists).
-	cancelBooking(ctx context.Context, id, slotID int64, now time.Time) (cancelled bool, freed *models.TimeSlot, err error)
+	// slot had no seat to free or no longer exists). A non-nil hook runs
+	// in the same transaction when it cancelled, with the freed slot.
+	cancelBooking(ctx context.Context, id, slotID int64, now time.Time, hook txHook) (cancelled bool, freed *models.TimeSlot, err error)
 	// rescheduleSeat moves confirmed booking b from its slot to slot
 	// slotID at now, in one transaction: it claims a seat of slotID as
 	// bookSeat does, moves the booking there (slot, provider and times)
@@ -79,8 +81,9 @@ type store interface {
 	// updated (nil when it had no seat to free), or changes nothing and
 	// answers errNotClaimed, errSeatHeld (the customer holds a confirmed
 	// seat of slotID) or errBookingChanged (b was cancelled or moved
-	// meanwhile).
-	rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time) (slot, previous *models.TimeSlot, err error)
+	// meanwhile). A non-nil hook runs in the same transaction after the
+	// move, with the new slot and the old one.
+	rescheduleSeat(ctx context.Context, b *models.Booking, slotID int64, now time.Time, hook txHook) (slot, previous *models.TimeSlot, err error)
 	// listBookings answers up to q.limit bookings matching q past its
 	// cursor, in (start_time, id) order (descending when q.backward).
 	listBookings(ctx context.Context, q bookingQuery) ([]models.Booking, error)

@@ -1,0 +1,119 @@
+package slots
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"timeslots/models"
+)
+
+// EventKind names a kind of booking event that systems outside the server
+// hear about (webhooks).
+type EventKind string
+
+// The booking events.
+const (
+	BookingCreated     EventKind = "booking.created"
+	BookingCancelled   EventKind = "booking.cancelled"
+	BookingRescheduled EventKind = "booking.rescheduled"
+)
+
+// EventKinds are the kinds of event there are, in the order they are
+// documented.
+var EventKinds = []EventKind{BookingCreated, BookingCancelled, BookingRescheduled}
+
+// Event is one change of a booking, as its transaction writes it.
+type Event struct {
+	Kind    EventKind
+	At      time.Time
+	Booking models.Booking
+	// Slot is the booking's slot as the change left it (the freed one for
+	// a cancellation); nil when it no longer exists.
+	Slot *models.TimeSlot
+	// Previous is the slot a rescheduled booking left, as the move left
+	// it; nil for the other kinds, or when it no longer exists.
+	Previous *models.TimeSlot
+}
+
+// Outbox receives booking events inside the transaction that makes the
+// change, so that an event is recorded exactly when its change commits:
+// a refused or rolled-back change records none. An Enqueue error rolls
+// the change back.
+type Outbox interface {
+	// Wants reports whether events of kind are to be recorded now. When
+	// it answers false the change runs as it does without an outbox, with
+	// no transaction of its own where it needs none.
+	Wants(kind EventKind) bool
+	// Enqueue records e in tx, the change's transaction.
+	Enqueue(ctx context.Context, tx *sql.Tx, e Event) error
+}
+
+// WithOutbox has the manager hand each booking event to o, in the
+// transaction of its change.
+func WithOutbox(o Outbox) Option { return func(m *Manager) { m.outbox = o } }
+
+// txChange is what a store's write changed, as it hands it to a txHook:
+// each field is set where the write has it.
+type txChange struct {
+	changed        bool // the write changed something: the hook has an event to record
+	booking        *models.Booking
+	slot, previous *models.TimeSlot
+}
+
+// txHook runs inside a store's write transaction, after the write and
+// before the commit; its error rolls the write back. A nil txHook is
+// none, and the write runs as it would without.
+type txHook func(ctx context.Context, tx *sql.Tx, ch txChange) error
+
+// eventHook answers the txHook that records an event of kind about
+// booking b (nil: the store's own booking) in the outbox, or nil when no
+// outbox wants such events.
+func (m *Manager) eventHook(kind EventKind, b *models.Booking, now time.Time) txHook {
+	if m.outbox == nil || !m.outbox.Wants(kind) {
+		return nil
+	}
+	return func(ctx context.Context, tx *sql.Tx, ch txChange) error {
+		e := Event{Kind: kind, At: now, Slot: ch.slot, Previous: ch.previous}
+		switch {
+		case ch.booking != nil:
+			e.Booking = *ch.booking
+		case b != nil:
+			e.Booking = *b
+		}
+		switch kind {
+		case BookingCancelled:
+			e.Booking.Status, e.Booking.CancelledAt = models.BookingCancelled, &now
+		case BookingRescheduled:
+			if s := ch.slot; s != nil {
+				e.Booking.SlotID, e.Booking.ProviderID, e.Booking.StartTime, e.Booking.EndTime = &s.ID, s.ProviderID, s.StartTime, s.EndTime
+			}
+		}
+		return m.outbox.Enqueue(ctx, tx, e)
+	}
+}
+
+// gormTx answers the database/sql transaction behind tx, a GORM handle
+// inside Transaction.
+func gormTx(tx *gorm.DB) (*sql.Tx, error) {
+	sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+	if !ok {
+		return nil, fmt.Errorf("the GORM transaction runs on a %T, not a *sql.Tx", tx.Statement.ConnPool)
+	}
+	return sqlTx, nil
+}
+
+// runGORM calls h inside GORM transaction tx, if there is one.
+func (h txHook) runGORM(ctx context.Context, tx *gorm.DB, ch txChange) error {
+	if h == nil {
+		return nil
+	}
+	sqlTx, err := gormTx(tx)
+	if err != nil {
+		return err
+	}
+	return h(ctx, sqlTx, ch)
+}

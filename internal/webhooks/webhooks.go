@@ -1,0 +1,286 @@
+// Package webhooks tells systems outside the server about bookings: admins
+// register endpoints, each booking event is enqueued on a durable job
+// queue (River) in the transaction of the booking itself (the slots
+// package's Outbox seam), and a worker delivers it, signed as Standard
+// Webhooks says, retrying with exponential backoff until an attempt
+// answers 2xx or the attempts run out.
+package webhooks
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"timeslots/internal/database"
+	"timeslots/internal/slots"
+	"timeslots/models"
+)
+
+// queue is the River queue of deliveries.
+const queue = "webhooks"
+
+// Options tune deliveries; the zero value of each field is its default.
+type Options struct {
+	// MaxAttempts is how many times a delivery is tried before it fails
+	// for good (default 10).
+	MaxAttempts int
+	// Timeout bounds one attempt, from dialing to the response body read
+	// (default 10 s).
+	Timeout time.Duration
+	// Backoff is the wait after the first failed attempt; each later one
+	// doubles it, up to MaxBackoff (default 30 s).
+	Backoff time.Duration
+	// AllowPrivate lets deliveries reach loopback, private, link-local
+	// and unspecified addresses, which are refused otherwise.
+	AllowPrivate bool
+	// Workers is how many deliveries this process runs at once (default
+	// 20).
+	Workers int
+	// Refresh is how often the view of the endpoints that decides which
+	// events are enqueued is read again, so an endpoint created on another
+	// replica is heard of within it (default 5 s). Changes made through
+	// this process apply at once.
+	Refresh time.Duration
+	// Poll is how often idle workers look for due deliveries (default
+	// 200 ms).
+	Poll time.Duration
+	// Observe, if set, hears each attempt's outcome (metrics).
+	Observe func(status models.WebhookDeliveryStatus)
+	Logger  *slog.Logger
+}
+
+// MaxBackoff caps the wait between two attempts.
+const MaxBackoff = 12 * time.Hour
+
+func (o *Options) defaults() {
+	if o.MaxAttempts < 1 {
+		o.MaxAttempts = 10
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 30 * time.Second
+	}
+	if o.Workers < 1 {
+		o.Workers = 20
+	}
+	if o.Refresh <= 0 {
+		o.Refresh = 5 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 200 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Service is the webhooks of one process: the admin operations on
+// endpoints, the outbox the slot manager enqueues booking events with,
+// and the River client whose workers deliver them.
+type Service struct {
+	db     *database.DB
+	opts   Options
+	client *river.Client[*sql.Tx]
+	http   *http.Client
+	now    func() time.Time
+
+	view atomic.Pointer[endpointView]
+
+	mu      sync.Mutex // guards started, stop
+	started bool
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// endpointView is which enabled endpoints want each kind of event, as
+// last read.
+type endpointView struct {
+	wants map[slots.EventKind][]int64
+	count int
+}
+
+// New builds the webhooks of db. Its outbox works at once; deliveries
+// start with Start.
+func New(db *database.DB, opts Options) (*Service, error) {
+	opts.defaults()
+	s := &Service{db: db, opts: opts, now: time.Now}
+	s.http = newHTTPClient(opts.Timeout, opts.AllowPrivate)
+	workers := river.NewWorkers()
+	if err := river.AddWorkerSafely(workers, &deliveryWorker{s: s}); err != nil {
+		return nil, err
+	}
+	var driver riverdriver.Driver[*sql.Tx]
+	if db.Dialect == database.SQLite {
+		driver = riversqlite.New(db.SQL())
+	} else {
+		driver = riverdatabasesql.New(db.SQL())
+	}
+	client, err := river.NewClient(driver, &river.Config{
+		Queues:            map[string]river.QueueConfig{queue: {MaxWorkers: opts.Workers}},
+		Workers:           workers,
+		MaxAttempts:       opts.MaxAttempts,
+		RetryPolicy:       backoff{base: opts.Backoff},
+		JobTimeout:        opts.Timeout + 10*time.Second,
+		FetchPollInterval: opts.Poll,
+		FetchCooldown:     min(opts.Poll, 50*time.Millisecond),
+		// A delivery whose process died mid-attempt is tried again once
+		// its attempt has certainly ended.
+		RescueStuckJobsAfter: 2*opts.Timeout + time.Minute,
+		Logger:               opts.Logger.With(slog.String("component", "river")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	s.client = client
+	s.view.Store(&endpointView{})
+	return s, nil
+}
+
+// Load reads the endpoints once, so the outbox knows them before the
+// first booking; Start keeps reading them every Refresh.
+func (s *Service) Load(ctx context.Context) error { return s.refresh(ctx) }
+
+// Start starts the delivery workers and the refresh of the endpoints'
+// view. River's locking hands each due delivery to one worker of one
+// replica.
+func (s *Service) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return nil
+	}
+	if err := s.client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start webhook deliveries: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.started, s.stop, s.done = true, cancel, make(chan struct{})
+	go s.refreshLoop(rctx)
+	return nil
+}
+
+// Stop stops taking deliveries and waits for those running to finish, or
+// for ctx to end, when it cancels them (their jobs are retried later).
+func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started {
+		return nil
+	}
+	s.started = false
+	s.stop()
+	<-s.done
+	if err := s.client.Stop(ctx); err != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return errors.Join(err, s.client.StopAndCancel(cctx))
+	}
+	return nil
+}
+
+func (s *Service) refreshLoop(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(s.opts.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.refresh(ctx); err != nil && ctx.Err() == nil {
+				s.opts.Logger.Warn("webhook endpoints not refreshed", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+// refresh reads which enabled endpoints want which events.
+func (s *Service) refresh(ctx context.Context) error {
+	var rows []models.WebhookEndpoint
+	if err := s.db.WithContext(ctx).Select("id", "events").Where("enabled").Order("id").Find(&rows).Error; err != nil {
+		return err
+	}
+	v := &endpointView{wants: map[slots.EventKind][]int64{}, count: len(rows)}
+	for _, r := range rows {
+		for _, e := range strings.Split(r.Events, ",") {
+			v.wants[slots.EventKind(e)] = append(v.wants[slots.EventKind(e)], r.ID)
+		}
+	}
+	s.view.Store(v)
+	return nil
+}
+
+// Endpoints answers how many enabled endpoints this process's view holds.
+func (s *Service) Endpoints() int { return s.view.Load().count }
+
+// Wants reports whether an enabled endpoint wants events of kind, by the
+// view last read (see Options.Refresh).
+func (s *Service) Wants(kind slots.EventKind) bool { return len(s.view.Load().wants[kind]) > 0 }
+
+// Enqueue enqueues e's delivery to each enabled endpoint that wants it,
+// in tx, the transaction of the change: one job per endpoint, all with
+// the same event id.
+func (s *Service) Enqueue(ctx context.Context, tx *sql.Tx, e slots.Event) error {
+	ids := s.view.Load().wants[e.Kind]
+	if len(ids) == 0 {
+		return nil
+	}
+	body, id, err := eventBody(string(e.Kind), e.At, eventData(e))
+	if err != nil {
+		return err
+	}
+	params := make([]river.InsertManyParams, len(ids))
+	for i, endpoint := range ids {
+		params[i] = river.InsertManyParams{
+			Args:       deliveryArgs{EndpointID: endpoint, EventID: id, Type: string(e.Kind), Body: body},
+			InsertOpts: &river.InsertOpts{Queue: queue},
+		}
+	}
+	_, err = s.client.InsertManyTx(ctx, tx, params)
+	return err
+}
+
+// deliveryArgs is one delivery job: an event's body to one endpoint.
+type deliveryArgs struct {
+	EndpointID int64           `json:"endpoint_id"`
+	EventID    string          `json:"event_id"`
+	Type       string          `json:"type"`
+	Body       json.RawMessage `json:"body"`
+}
+
+// Kind names the job kind in River's table.
+func (deliveryArgs) Kind() string { return "webhook_delivery" }
+
+// backoff is the retry policy: Backoff after the first failed attempt,
+// doubling with each, capped at MaxBackoff, with no jitter, so the next
+// attempt recorded with a delivery is the one River schedules.
+type backoff struct{ base time.Duration }
+
+// NextRetry schedules the attempt after job's latest.
+func (b backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(b.after(job.Attempt))
+}
+
+// after is the wait after failed attempt n (1 = the first).
+func (b backoff) after(n int) time.Duration {
+	d := b.base
+	for i := 1; i < n && d < MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, MaxBackoff)
+}

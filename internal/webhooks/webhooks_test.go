@@ -1,0 +1,442 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"timeslots/internal/apperr"
+	"timeslots/internal/database"
+	"timeslots/internal/dbtest"
+	"timeslots/internal/slots"
+	"timeslots/internal/webhooks"
+	"timeslots/models"
+)
+
+var ctx = context.Background()
+
+// day is when the tests stand: each provider has slots at 09:00, 10:00
+// and 11:00 UTC the next day.
+var day = time.Date(2030, 1, 7, 6, 0, 0, 0, time.UTC)
+
+// delivery is one request a receiver got.
+type delivery struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver records every request and answers with answer.
+type receiver struct {
+	*httptest.Server
+	got chan delivery
+}
+
+func newReceiver(t *testing.T, answer http.HandlerFunc) *receiver {
+	r := &receiver{got: make(chan delivery, 100)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.got <- delivery{header: req.Header.Clone(), body: body}
+		if answer != nil {
+			answer(w, req)
+		}
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// verify checks a delivery's signature as the Standard Webhooks
+// specification tells a receiver to, from the secret alone.
+func verify(secret string, d delivery) error {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return err
+	}
+	id, ts := d.header.Get("webhook-id"), d.header.Get("webhook-timestamp")
+	if _, err := strconv.ParseInt(ts, 10, 64); err != nil || id == "" {
+		return fmt.Errorf("webhook-id %q, webhook-timestamp %q", id, ts)
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", id, ts, d.body)
+	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Fields(d.header.Get("webhook-signature")) {
+		if v, s, ok := strings.Cut(sig, ","); ok && v == "v1" && hmac.Equal([]byte(s), []byte(want)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no v1 signature matches in %q", d.header.Get("webhook-signature"))
+}
+
+type fixture struct {
+	db    *database.DB
+	hooks *webhooks.Service
+	m     *slots.Manager
+	slots []models.TimeSlot
+}
+
+func newFixture(t *testing.T, db *database.DB, opts webhooks.Options, outbox func(*webhooks.Service) slots.Outbox) *fixture {
+	t.Helper()
+	svc, err := webhooks.New(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(ctx) })
+	var o slots.Outbox = svc
+	if outbox != nil {
+		o = outbox(svc)
+	}
+	m := slots.New(db, slots.WithClock(func() time.Time { return day }), slots.WithOutbox(o))
+	cap1 := 1
+	p, err := m.CreateProvider(ctx, models.ProviderInput{Name: "Hooked", TimeZone: "UTC", SlotMinutes: 60,
+		Capacity: &cap1, WorkingHours: everyDay("09:00", "12:00")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Generate(ctx, slots.GenerateInput{DaysAhead: 2, ProviderIDs: []int64{p.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	var rows []models.TimeSlot
+	if err := db.Where("provider_id = ?", p.ID).Order("start_time").Find(&rows).Error; err != nil || len(rows) < 3 {
+		t.Fatalf("slots: %d, %v", len(rows), err)
+	}
+	return &fixture{db: db, hooks: svc, m: m, slots: rows}
+}
+
+func everyDay(start, end string) []models.WorkingHours {
+	var out []models.WorkingHours
+	for _, d := range models.AllWeekdays {
+		out = append(out, models.WorkingHours{Weekday: d, Start: start, End: end})
+	}
+	return out
+}
+
+func (f *fixture) jobs(t *testing.T) int64 {
+	t.Helper()
+	var n int64
+	if err := f.db.Raw("SELECT COUNT(*) FROM river_job WHERE kind = 'webhook_delivery'").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func create(t *testing.T, svc *webhooks.Service, url string, events ...string) *webhooks.Created {
+	t.Helper()
+	c, err := svc.Create(ctx, webhooks.Input{URL: &url, Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+var allEvents = []string{"booking.created", "booking.cancelled", "booking.rescheduled"}
+
+// fast are options for tests: short waits, loopback allowed.
+func fast() webhooks.Options {
+	return webhooks.Options{AllowPrivate: true, Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, Timeout: 5 * time.Second}
+}
+
+func TestEachBookingChangeIsDeliveredOnceSignedWithItsType(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		f := newFixture(t, db, fast(), nil)
+		rcv := newReceiver(t, nil)
+		c := create(t, f.hooks, rcv.URL, allEvents...)
+		if !strings.HasPrefix(c.Secret, "whsec_") {
+			t.Fatalf("secret %q", c.Secret)
+		}
+		b, _, err := f.m.Book(ctx, slots.BookInput{SlotID: f.slots[0].ID, Customer: "Ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := slots.BookingRef{Reference: &b.Reference}
+		if _, err := f.m.Reschedule(ctx, slots.Actor{}, slots.RescheduleInput{Booking: ref, SlotID: f.slots[1].ID}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.m.Cancel(ctx, slots.Actor{}, ref); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.jobs(t); n != 3 {
+			t.Fatalf("%d delivery jobs enqueued, want 3", n)
+		}
+		if err := f.hooks.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		types := map[string]int{}
+		for range 3 {
+			d := <-rcv.got
+			if err := verify(c.Secret, d); err != nil {
+				t.Fatal(err)
+			}
+			var p struct {
+				ID, Type string
+				Data     struct {
+					Booking struct {
+						ID     int64
+						SlotID int64
+						Status string
+					}
+					Slot         struct{ ID, Remaining int64 }
+					PreviousSlot *struct{ ID, Remaining int64 }
+				}
+			}
+			if err := json.Unmarshal(d.body, &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.ID != d.header.Get("webhook-id") || p.Data.Booking.ID != b.ID {
+				t.Fatalf("body %s with webhook-id %q", d.body, d.header.Get("webhook-id"))
+			}
+			types[p.Type]++
+			switch p.Type {
+			case "booking.created":
+				if p.Data.Slot.ID != f.slots[0].ID || p.Data.Slot.Remaining != 0 || p.Data.Booking.Status != "confirmed" {
+					t.Fatalf("created: %s", d.body)
+				}
+			case "booking.rescheduled":
+				if p.Data.Booking.SlotID != f.slots[1].ID || p.Data.PreviousSlot == nil || p.Data.PreviousSlot.ID != f.slots[0].ID ||
+					p.Data.PreviousSlot.Remaining != 1 {
+					t.Fatalf("rescheduled: %s", d.body)
+				}
+			case "booking.cancelled":
+				if p.Data.Booking.Status != "cancelled" || p.Data.Slot.ID != f.slots[1].ID || p.Data.Slot.Remaining != 1 {
+					t.Fatalf("cancelled: %s", d.body)
+				}
+			}
+		}
+		if types["booking.created"] != 1 || types["booking.rescheduled"] != 1 || types["booking.cancelled"] != 1 {
+			t.Fatalf("event types delivered: %v", types)
+		}
+		ds := waitDeliveries(t, f.hooks, c.Endpoint.ID, 3, models.WebhookDelivered)
+		for _, d := range ds {
+			if d.ResponseCode == nil || *d.ResponseCode != 200 || d.Attempt != 1 {
+				t.Fatalf("delivery %+v", d)
+			}
+		}
+	})
+}
+
+// waitDeliveries waits until the endpoint has n deliveries, each of
+// status, and answers them.
+func waitDeliveries(t *testing.T, svc *webhooks.Service, endpoint int64, n int, status models.WebhookDeliveryStatus) []models.WebhookDelivery {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ds, err := svc.Deliveries(ctx, endpoint, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := len(ds) == n
+		for _, d := range ds {
+			done = done && d.Status == status
+		}
+		if done {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries %+v; want %d %s", ds, n, status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// failingOutbox enqueues, then fails: the booking must roll back with
+// what was enqueued.
+type failingOutbox struct{ *webhooks.Service }
+
+var errOutbox = errors.New("the outbox fails")
+
+func (o failingOutbox) Enqueue(ctx context.Context, tx *sql.Tx, e slots.Event) error {
+	if err := o.Service.Enqueue(ctx, tx, e); err != nil {
+		return err
+	}
+	return errOutbox
+}
+
+func TestAChangeThatIsRefusedOrRolledBackEnqueuesNothing(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		f := newFixture(t, db, fast(), nil)
+		create(t, f.hooks, "https://receiver.example/hooks", allEvents...)
+		if _, _, err := f.m.Book(ctx, slots.BookInput{SlotID: f.slots[0].ID, Customer: "Ann"}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := f.m.Book(ctx, slots.BookInput{SlotID: f.slots[0].ID, Customer: "Bob"})
+		if apperr.ErrorCode(err) != apperr.SlotUnavailable {
+			t.Fatalf("booking a full slot: %v", err)
+		}
+		if n := f.jobs(t); n != 1 {
+			t.Fatalf("%d jobs after one booking and one refusal, want 1", n)
+		}
+
+		g := newFixture(t, db, fast(), func(s *webhooks.Service) slots.Outbox { return failingOutbox{s} })
+		create(t, g.hooks, "https://receiver.example/other", allEvents...)
+		if _, _, err := g.m.Book(ctx, slots.BookInput{SlotID: g.slots[0].ID, Customer: "Cy"}); !errors.Is(err, errOutbox) {
+			t.Fatalf("booking whose outbox fails: %v", err)
+		}
+		var bookings int64
+		if err := db.Raw("SELECT COUNT(*) FROM bookings WHERE slot_id = ?", g.slots[0].ID).Scan(&bookings).Error; err != nil {
+			t.Fatal(err)
+		}
+		if n := g.jobs(t); n != 1 || bookings != 0 {
+			t.Fatalf("after a rolled-back booking: %d jobs (want 1), %d bookings (want 0)", n, bookings)
+		}
+	})
+}
+
+func TestOnlyTheEventsAnEndpointWantsAreEnqueued(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		f := newFixture(t, db, fast(), nil)
+		c := create(t, f.hooks, "https://receiver.example/cancel", "booking.cancelled")
+		b, _, err := f.m.Book(ctx, slots.BookInput{SlotID: f.slots[0].ID, Customer: "Ann"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := f.jobs(t); n != 0 {
+			t.Fatalf("a booking enqueued %d jobs for an endpoint of cancellations only", n)
+		}
+		if _, _, err := f.m.Cancel(ctx, slots.Actor{}, slots.BookingRef{Reference: &b.Reference}); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.jobs(t); n != 1 {
+			t.Fatalf("%d jobs after the cancellation, want 1", n)
+		}
+		off := false
+		if _, err := f.hooks.Update(ctx, c.Endpoint.ID, webhooks.Input{Enabled: &off}); err != nil {
+			t.Fatal(err)
+		}
+		if f.hooks.Wants(slots.BookingCancelled) {
+			t.Fatal("a disabled endpoint still wants cancellations")
+		}
+	})
+}
+
+func TestEndpointInputIsValidated(t *testing.T) {
+	t.Parallel()
+	db := dbtest.Open(t, database.SQLite)
+	svc, err := webhooks.New(db, webhooks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := "https://x.example/" + strings.Repeat("a", webhooks.MaxURLLength)
+	for _, c := range []struct {
+		name, url string
+		events    []string
+		field     string
+	}{
+		{"a URL of another scheme", "ftp://x.example/", allEvents, "url"},
+		{"a relative URL", "/hooks", allEvents, "url"},
+		{"an empty URL", "", allEvents, "url"},
+		{"a URL too long", long, allEvents, "url"},
+		{"a loopback address without WEBHOOK_ALLOW_PRIVATE", "http://127.0.0.1:9/x", allEvents, "url"},
+		{"a private address", "http://10.1.2.3/x", allEvents, "url"},
+		{"no events", "https://x.example/", nil, "events"},
+		{"an unknown event", "https://x.example/", []string{"booking.created", "slot.exploded"}, "events"},
+	} {
+		_, err := svc.Create(ctx, webhooks.Input{URL: &c.url, Events: c.events})
+		var ae *apperr.Error
+		if !errors.As(err, &ae) || ae.Code != apperr.BadUserInput || ae.Field != c.field {
+			t.Errorf("%s: %v; want BAD_USER_INPUT naming %s", c.name, err, c.field)
+		}
+	}
+	if _, err := svc.Update(ctx, 12345, webhooks.Input{}); apperr.ErrorCode(err) != apperr.NotFound {
+		t.Errorf("update of a missing webhook: %v", err)
+	}
+	if err := svc.Delete(ctx, 12345); apperr.ErrorCode(err) != apperr.NotFound {
+		t.Errorf("delete of a missing webhook: %v", err)
+	}
+}
+
+// deliverOnce sends a test event to url with opts and waits for its
+// delivery's final state.
+func deliverOnce(t *testing.T, db *database.DB, opts webhooks.Options, url string) models.WebhookDelivery {
+	t.Helper()
+	opts.MaxAttempts = 1
+	svc, err := webhooks.New(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(ctx) })
+	c := create(t, svc, url, allEvents...)
+	if _, err := svc.SendTest(ctx, c.Endpoint.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ds, err := svc.Deliveries(ctx, c.Endpoint.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) == 1 {
+			return ds[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDeliveriesAreGuarded(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		t.Run("a name resolving to loopback is refused at dial time without the flag", func(t *testing.T) {
+			rcv := newReceiver(t, nil)
+			url := strings.Replace(rcv.URL, "127.0.0.1", "localhost", 1)
+			opts := fast()
+			opts.AllowPrivate = false
+			d := deliverOnce(t, db, opts, url)
+			if d.Status != models.WebhookFailed || d.ResponseCode != nil || !strings.Contains(d.Error, "loopback, private") {
+				t.Fatalf("delivery %+v", d)
+			}
+			if len(rcv.got) != 0 {
+				t.Fatal("the receiver on loopback was reached")
+			}
+		})
+		t.Run("a redirect is not followed", func(t *testing.T) {
+			target := newReceiver(t, nil)
+			rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, target.URL, http.StatusFound)
+			})
+			d := deliverOnce(t, db, fast(), rcv.URL)
+			if d.Status != models.WebhookFailed || d.ResponseCode == nil || *d.ResponseCode != 302 || len(target.got) != 0 {
+				t.Fatalf("delivery %+v; the target got %d requests", d, len(target.got))
+			}
+		})
+		t.Run("a big answer is kept cut at 4 KiB", func(t *testing.T) {
+			rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = w.Write([]byte(strings.Repeat("x", 1<<20)))
+			})
+			d := deliverOnce(t, db, fast(), rcv.URL)
+			if d.Status != models.WebhookDelivered || len(d.ResponseBody) != webhooks.MaxResponseBody {
+				t.Fatalf("status %s, body of %d bytes", d.Status, len(d.ResponseBody))
+			}
+		})
+		t.Run("an attempt past the timeout fails", func(t *testing.T) {
+			rcv := newReceiver(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+			opts := fast()
+			opts.Timeout = 300 * time.Millisecond
+			d := deliverOnce(t, db, opts, rcv.URL)
+			if d.Status != models.WebhookFailed || d.ResponseCode != nil || !strings.Contains(d.Error, "deadline exceeded") && !strings.Contains(d.Error, "timeout") {
+				t.Fatalf("delivery %+v", d)
+			}
+		})
+	})
+}
