@@ -11,6 +11,7 @@ import (
 	"timeslots/graph"
 	"timeslots/internal/auth/verifier"
 	"timeslots/internal/config"
+	"timeslots/internal/console"
 	"timeslots/internal/database"
 	"timeslots/internal/httpx"
 	"timeslots/internal/jobs"
@@ -57,8 +58,12 @@ func (a *application) routes() (http.Handler, error) {
 
 	// Customers' tokens are read where customers are served: GraphQL and
 	// REST.
+	// Browsers sign in at /admin/login; the session cookie then stands for
+	// the admin token on the console's own requests.
+	sessions := httpx.NewSessions(a.cfg.AdminToken, a.cfg.AdminSessionTTL)
 	gate := httpx.NewAdminGate(a.cfg.AdminToken,
-		httpx.WithCustomers(a.customers, httpx.Paths{graphQLPath, graphQLPath + "/", rest.Prefix}))
+		httpx.WithCustomers(a.customers, httpx.Paths{graphQLPath, graphQLPath + "/", rest.Prefix}),
+		httpx.WithSessions(sessions))
 	// Public endpoints are limited per client; requests with the admin
 	// token are not counted.
 	limiter, err := ratelimit.New(ratelimit.Options{
@@ -90,8 +95,21 @@ func (a *application) routes() (http.Handler, error) {
 	mux.Handle("POST "+graphQLPath, gql)
 	mux.Handle("GET "+graphQLPath, gql)
 	mux.Handle("OPTIONS "+graphQLPath, gql)
-	mux.Handle("GET "+playgroundPath, graph.Playground(gqlOpt, graphQLPath))
+	mux.Handle("GET "+playgroundPath, graph.Playground(gqlOpt, graph.PlaygroundLinks{
+		GraphQL: graphQLPath, Console: console.Path, Login: console.LoginPath}))
 	mux.Handle("GET /{$}", http.RedirectHandler(playgroundPath, http.StatusFound))
+
+	// The admin console: sign-in, the page, its embedded assets.
+	con, err := console.New(console.Options{
+		Slots: a.slots, Gate: gate, Sessions: sessions,
+		GenerateDays: a.cfg.GenerateDays, CleanupDaysOld: a.cfg.CleanupDaysOld,
+		PlaygroundPath: playgroundPath, GraphQLPath: graphQLPath, AdminAPI: rest.AdminPrefix + "time-slots",
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(console.Path, con)
+	mux.Handle(console.Path+"/", con)
 
 	// From the outermost: find the client, log, set the common headers
 	// (no-store on GraphQL, admin and metrics answers), answer browsers,
@@ -108,7 +126,7 @@ func (a *application) routes() (http.Handler, error) {
 	h = httpx.Deadline(a.cfg.RequestTimeout)(h)
 	h = httpx.Refusals(graph.WriteRefusal, httpx.Paths{graphQLPath, graphQLPath + "/"})(h)
 	h = httpx.CORS(a.cfg.CORSOrigins)(h)
-	h = httpx.SecurityHeaders(httpx.Paths{graphQLPath, rest.AdminPrefix, metricsPath})(h)
+	h = httpx.SecurityHeaders(httpx.Paths{graphQLPath, rest.AdminPrefix, metricsPath, console.Path, console.Path + "/"})(h)
 	h = httpx.RequestLog(a.logger)(h)
 	h = httpx.ClientIPs(a.cfg.TrustedProxies)(h)
 	return h, nil

@@ -29,6 +29,8 @@ type Config struct {
 	Host        string
 	Port        int
 	AdminToken  string // secret: never logged
+	// AdminSessionTTL is how long a console sign-in lasts.
+	AdminSessionTTL time.Duration
 
 	// End-user authentication is on when AuthJWKSURL or AuthJWTSecret is
 	// set (AUTH_*); the composition root maps these onto auth.Options.
@@ -109,6 +111,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 && r.err == nil {
 		return nil, fmt.Errorf("ADMIN_TOKEN must be at least 16 characters")
 	}
+	c.AdminSessionTTL = r.durationRange("ADMIN_SESSION_TTL", 8*time.Hour, time.Minute, 7*24*time.Hour)
 	c.AuthJWKSURL = r.str("AUTH_JWKS_URL", "")
 	c.AuthJWTSecret = r.str("AUTH_JWT_SECRET", "")
 	c.AuthIssuer = r.str("AUTH_ISSUER", "")

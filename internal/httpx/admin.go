@@ -56,6 +56,8 @@ type AdminGate struct {
 	customers     *verifier.Verifier // nil: end-user authentication is off
 	customerPaths Paths
 
+	sessions *Sessions // nil: no console sign-in
+
 	failures *failureCounter
 }
 
@@ -77,6 +79,15 @@ func WithCustomers(v *verifier.Verifier, paths Paths) AdminOption {
 	return func(g *AdminGate) {
 		g.customers, g.customerPaths = v, paths
 	}
+}
+
+// WithSessions has the gate accept the admin console's session cookie
+// (see Sessions) on requests without an Authorization header: a valid
+// session is admin access, and a request it authorises that may change
+// state must pass Sessions.CheckRequest (same origin, CSRF token) or is
+// answered 403 FORBIDDEN. A nil s leaves the cookie unread.
+func WithSessions(s *Sessions) AdminOption {
+	return func(g *AdminGate) { g.sessions = s }
 }
 
 // NewAdminGate builds the gate; an empty token means loopback-only access.
@@ -159,6 +170,20 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 			r = r.WithContext(auth.WithRequired(r.Context()))
 		}
 		token, customer := g.customerToken(r)
+		if g.sessions != nil && r.Header.Get("Authorization") == "" {
+			if sess, ok := g.sessions.Read(r); ok {
+				if err := g.sessions.CheckRequest(r, sess); err != nil {
+					Logger(r.Context()).Warn("admin session request refused", slog.String("client", ClientKey(r)),
+						slog.String("reason", apperr.ErrorMessage(err)))
+					WriteProtocolError(w, r, http.StatusForbidden, err)
+					return
+				}
+				ctx := context.WithValue(r.Context(), adminKey, AccessAdmin)
+				ctx = context.WithValue(ctx, sessionKey, sess)
+				next.ServeHTTP(w, r.WithContext(ctx))
+				return
+			}
+		}
 		if !customer && (g.open || r.Header.Get("Authorization") == "") {
 			ctx := context.WithValue(r.Context(), adminKey, g.Check(r))
 			next.ServeHTTP(w, r.WithContext(ctx))
@@ -186,6 +211,23 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), adminKey, access)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// SignIn checks a token typed into the console's sign-in form as a bearer
+// token is checked: a client that has been guessing waits (wait > 0, and
+// the token is not compared), and a wrong token counts toward its lockout.
+func (g *AdminGate) SignIn(r *http.Request, token string) (ok bool, wait time.Duration) {
+	client := ClientKey(r)
+	if wait := g.failures.blocked(client); wait > 0 {
+		Logger(r.Context()).Warn("admin token attempts slowed", slog.String("client", client))
+		return false, wait
+	}
+	if g.isAdminToken(token) {
+		return true, 0
+	}
+	g.failures.add(client)
+	Logger(r.Context()).Warn("wrong admin token", slog.String("client", client), slog.String("via", "sign-in form"))
+	return false, 0
 }
 
 // serveCustomer verifies a customer's token: a valid one makes the request

@@ -16,6 +16,9 @@ import (
 type client struct {
 	ip  netip.Addr
 	key string
+	// https: the client reached us over TLS, directly or (as a trusted
+	// proxy says with X-Forwarded-Proto) through the proxy.
+	https bool
 }
 
 // ClientIPs finds each request's client once and puts it in the context
@@ -32,6 +35,7 @@ func ClientIPs(trusted []netip.Prefix) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c := clientOf(r, trusted)
+			c.https = overTLS(r, trusted)
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey, c)))
 		})
 	}
@@ -53,6 +57,33 @@ func ClientKey(r *http.Request) string {
 		return c.key
 	}
 	return peerClient(r.RemoteAddr).key
+}
+
+// HTTPS reports whether r's client reached the server over TLS: the
+// connection is TLS, or its peer is a trusted proxy (TRUSTED_PROXIES) whose
+// X-Forwarded-Proto says https (the last value, the one that proxy
+// wrote). It decides the Secure flag of cookies.
+func HTTPS(r *http.Request) bool {
+	if c, ok := r.Context().Value(clientIPKey).(client); ok {
+		return c.https
+	}
+	return r.TLS != nil
+}
+
+// overTLS is HTTPS for a request ClientIPs has not seen yet.
+func overTLS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	peer := peerAddr(r.RemoteAddr)
+	if !peer.IsValid() || !isTrusted(peer, trusted) {
+		return false
+	}
+	var protos []string
+	for _, v := range r.Header.Values("X-Forwarded-Proto") {
+		protos = append(protos, strings.Split(v, ",")...)
+	}
+	return len(protos) > 0 && strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
 }
 
 // clientIPOf answers the client address of r: the one ClientIPs recorded

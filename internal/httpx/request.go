@@ -21,6 +21,7 @@ const (
 	clientIPKey
 	refusalKey
 	noteKey
+	sessionKey
 )
 
 // RequestIDHeader carries the request id both ways.
