@@ -93,9 +93,10 @@ type Feed struct {
 	// mu serialises publishing, subscribing and closing, so every
 	// subscriber sees the events of concurrent Publish calls in one
 	// order and a channel is never sent to after it is closed.
-	mu     sync.Mutex
-	subs   map[*Subscription]struct{}
-	closed bool
+	mu        sync.Mutex
+	subs      map[*Subscription]struct{}
+	observers map[*Observer]struct{}
+	closed    bool
 
 	origin string // names this feed in its notifications
 
@@ -109,7 +110,7 @@ type Feed struct {
 // NewLocal answers a feed that lives in this process only: SQLite (one
 // process owns the file) and tests.
 func NewLocal() *Feed {
-	return &Feed{subs: map[*Subscription]struct{}{}, origin: newOrigin()}
+	return &Feed{subs: map[*Subscription]struct{}{}, observers: map[*Observer]struct{}{}, origin: newOrigin()}
 }
 
 // Origin answers the random name of this feed, which the PostgreSQL store
@@ -174,10 +175,21 @@ func (f *Feed) Publish(events ...Event) {
 	f.deliver(events)
 }
 
-// deliver hands events to every local subscriber (see Publish).
+// deliver hands events to every observer, inline, then to every local
+// subscriber (see Publish).
 func (f *Feed) deliver(events []Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	for o := range f.observers {
+		if o.Event != nil {
+			for _, e := range events {
+				o.Event(e)
+			}
+		}
+	}
 	var n uint64
 	for s := range f.subs {
 		if !s.offer(events) {
@@ -202,6 +214,53 @@ func (s *Subscription) offer(events []Event) bool {
 		s.ch <- e
 	}
 	return true
+}
+
+// Observer is called inline by the feed: Event with every event before
+// the Publish that delivers it returns (so a consumer that must act before
+// a mutation answers, such as the read cache dropping what the change made
+// stale, has done so when the mutation answers), and Health whenever the
+// feed's connection to other replicas is lost (false) or back (true;
+// REFETCH follows). A channel subscription, by contrast, is read some
+// time later. The functions run under the feed's lock, one event at a
+// time, in the order subscribers see them: they must be quick and must
+// not call the feed.
+type Observer struct {
+	Event  func(Event)
+	Health func(healthy bool)
+}
+
+// Observe starts calling o (see Observer) until cancel is called. A
+// feed's health only changes while its listener is disconnected, so an
+// observer that starts then is not told; it reads Healthy.
+func (f *Feed) Observe(o Observer) (cancel func()) {
+	p := &o
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.observers[p] = struct{}{}
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.observers, p)
+	}
+}
+
+// Healthy reports whether the feed hears every change: always for a
+// local feed; for a PostgreSQL feed while its listener is connected.
+func (f *Feed) Healthy() bool {
+	return f.remote == nil || f.remote.connected.Load()
+}
+
+// setHealth tells the observers that the listener's connection was lost
+// or is back.
+func (f *Feed) setHealth(healthy bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for o := range f.observers {
+		if o.Health != nil {
+			o.Health(healthy)
+		}
+	}
 }
 
 // Subscribers answers how many subscriptions are open.

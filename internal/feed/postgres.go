@@ -111,12 +111,14 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 		if ctx.Err() != nil {
 			return
 		}
+		l.f.setHealth(false)
 		l.log.Warn("feed listener lost its connection; reconnecting", "err", err)
 		if conn = l.reconnect(ctx); conn == nil {
 			return
 		}
 		l.reconnects.Add(1)
 		l.log.Info("feed listener reconnected; subscribers refetch")
+		l.f.setHealth(true)
 		l.publish(Event{Kind: Refetch})
 	}
 }
