@@ -98,6 +98,14 @@ type SlotPage struct {
 	Slots           []models.TimeSlot
 	HasNextPage     bool
 	HasPreviousPage bool
+	// Changes is the first instant at which the page may read differently
+	// by time alone: the start of its earliest slot that is listed only
+	// because it has not started (a free seat, AVAILABLE listed), the row
+	// read past the page to tell whether more follow included; zero when
+	// no listed slot leaves the listing by time. A copy of the page (a
+	// cache entry) is the answer of any later read until then, unless a
+	// slot changes.
+	Changes time.Time
 }
 
 // Cursor answers the cursor of the i-th slot of the page.
@@ -240,9 +248,40 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 	if err != nil {
 		return nil, dbError("list slots", err)
 	}
-	out := &SlotPage{}
+	out := &SlotPage{Changes: changesByTime(rows, c)}
 	out.Slots, out.HasNextPage, out.HasPreviousPage = finishPage(rows, pg, key != nil)
 	return out, nil
+}
+
+// changesByTime answers SlotPage.Changes for the rows a page was made of,
+// the probe row included: a slot with a free seat is listed only until it
+// starts, and the rows before the page's first (or after its probe) leave
+// the listing no later than those in it, so they change nothing. A full
+// slot stays listed (BOOKED) whatever the time.
+func changesByTime(rows []models.TimeSlot, c slotConds) time.Time {
+	var first time.Time
+	if c.states&bookableSlots == 0 {
+		return first
+	}
+	for i := range rows {
+		if s := &rows[i]; s.BookedCount < s.Capacity && (first.IsZero() || s.StartTime.Before(first)) {
+			first = s.StartTime
+		}
+	}
+	return first
+}
+
+// StartRange answers the range of start times a slot must have to be
+// listed by f, whatever the time: from inclusive, before exclusive, each
+// nil when unbounded. A change to a slot outside it cannot change a
+// listing of f. The dates of f are the providers' local dates, so the
+// range is wider than the dates by the zones' largest offsets.
+func (f SlotFilter) StartRange() (from, before *time.Time, err error) {
+	c, err := f.conds(time.Time{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.startFrom, c.startBefore, nil
 }
 
 // finishPage turns the limit+1 rows of a keyset query into a page: it drops
