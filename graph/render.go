@@ -28,6 +28,7 @@ func (r *Resolver) listSlots(ctx context.Context, f slots.SlotFilter, req slots.
 	if err != nil {
 		return nil, err
 	}
+	notePage(ctx, page)
 	if len(page.Slots) > 0 && selectsOnNodes(ctx, "provider") {
 		ids := make([]int64, len(page.Slots))
 		for i := range page.Slots {

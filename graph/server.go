@@ -16,6 +16,7 @@ import (
 	"timeslots/graph/loaders"
 	"timeslots/internal/apperr"
 	"timeslots/internal/httpx"
+	"timeslots/internal/readcache"
 	"timeslots/internal/slots"
 )
 
@@ -44,6 +45,10 @@ type Options struct {
 	// queries sent again, counted as their text plus an estimate of their
 	// syntax trees; 0 keeps none.
 	QueryCacheBytes int64
+	// Answers keeps whole answers of public slot reads (see answers); nil
+	// answers every operation afresh. The REST edge and the change feed
+	// share it.
+	Answers *readcache.Cache
 }
 
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
@@ -85,6 +90,7 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
+	useAnswers(srv, es, opt.Answers)         // in front of slot pages and the executor
 	useSlotPages(srv, es, pages, extensions) // innermost: the other extensions see its responses
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)

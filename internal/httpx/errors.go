@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,11 +123,32 @@ var ErrOutOfTime = apperr.E(apperr.DeadlineExceeded,
 
 // WriteJSON answers v as JSON.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Type", jsonContentType)
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+const jsonContentType = "application/json; charset=utf-8"
+
+// EncodeJSON answers the body WriteJSON writes for v, for an answer that
+// is kept and written again (WriteEncodedJSON).
+func EncodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// WriteEncodedJSON writes a body EncodeJSON made, as WriteJSON writes it.
+func WriteEncodedJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", jsonContentType)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // Shorten cuts what a client sent to at most max bytes, on a character

@@ -12,6 +12,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/httpx"
+	"timeslots/internal/readcache"
 	"timeslots/internal/slots"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	// empty objects, so the fields are present before the jobs are wired.
 	Maintenance MaintenanceReporter
 	Performance PerformanceReporter
+	// Answers keeps the bodies of GET /api/time-slots pages, shared with
+	// GraphQL and emptied by the change feed; nil: none are kept.
+	Answers *readcache.Cache
 }
 
 // handler holds the dependencies of the endpoints.
@@ -54,6 +58,7 @@ type handler struct {
 	slots       *slots.Manager
 	maintenance MaintenanceReporter
 	performance PerformanceReporter
+	answers     *readcache.Cache
 }
 
 // endpoint is one path and the handlers of the methods it allows, in the
@@ -74,7 +79,7 @@ func New(c Options) (http.Handler, error) {
 	if c.Slots == nil || c.Admin == nil {
 		return nil, errors.New("rest: Slots and Admin are required")
 	}
-	h := &handler{slots: c.Slots, maintenance: c.Maintenance, performance: c.Performance}
+	h := &handler{slots: c.Slots, maintenance: c.Maintenance, performance: c.Performance, answers: c.Answers}
 	endpoints := []endpoint{
 		{path: "/api/time-slots", methods: []method{{http.MethodGet, h.listSlots}}},
 		{path: AdminPrefix + "time-slots", admin: true, methods: []method{

@@ -1,10 +1,13 @@
 package rest
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
 	"timeslots/internal/httpx"
+	"timeslots/internal/readcache"
 	"timeslots/models"
 )
 
@@ -45,6 +48,15 @@ func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, err)
 		return
 	}
+	ticket, cached := h.answers.Begin()
+	var key string
+	if cached {
+		key = q.key()
+		if body, hit := h.answers.Get(key); hit {
+			httpx.WriteEncodedJSON(w, http.StatusOK, body)
+			return
+		}
+	}
 	page, err := h.slots.ListSlots(r.Context(), q.filter, q.page)
 	if err != nil {
 		httpx.WriteError(w, r, err)
@@ -65,5 +77,39 @@ func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
 		c := page.Cursor(len(page.Slots) - 1)
 		out.Pagination.NextCursor = &c
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	if !cached {
+		httpx.WriteJSON(w, http.StatusOK, out)
+		return
+	}
+	body, err := httpx.EncodeJSON(out)
+	if err != nil {
+		httpx.WriteError(w, r, err)
+		return
+	}
+	if scope, ok := q.scope(); ok {
+		h.answers.Put(ticket, key, body, []readcache.Scope{scope}, page.Changes)
+	}
+	httpx.WriteEncodedJSON(w, http.StatusOK, body)
+}
+
+// key answers the cache key of the page q asks for: its parsed filter and
+// page, so that the order and spelling of the parameters do not matter.
+func (q listQuery) key() string {
+	f, _ := json.Marshal(q.filter)
+	p, _ := json.Marshal(q.page)
+	return fmt.Sprintf("rest /api/time-slots %s %s %d", f, p, q.limit)
+}
+
+// scope answers what the page lists, for the cache; false when the
+// filter is one the manager refuses (nothing is kept then anyway).
+func (q listQuery) scope() (readcache.Scope, bool) {
+	from, before, err := q.filter.StartRange()
+	if err != nil {
+		return readcache.Scope{}, false
+	}
+	s := readcache.Scope{From: from, Before: before}
+	if q.filter.ProviderID != nil {
+		s.Providers = []int64{*q.filter.ProviderID}
+	}
+	return s, true
 }
