@@ -25,6 +25,7 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
+	"timeslots/internal/feed"
 	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
 	"timeslots/internal/schedule"
@@ -279,7 +280,7 @@ func TestAFailedStartClosesTheRedisClient(t *testing.T) {
 	db := dbtest.Open(t, database.SQLite)
 	app := &application{
 		cfg: cfg, logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		db: db, slots: slots.New(db), metrics: metrics.New(db.SQL()),
+		db: db, slots: slots.New(db), feed: feed.NewLocal(), metrics: metrics.New(db.SQL()),
 	}
 	if err := app.start(); err == nil || !strings.Contains(err.Error(), "schedules") {
 		t.Fatalf("start: %v, want the scheduler's refusal", err)

@@ -173,6 +173,8 @@ func TestMetricsAndAdminStatsReportWhatHappened(t *testing.T) {
 		`timeslots_slots_generated_total{result="created"}`:                                                1,
 		`timeslots_job_runs_total{job="generate",outcome="succeeded"}`:                                     1,
 		`go_sql_max_open_connections{db_name="timeslots"}`:                                                 1,
+		`timeslots_feed_events_published_total`:                                                            2, // a generation and a booking
+		`timeslots_feed_listener_connected`:                                                                1,
 	} {
 		if got := metricValue(t, text, series); got < min {
 			t.Errorf("%s = %v, want at least %v", series, got, min)

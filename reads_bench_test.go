@@ -20,6 +20,7 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
+	"timeslots/internal/feed"
 	"timeslots/internal/metrics"
 	"timeslots/internal/slots"
 )
@@ -86,7 +87,7 @@ func benchApp(b *testing.B, d database.Dialect) (*http.Client, *slots.Manager) {
 	if _, err := mgr.SeedDemo(ctx); err != nil {
 		b.Fatal(err)
 	}
-	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, metrics: met}
+	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, feed: feed.NewLocal(), metrics: met}
 	h, err := app.routes()
 	if err != nil {
 		b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/console"
 	"timeslots/internal/database"
+	"timeslots/internal/feed"
 	"timeslots/internal/httpx"
 	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
@@ -34,8 +35,11 @@ type application struct {
 	logger *slog.Logger
 	db     *database.DB
 	slots  *slots.Manager
-	jobs   *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
-	redis  *redis.Client   // nil without REDIS_URL
+	// feed carries the committed changes to slots (subscriptions,
+	// webhooks and the read cache consume it); it is never nil.
+	feed  *feed.Feed
+	jobs  *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
+	redis *redis.Client   // nil without REDIS_URL
 	// customers verifies end users' tokens; nil without AUTH_JWKS_URL or
 	// AUTH_JWT_SECRET.
 	customers *verifier.Verifier

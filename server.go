@@ -31,6 +31,7 @@ import (
 	"timeslots/internal/auth/verifier"
 	"timeslots/internal/config"
 	"timeslots/internal/database"
+	"timeslots/internal/feed"
 	"timeslots/internal/httpx"
 	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
@@ -191,6 +192,20 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, sta
 	return db, n, nil
 }
 
+// openFeed answers the change feed of db: on PostgreSQL one whose
+// listener hears the other replicas' changes, on SQLite an in-process one
+// (one process owns the file).
+func openFeed(ctx context.Context, cfg *config.Config, db *database.DB, logger *slog.Logger) (*feed.Feed, error) {
+	if db.Dialect != database.Postgres {
+		return feed.NewLocal(), nil
+	}
+	target, err := database.ParseURL(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return feed.NewPostgres(ctx, target.DSN, logger)
+}
+
 // The server's garbage collector settings unless GOGC or GOMEMLIMIT say
 // otherwise. Nearly everything a request allocates is garbage when it
 // ends, and the live heap stays a few MiB, so Go's default (GOGC=100)
@@ -241,10 +256,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
+	changes, err := openFeed(ctx, cfg, db, logger)
+	if err != nil {
+		return err
+	}
+	defer changes.Close() // on the early returns; app.stop closes it first
 	met := metrics.New(db.SQL())
 	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency),
-		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays))
+		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays), slots.WithFeed(changes))
 	met.WatchHorizons(mgr.Horizons)
+	met.WatchFeed(changes)
 	met.WatchJobs(maintenance(cfg, mgr).Standings)
 	if cfg.SeedDemo {
 		res, err := mgr.SeedDemo(ctx)
@@ -261,7 +282,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		logger.Warn("ADMIN_TOKEN is not set: admin operations are open to loopback clients only")
 	}
 
-	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, metrics: met}
+	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, feed: changes, metrics: met}
 	if err := app.start(); err != nil {
 		return err
 	}
@@ -371,11 +392,13 @@ func (a *application) start() error {
 	return nil
 }
 
-// stop stops the scheduler, then the key set refresh of the verifier, then
-// closes Redis, once however often it is called, and leaves the pool to
-// its owner.
+// stop closes the change feed (which ends its subscriptions and its
+// listener's connection), stops the scheduler, then the key set refresh
+// of the verifier, then closes Redis, once however often it is called,
+// and leaves the pool to its owner.
 func (a *application) stop() {
 	a.stopOnce.Do(func() {
+		a.feed.Close()
 		if a.jobs != nil {
 			if err := a.jobs.Stop(); err != nil {
 				a.logger.Error("scheduler stop", slog.String("error", err.Error()))

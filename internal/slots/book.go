@@ -9,6 +9,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/database"
+	"timeslots/internal/feed"
 	"timeslots/models"
 )
 
@@ -126,6 +127,7 @@ func (m *Manager) bookOnce(ctx context.Context, in BookInput, ref string) (*mode
 	b, s, refused := m.store.bookSeat(ctx, in, ref, now, m.eventHook(BookingCreated, nil, now))
 	switch {
 	case refused == nil:
+		m.publish(slotEvent(feed.Booked, s))
 		return b, s, nil
 	case errors.Is(refused, errNotClaimed), errors.Is(refused, errKeyTaken), errors.Is(refused, errSeatHeld):
 	default:
@@ -256,6 +258,7 @@ func (m *Manager) Cancel(ctx context.Context, a Actor, ref BookingRef) (*models.
 		case cancelled:
 			b.Status, b.CancelledAt = models.BookingCancelled, &now
 			if freed != nil {
+				m.publish(slotEvent(feed.Cancelled, freed))
 				return b, freed, nil
 			}
 			s, err := m.slotOf(ctx, b)

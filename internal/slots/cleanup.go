@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/feed"
 )
 
 // Limits of a cleanup request.
@@ -50,12 +51,14 @@ func (m *Manager) Cleanup(ctx context.Context, daysOld int, progress func(delete
 			err = fmt.Errorf("clean up slots: stopped after %d deleted: %w", res.Deleted, err)
 			break
 		}
-		var n int
-		n, err = m.store.deleteEndedSlots(context.WithoutCancel(ctx), cutoff, cleanupBatch)
+		var deleted []slotRange
+		deleted, err = m.store.deleteEndedSlots(context.WithoutCancel(ctx), cutoff, cleanupBatch)
 		if err != nil {
 			err = dbError("clean up slots", err)
 			break
 		}
+		m.publish(bulkEvents(feed.CleanedUp, deleted)...)
+		n := total(deleted)
 		res.Deleted += n
 		res.Batches++
 		if progress != nil && n > 0 {

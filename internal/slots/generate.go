@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/feed"
 	"timeslots/models"
 )
 
@@ -330,7 +331,8 @@ func (m *Manager) produce(ctx context.Context, providers providerSet, floor, cei
 }
 
 // insertChunk writes rows and answers how many the database wrote and how
-// many statements it took. When the database refuses the batch (a
+// many statements it took; the feed gets one GENERATED event per provider
+// of the batch written. When the database refuses the batch (a
 // concurrent generation wrote the same or overlapping slots since the rows
 // were filtered), the rows are filtered against the slots as they are now
 // and resent, and filtered and resent again if that is refused too.
@@ -339,15 +341,16 @@ func (m *Manager) insertChunk(ctx context.Context, rows []newSlot) (inserted, st
 		if len(rows) == 0 {
 			return 0, statements, nil
 		}
-		var n int
+		var written []slotRange
 		if attempt == 1 {
-			n, err = m.store.insertSlots(ctx, rows)
+			written, err = m.store.insertSlots(ctx, rows)
 		} else {
-			n, err = m.store.resendSlots(ctx, rows)
+			written, err = m.store.resendSlots(ctx, rows)
 		}
 		statements++
 		if err == nil {
-			return n, statements, nil
+			m.publish(bulkEvents(feed.Generated, written)...)
+			return total(written), statements, nil
 		}
 		if !errors.Is(err, errSlotsTaken) || attempt == 3 {
 			return 0, statements, err

@@ -12,6 +12,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/database"
+	"timeslots/internal/feed"
 	"timeslots/models"
 )
 
@@ -33,7 +34,8 @@ type Manager struct {
 	genMu sync.Mutex
 
 	hooks  Hooks
-	outbox Outbox // nil: none
+	outbox Outbox     // nil: none
+	feed   *feed.Feed // nil: no change feed (WithFeed)
 
 	// horizon is the floor and ceiling of the generation horizon that
 	// Stats and Horizons report (WithHorizon); zero: none.
@@ -195,12 +197,15 @@ func (m *Manager) UpdateProvider(ctx context.Context, id int64, in models.Provid
 		return nil, err
 	}
 	p.ID, p.UpdatedAt = id, m.Now()
-	err = m.store.updateProvider(ctx, &p)
+	wasActive, err := m.store.updateProvider(ctx, &p)
 	if errors.Is(err, errNoRows) {
 		return nil, notFound("provider", id)
 	}
 	if err != nil {
 		return nil, dbError("update provider", err)
+	}
+	if wasActive && !p.Active {
+		m.publish(feed.Event{Kind: feed.ProviderDeactivated, ProviderID: id})
 	}
 	return &p, nil
 }

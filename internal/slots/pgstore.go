@@ -251,22 +251,34 @@ func (s *pgStore) createProvider(ctx context.Context, p *models.Provider) error 
 	return withConn(ctx, s.primary, func(c *pgx.Conn) error { return pgInsertProvider(ctx, c, p) })
 }
 
-func (s *pgStore) updateProvider(ctx context.Context, p *models.Provider) error {
+// pgUpdateProvider replaces a provider's settings ($1 its id) and answers
+// its creation time and whether it was active: the row is locked first,
+// so the old value is the one this update replaced.
+var pgUpdateProvider = strings.Join(strings.Fields(`WITH old AS (
+	SELECT id, active FROM providers WHERE id = $1 FOR UPDATE
+), updated AS (
+	UPDATE providers AS p
+	   SET name = $2, time_zone = $3, slot_minutes = $4, buffer_minutes = $5, capacity = $6,
+	       min_notice_minutes = $7, working_hours = $8, active = $9, updated_at = $10
+	  FROM old WHERE p.id = old.id
+	RETURNING p.created_at, old.active
+)
+SELECT * FROM updated`), " ")
+
+func (s *pgStore) updateProvider(ctx context.Context, p *models.Provider) (wasActive bool, err error) {
 	hours, err := p.WorkingHours.Value()
 	if err != nil {
-		return err
+		return false, err
 	}
-	created, err := pgRow(ctx, s.primary, pgValue[time.Time], `UPDATE providers
-		SET name = $2, time_zone = $3, slot_minutes = $4, buffer_minutes = $5, capacity = $6,
-		    min_notice_minutes = $7, working_hours = $8, active = $9, updated_at = $10
-		WHERE id = $1 RETURNING created_at`,
-		p.ID, p.Name, p.TimeZone, p.SlotMinutes, p.BufferMinutes, p.Capacity, p.MinNoticeMinutes, hours, p.Active,
-		p.UpdatedAt)
-	if err != nil {
-		return err
+	err = withConn(ctx, s.primary, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, pgUpdateProvider,
+			p.ID, p.Name, p.TimeZone, p.SlotMinutes, p.BufferMinutes, p.Capacity, p.MinNoticeMinutes, hours, p.Active,
+			p.UpdatedAt).Scan(&p.CreatedAt, &wasActive)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, errNoRows
 	}
-	p.CreatedAt = *created
-	return nil
+	return wasActive, err
 }
 
 func (s *pgStore) provider(ctx context.Context, id int64) (*models.Provider, error) {
@@ -411,7 +423,11 @@ const pgClaimSeat = `UPDATE time_slots
 	   AND EXISTS (SELECT 1 FROM providers AS p
 	                WHERE p.id = time_slots.provider_id AND p.active
 	                  AND time_slots.start_time - make_interval(mins => p.min_notice_minutes) >= $1)
-	RETURNING ` + pgSlotColumns
+	RETURNING ` + pgChangedColumns
+
+// pgChangedColumns are pgSlotColumns and the version: what a statement
+// that changes a slot's seats answers, for the change feed.
+const pgChangedColumns = pgSlotColumns + ", version"
 
 // bookStatement claims a seat and records the booking in one statement, so
 // a booking costs one round trip and one implicit transaction: the claim
@@ -434,7 +450,7 @@ func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now ti
 	var bookingID int64
 	book := func(q pgQuerier) error {
 		return scanSlotAnd(q.QueryRow(ctx, bookStatement, now, in.SlotID, in.Customer,
-			string(models.BookingConfirmed), optional(in.IdempotencyKey), ref, optional(in.CustomerID)), &slot, &bookingID)
+			string(models.BookingConfirmed), optional(in.IdempotencyKey), ref, optional(in.CustomerID)), &slot, &slot.Version, &bookingID)
 	}
 	var err error
 	var booking *models.Booking
@@ -526,10 +542,10 @@ func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.
 			return err
 		}
 		var slot models.TimeSlot
-		err = scanSlot(tx.QueryRow(ctx, `UPDATE time_slots
+		err = scanSlotAnd(tx.QueryRow(ctx, `UPDATE time_slots
 			SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
 			WHERE id = $1 AND booked_count > 0
-			RETURNING `+pgSlotColumns, slotID, now), &slot)
+			RETURNING `+pgChangedColumns, slotID, now), &slot, &slot.Version)
 		switch {
 		case err == nil:
 			freed = &slot
@@ -567,7 +583,7 @@ var pgFreeStatement = strings.Join(strings.Fields(`WITH freed AS (
 	UPDATE time_slots
 	   SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
 	 WHERE id = $1 AND booked_count > 0
-	RETURNING `+pgSlotColumns+`
+	RETURNING `+pgChangedColumns+`
 ), recorded AS (
 	INSERT INTO booking_moves (booking_id, from_slot_id, from_start_time, from_end_time, moved_at)
 	VALUES ($3, $1, $4, $5, $2)
@@ -580,7 +596,7 @@ func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID 
 		var claimed models.TimeSlot
 		var moved *int64
 		err := scanSlotAnd(tx.QueryRow(ctx, pgMoveStatement, now, slotID, b.ID, *b.SlotID,
-			string(models.BookingConfirmed)), &claimed, &moved)
+			string(models.BookingConfirmed)), &claimed, &claimed.Version, &moved)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return errNotClaimed
@@ -594,7 +610,7 @@ func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID 
 		}
 		slot = &claimed
 		var freed models.TimeSlot
-		err = scanSlot(tx.QueryRow(ctx, pgFreeStatement, *b.SlotID, now, b.ID, b.StartTime, b.EndTime), &freed)
+		err = scanSlotAnd(tx.QueryRow(ctx, pgFreeStatement, *b.SlotID, now, b.ID, b.StartTime, b.EndTime), &freed, &freed.Version)
 		switch {
 		case err == nil:
 			previous = &freed
@@ -751,21 +767,25 @@ var newSlotColumns = []string{"provider_id", "start_time", "end_time", "date", "
 // CONFLICT, so a batch that meets an existing slot (the unique key) or
 // overlaps one (the guard after each statement) is refused whole, with
 // nothing written.
-func (s *pgStore) insertSlots(ctx context.Context, rows []newSlot) (int, error) {
-	var n int64
+func (s *pgStore) insertSlots(ctx context.Context, rows []newSlot) ([]slotRange, error) {
 	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
-		var err error
-		n, err = c.CopyFrom(ctx, pgx.Identifier{"time_slots"}, newSlotColumns, &newSlotSource{rows: rows, i: -1})
+		n, err := c.CopyFrom(ctx, pgx.Identifier{"time_slots"}, newSlotColumns, &newSlotSource{rows: rows, i: -1})
+		if err == nil && int(n) != len(rows) {
+			err = fmt.Errorf("COPY wrote %d of %d rows", n, len(rows))
+		}
 		return err
 	})
-	return int(n), pgSlotsTaken(err)
+	if err != nil {
+		return nil, pgSlotsTaken(err)
+	}
+	return newSlotRanges(rows), nil
 }
 
 // resendSlots writes rows with one INSERT … ON CONFLICT DO NOTHING, which
 // skips a row whose provider and start exist; the guard still refuses the
 // statement if a row overlaps another slot. The rows go as one array per
 // column, so the statement is the same for every batch.
-func (s *pgStore) resendSlots(ctx context.Context, rows []newSlot) (int, error) {
+func (s *pgStore) resendSlots(ctx context.Context, rows []newSlot) ([]slotRange, error) {
 	providers := make([]int64, len(rows))
 	starts, ends, dates, stamps := make([]time.Time, len(rows)), make([]time.Time, len(rows)), make([]time.Time, len(rows)), make([]time.Time, len(rows))
 	updates := make([]time.Time, len(rows))
@@ -774,10 +794,31 @@ func (s *pgStore) resendSlots(ctx context.Context, rows []newSlot) (int, error) 
 		providers[i], starts[i], ends[i], dates[i] = r.ProviderID, r.StartTime, r.EndTime, r.Date.Time()
 		capacities[i], stamps[i], updates[i] = int32(r.Capacity), r.CreatedAt, r.UpdatedAt
 	}
-	n, err := pgExec(ctx, s.primary, `INSERT INTO time_slots (`+strings.Join(newSlotColumns, ", ")+`)
+	written, err := pgRanges(ctx, s.primary, `INSERT INTO time_slots (`+strings.Join(newSlotColumns, ", ")+`)
 		SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::date[], $5::integer[], $6::timestamptz[], $7::timestamptz[])
-		ON CONFLICT DO NOTHING`, providers, starts, ends, dates, capacities, stamps, updates)
-	return int(n), pgSlotsTaken(err)
+		ON CONFLICT DO NOTHING
+		RETURNING provider_id, start_time, end_time`, providers, starts, ends, dates, capacities, stamps, updates)
+	return written, pgSlotsTaken(err)
+}
+
+// pgRanges runs query, whose rows are (provider_id, start_time, end_time)
+// of the slots it wrote or deleted, and sums them up by provider.
+func pgRanges(ctx context.Context, pool *sql.DB, query string, args ...any) ([]slotRange, error) {
+	var rs rangeSet
+	err := withConn(ctx, pool, func(c *pgx.Conn) error {
+		var provider int64
+		var start, end time.Time
+		rows, err := c.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		_, err = pgx.ForEachRow(rows, []any{&provider, &start, &end}, func() error {
+			rs.add(provider, start, end)
+			return nil
+		})
+		return err
+	})
+	return rs.ranges, err
 }
 
 // pgSlotsTaken answers errSlotsTaken, with err, when err is the refusal of
@@ -837,12 +878,12 @@ func (s *pgStore) seedProviders(ctx context.Context, ps []models.Provider) ([]in
 	return ids, nil
 }
 
-func (s *pgStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+func (s *pgStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) ([]slotRange, error) {
 	// end_time < cutoff implies start_time < cutoff: the start bound lets
 	// the (start_time, id) index find the batch.
-	n, err := pgExec(ctx, s.primary, `DELETE FROM time_slots WHERE id IN (
-		SELECT id FROM time_slots WHERE start_time < $1 AND end_time < $1 ORDER BY start_time, id LIMIT $2)`, cutoff, limit)
-	return int(n), err
+	return pgRanges(ctx, s.primary, `DELETE FROM time_slots WHERE id IN (
+		SELECT id FROM time_slots WHERE start_time < $1 AND end_time < $1 ORDER BY start_time, id LIMIT $2)
+		RETURNING provider_id, start_time, end_time`, cutoff, limit)
 }
 
 func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error) {

@@ -6,6 +6,7 @@ import (
 
 	"timeslots/internal/apperr"
 	"timeslots/internal/database"
+	"timeslots/internal/feed"
 	"timeslots/models"
 )
 
@@ -82,6 +83,11 @@ func (m *Manager) rescheduleOnce(ctx context.Context, a Actor, in RescheduleInpu
 	switch {
 	case refused == nil:
 		b.SlotID, b.ProviderID, b.StartTime, b.EndTime = &slot.ID, slot.ProviderID, slot.StartTime, slot.EndTime
+		if previous != nil {
+			m.publish(slotEvent(feed.Rescheduled, slot), slotEvent(feed.Rescheduled, previous))
+		} else {
+			m.publish(slotEvent(feed.Rescheduled, slot))
+		}
 		return &Rescheduled{Booking: b, Slot: slot, Previous: previous}, nil
 	case errors.Is(refused, errSeatHeld):
 		return nil, customerHolds(in.SlotID)

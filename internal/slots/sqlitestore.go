@@ -51,6 +51,33 @@ func sqliteSlots(q *gorm.DB, capacity int) ([]models.TimeSlot, error) {
 	return out, rows.Err()
 }
 
+// sqliteChangedColumns are sqliteSlotColumns and the version: what a
+// statement that changes a slot's seats answers, for the change feed.
+const sqliteChangedColumns = sqliteSlotColumns + ", version"
+
+// sqliteChanged runs q, an UPDATE … RETURNING sqliteChangedColumns of at
+// most one slot, and answers the slot as changed, or errNoRows.
+func sqliteChanged(q *gorm.DB) (*models.TimeSlot, error) {
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, errNoRows
+	}
+	var s models.TimeSlot
+	var status string
+	if err := rows.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity, &s.BookedCount, &status, &s.Version); err != nil {
+		return nil, err
+	}
+	s.Status = models.SlotStatus(status)
+	return &s, rows.Close()
+}
+
 // sqliteOne is the first of rows, or errNoRows.
 func sqliteOne[T any](rows []T, err error) (*T, error) {
 	if err != nil {
@@ -90,15 +117,16 @@ func (s *sqliteStore) createProvider(ctx context.Context, p *models.Provider) er
 	return s.db.WithContext(ctx).Create(p).Error
 }
 
-func (s *sqliteStore) updateProvider(ctx context.Context, p *models.Provider) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		old, err := sqliteFirst[models.Provider](tx.Select("created_at"), p.ID)
+func (s *sqliteStore) updateProvider(ctx context.Context, p *models.Provider) (wasActive bool, err error) {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		old, err := sqliteFirst[models.Provider](tx.Select("created_at", "active"), p.ID)
 		if err != nil {
 			return err
 		}
-		p.CreatedAt = old.CreatedAt
+		p.CreatedAt, wasActive = old.CreatedAt, old.Active
 		return tx.Select("*").Omit("created_at").Save(p).Error
 	})
+	return wasActive, err
 }
 
 func (s *sqliteStore) provider(ctx context.Context, id int64) (*models.Provider, error) {
@@ -256,10 +284,10 @@ func sqliteClaimSeat(tx *gorm.DB, id int64, now time.Time) (*models.TimeSlot, er
 	if err != nil {
 		return nil, err
 	}
-	slot, err := sqliteOne(sqliteSlots(tx.Raw(`UPDATE time_slots
+	slot, err := sqliteChanged(tx.Raw(`UPDATE time_slots
 		SET booked_count = booked_count + 1, version = version + 1, updated_at = ?
 		WHERE id = ? AND booked_count < capacity AND start_time > ?
-		RETURNING `+sqliteSlotColumns, now, id, now), 1))
+		RETURNING `+sqliteChangedColumns, now, id, now))
 	if errors.Is(err, errNoRows) {
 		return nil, errNotClaimed
 	}
@@ -336,17 +364,14 @@ func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now t
 		if upd.Error != nil || upd.RowsAffected == 0 {
 			return upd.Error
 		}
-		rows, err := sqliteSlots(tx.Raw(`UPDATE time_slots
+		slot, err := sqliteChanged(tx.Raw(`UPDATE time_slots
 			SET booked_count = booked_count - 1, version = version + 1, updated_at = ?
 			WHERE id = ? AND booked_count > 0
-			RETURNING `+sqliteSlotColumns, now, slotID), 1)
-		if err != nil {
+			RETURNING `+sqliteChangedColumns, now, slotID))
+		if err != nil && !errors.Is(err, errNoRows) {
 			return err
 		}
-		cancelled = true
-		if len(rows) == 1 {
-			freed = &rows[0]
-		}
+		cancelled, freed = true, slot
 		return hook.runGORM(ctx, tx, txChange{slot: freed})
 	})
 	if err != nil {
@@ -375,16 +400,14 @@ func (s *sqliteStore) rescheduleSeat(ctx context.Context, b *models.Booking, slo
 		case moved.RowsAffected == 0:
 			return errBookingChanged
 		}
-		freed, err := sqliteSlots(tx.Raw(`UPDATE time_slots
+		freed, err := sqliteChanged(tx.Raw(`UPDATE time_slots
 			SET booked_count = booked_count - 1, version = version + 1, updated_at = ?
 			WHERE id = ? AND booked_count > 0
-			RETURNING `+sqliteSlotColumns, now, *b.SlotID), 1)
-		if err != nil {
+			RETURNING `+sqliteChangedColumns, now, *b.SlotID))
+		if err != nil && !errors.Is(err, errNoRows) {
 			return err
 		}
-		if len(freed) == 1 {
-			previous = &freed[0]
-		}
+		previous = freed
 		if err := tx.Create(&models.BookingMove{BookingID: b.ID, SlotID: b.SlotID, StartTime: b.StartTime, EndTime: b.EndTime, MovedAt: now}).Error; err != nil {
 			return err
 		}
@@ -534,14 +557,43 @@ func (s *sqliteStore) slotSpans(ctx context.Context, dst spans, provider int64, 
 // insertSlots writes rows with one INSERT … ON CONFLICT DO NOTHING: a row
 // whose provider and start exist is skipped, and the overlap trigger drops
 // a row that overlaps a slot the same way, so SQLite never refuses a batch.
-func (s *sqliteStore) insertSlots(ctx context.Context, rows []newSlot) (int, error) {
-	res := s.db.WithContext(ctx).Table("time_slots").
-		Clauses(clause.OnConflict{DoNothing: true}).
-		CreateInBatches(rows, len(rows))
-	return int(res.RowsAffected), res.Error
+// RETURNING names the rows written, which the ranges sum up.
+func (s *sqliteStore) insertSlots(ctx context.Context, rows []newSlot) ([]slotRange, error) {
+	var q strings.Builder
+	q.WriteString("INSERT INTO time_slots (provider_id, start_time, end_time, date, capacity, created_at, updated_at) VALUES ")
+	args := make([]any, 0, len(rows)*7)
+	for i, r := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, r.ProviderID, r.StartTime, r.EndTime, r.Date, r.Capacity, r.CreatedAt, r.UpdatedAt)
+	}
+	q.WriteString(" ON CONFLICT DO NOTHING RETURNING provider_id, start_time, end_time")
+	return sqliteRanges(s.db.WithContext(ctx).Raw(q.String(), args...))
 }
 
-func (s *sqliteStore) resendSlots(ctx context.Context, rows []newSlot) (int, error) {
+// sqliteRanges runs q, whose rows are (provider_id, start_time, end_time)
+// of the slots it wrote or deleted, and sums them up by provider.
+func sqliteRanges(q *gorm.DB) ([]slotRange, error) {
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var rs rangeSet
+	for rows.Next() {
+		var provider int64
+		var start, end time.Time
+		if err := rows.Scan(&provider, &start, &end); err != nil {
+			return nil, err
+		}
+		rs.add(provider, start, end)
+	}
+	return rs.ranges, rows.Err()
+}
+
+func (s *sqliteStore) resendSlots(ctx context.Context, rows []newSlot) ([]slotRange, error) {
 	return s.insertSlots(ctx, rows)
 }
 
@@ -566,14 +618,12 @@ func (s *sqliteStore) seedProviders(ctx context.Context, ps []models.Provider) (
 	return ids, nil
 }
 
-func (s *sqliteStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+func (s *sqliteStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) ([]slotRange, error) {
 	// end_time < cutoff implies start_time < cutoff: the start bound lets
 	// the (start_time, id) index find the batch.
-	batch := s.db.Model(&models.TimeSlot{}).Select("id").
-		Where("start_time < ? AND end_time < ?", cutoff, cutoff).
-		Order("start_time, id").Limit(limit)
-	del := s.db.WithContext(ctx).Where("id IN (?)", batch).Delete(&models.TimeSlot{})
-	return int(del.RowsAffected), del.Error
+	return sqliteRanges(s.db.WithContext(ctx).Raw(`DELETE FROM time_slots WHERE id IN (
+		SELECT id FROM time_slots WHERE start_time < ? AND end_time < ? ORDER BY start_time, id LIMIT ?)
+		RETURNING provider_id, start_time, end_time`, cutoff, cutoff, limit))
 }
 
 func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error) {

@@ -27,9 +27,9 @@ type store interface {
 
 	// createProvider inserts p and sets its id.
 	createProvider(ctx context.Context, p *models.Provider) error
-	// updateProvider replaces every setting of provider p.ID and reads its
-	// creation time back into p.
-	updateProvider(ctx context.Context, p *models.Provider) error
+	// updateProvider replaces every setting of provider p.ID, reads its
+	// creation time back into p and answers whether it was active before.
+	updateProvider(ctx context.Context, p *models.Provider) (wasActive bool, err error)
 	provider(ctx context.Context, id int64) (*models.Provider, error)
 	// providersByID answers the providers among ids, in no order.
 	providersByID(ctx context.Context, ids []int64) ([]models.Provider, error)
@@ -113,20 +113,20 @@ type store interface {
 	// order; a few index probes per provider, never a scan of all slots.
 	demand(ctx context.Context, ids []int64) ([]slotDemand, error)
 	// insertSlots writes a batch of generated slots the cheapest way the
-	// engine has and answers how many rows it wrote. A batch that meets a
-	// slot written since it was filtered may be refused whole, with
-	// errSlotsTaken and nothing written.
-	insertSlots(ctx context.Context, rows []newSlot) (int, error)
+	// engine has and answers what it wrote, by provider. A batch that
+	// meets a slot written since it was filtered may be refused whole,
+	// with errSlotsTaken and nothing written.
+	insertSlots(ctx context.Context, rows []newSlot) ([]slotRange, error)
 	// resendSlots writes a refused batch again, filtered, skipping rows
-	// whose provider and start exist; an overlap may still refuse it whole
-	// with errSlotsTaken.
-	resendSlots(ctx context.Context, rows []newSlot) (int, error)
+	// whose provider and start exist, and answers what it wrote, by
+	// provider; an overlap may still refuse it whole with errSlotsTaken.
+	resendSlots(ctx context.Context, rows []newSlot) ([]slotRange, error)
 	// seedProviders inserts ps and answers their ids if no provider exists
 	// yet, in one transaction with that check; nil when one does.
 	seedProviders(ctx context.Context, ps []models.Provider) ([]int64, error)
 	// deleteEndedSlots deletes up to limit slots that ended before cutoff,
-	// the earliest first, and answers how many it deleted.
-	deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) (int, error)
+	// the earliest first, and answers what it deleted, by provider.
+	deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) ([]slotRange, error)
 	// statsRows reads what Stats computes its figures from.
 	statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error)
 
