@@ -137,19 +137,49 @@ func (a *application) routes() (http.Handler, error) {
 }
 
 // readyz answers 200 when the database answers and no migration is
-// pending, and 503 once the server is shutting down.
+// pending, and 503 once the server is shutting down. The primary alone
+// decides: the body lists the read replicas and their states, but a
+// replica that is skipped only sends its reads to the primary.
 func (a *application) readyz(w http.ResponseWriter, r *http.Request) {
-	if a.draining.Load() {
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "shutting down"})
-		return
+	status, reason := http.StatusOK, ""
+	switch {
+	case a.draining.Load():
+		status, reason = http.StatusServiceUnavailable, "shutting down"
+	case a.slots.Ping(r.Context()) != nil:
+		status, reason = http.StatusServiceUnavailable, "database unreachable"
+	default:
+		if pending, err := a.db.Pending(r.Context()); err != nil || pending {
+			status, reason = http.StatusServiceUnavailable, "migrations pending"
+		}
 	}
-	if err := a.slots.Ping(r.Context()); err != nil {
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "database unreachable"})
-		return
+	body := readiness{Status: "ready", Reason: reason, Replicas: replicaStates(a.db.Replicas())}
+	if status != http.StatusOK {
+		body.Status = "unavailable"
 	}
-	if pending, err := a.db.Pending(r.Context()); err != nil || pending {
-		httpx.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "migrations pending"})
-		return
+	httpx.WriteJSON(w, status, body)
+}
+
+// readiness is the body of /readyz.
+type readiness struct {
+	Status   string          `json:"status"`
+	Reason   string          `json:"reason,omitempty"`
+	Replicas []replicaReport `json:"replicas,omitempty"`
+}
+
+// replicaReport is one read replica in /readyz.
+type replicaReport struct {
+	Name       string  `json:"name"`
+	State      string  `json:"state"`
+	LagSeconds float64 `json:"lagSeconds"`
+}
+
+func replicaStates(r *database.Replicas) []replicaReport {
+	if r == nil {
+		return nil
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	var out []replicaReport
+	for _, s := range r.Status() {
+		out = append(out, replicaReport{Name: s.Name, State: string(s.State), LagSeconds: s.Lag.Seconds()})
+	}
+	return out
 }

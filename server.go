@@ -139,7 +139,7 @@ var errRedisURL = errors.New("REDIS_URL must be a redis:// or rediss:// URL")
 // packages that connect to them, before anything starts, so a bad URL stops
 // every command as a bad setting does.
 func checkURLs(cfg *config.Config) error {
-	if _, err := database.ParseURL(cfg.DatabaseURL); err != nil {
+	if _, _, err := storeTargets(cfg); err != nil {
 		return err
 	}
 	if cfg.RedisURL != "" {
@@ -170,16 +170,36 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
+// storeTargets reads DATABASE_URL with DATABASE_DIRECT_URL, and
+// DATABASE_REPLICA_URLS.
+func storeTargets(cfg *config.Config) (database.Target, []database.Target, error) {
+	target, err := database.ParseURL(cfg.DatabaseURL)
+	if err != nil {
+		return database.Target{}, nil, err
+	}
+	if target, err = target.WithDirect(cfg.DatabaseDirectURL); err != nil {
+		return database.Target{}, nil, err
+	}
+	replicas, err := database.ParseReplicaURLs(target, cfg.DatabaseReplicaURLs)
+	if err != nil {
+		return database.Target{}, nil, err
+	}
+	return target, replicas, nil
+}
+
 // openStore opens and migrates the configured database. The server passes
 // its request timeout as PostgreSQL's statement_timeout; the one-shot
 // commands pass 0 (no limit), so `timeslots migrate` can apply a long
 // migration.
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, statementTimeout time.Duration) (db *database.DB, applied int, err error) {
-	target, err := database.ParseURL(cfg.DatabaseURL)
+	target, replicas, err := storeTargets(cfg)
 	if err != nil {
 		return nil, 0, err
 	}
-	db, err = database.Open(ctx, target, database.Options{MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout})
+	db, err = database.Open(ctx, target, database.Options{
+		MaxOpenConns: cfg.DBMaxConns, StatementTimeout: statementTimeout,
+		Replicas: replicas, ReplicaMaxLag: cfg.ReplicaMaxLag,
+	})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -262,6 +282,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer changes.Close() // on the early returns; app.stop closes it first
 	met := metrics.New(db.SQL())
+	met.WatchReplicas(db.Replicas())
 	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency),
 		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays), slots.WithFeed(changes))
 	met.WatchHorizons(mgr.Horizons)

@@ -10,6 +10,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/validator/core"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
@@ -87,6 +88,7 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	srv.Use(extension.FixedComplexityLimit(opt.MaxComplexity))
 	srv.Use(shapeLimit{maxDepth: opt.MaxDepth, maxMutations: opt.MaxMutations})
 	srv.AroundResponses(noteOperation)
+	srv.AroundOperations(mutationsOnPrimary)
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
@@ -108,6 +110,17 @@ func noteOperation(ctx context.Context, next graphql.ResponseHandler) *graphql.R
 			name = oc.Operation.Name
 		}
 		httpx.NoteOperation(ctx, name)
+	}
+	return next(ctx)
+}
+
+// mutationsOnPrimary sends every read of a mutation's operation to the
+// primary, its payload's fields and their dataloaders included: a
+// mutation never answers what a read replica has not caught up with yet.
+// Queries read where the manager chooses.
+func mutationsOnPrimary(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Mutation {
+		ctx = slots.OnPrimary(ctx)
 	}
 	return next(ctx)
 }

@@ -26,9 +26,20 @@ type Config struct {
 	// DatabaseURL is DATABASE_URL as given (it may hold a password: never
 	// logged); database.ParseURL reads it.
 	DatabaseURL string
-	Host        string
-	Port        int
-	AdminToken  string // secret: never logged
+	// DatabaseDirectURL is DATABASE_DIRECT_URL: a direct PostgreSQL
+	// connection for what needs a session (migrations' advisory lock, the
+	// change feed's LISTEN) when DATABASE_URL goes through a pooler in
+	// transaction mode; empty: DATABASE_URL is direct. May hold a password.
+	DatabaseDirectURL string
+	// DatabaseReplicaURLs are DATABASE_REPLICA_URLS: the read replicas
+	// that serve slot and provider reads and stats. May hold passwords.
+	DatabaseReplicaURLs []string
+	// ReplicaMaxLag is how far behind the primary a replica may be and
+	// still serve reads.
+	ReplicaMaxLag time.Duration
+	Host          string
+	Port          int
+	AdminToken    string // secret: never logged
 	// AdminSessionTTL is how long a console sign-in lasts.
 	AdminSessionTTL time.Duration
 
@@ -82,6 +93,15 @@ type Config struct {
 	LogLevel      string
 }
 
+// DirectURL answers the URL of a direct PostgreSQL connection, for what
+// needs a session: DATABASE_DIRECT_URL, else DATABASE_URL.
+func (c *Config) DirectURL() string {
+	if c.DatabaseDirectURL != "" {
+		return c.DatabaseDirectURL
+	}
+	return c.DatabaseURL
+}
+
 // AuthEnabled reports whether end-user authentication is on.
 func (c *Config) AuthEnabled() bool { return c.AuthJWKSURL != "" || c.AuthJWTSecret != "" }
 
@@ -102,6 +122,9 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	prod := c.Production()
 	c.DatabaseURL = r.str("DATABASE_URL", "")
+	c.DatabaseDirectURL = r.str("DATABASE_DIRECT_URL", "")
+	c.DatabaseReplicaURLs = r.list("DATABASE_REPLICA_URLS")
+	c.ReplicaMaxLag = r.durationRange("REPLICA_MAX_LAG", time.Second, 10*time.Millisecond, time.Hour)
 	c.Host = r.str("HOST", map[bool]string{true: "0.0.0.0", false: "127.0.0.1"}[prod])
 	c.Port = r.intRange("PORT", 3000, 0, 65535)
 	c.AdminToken = r.str("ADMIN_TOKEN", "")

@@ -18,6 +18,19 @@ func load(env map[string]string) (*config.Config, error) {
 	return config.Load(func(k string) string { return env[k] })
 }
 
+// The direct URL of session work is DATABASE_DIRECT_URL, else DATABASE_URL.
+func TestDirectURLDefaultsToDatabaseURL(t *testing.T) {
+	t.Parallel()
+	c, err := load(map[string]string{"DATABASE_URL": "postgres://pooler:6432/ts"})
+	if err != nil || c.DirectURL() != "postgres://pooler:6432/ts" {
+		t.Fatalf("DirectURL() = %q (%v), want DATABASE_URL", c.DirectURL(), err)
+	}
+	c, err = load(map[string]string{"DATABASE_URL": "postgres://pooler:6432/ts", "DATABASE_DIRECT_URL": "postgres://db:5432/ts"})
+	if err != nil || c.DirectURL() != "postgres://db:5432/ts" {
+		t.Fatalf("DirectURL() = %q (%v), want DATABASE_DIRECT_URL", c.DirectURL(), err)
+	}
+}
+
 // Every variable: its default, a valid value it keeps, and invalid values
 // refused with one line that starts with the variable's name.
 func TestEveryVariable(t *testing.T) {
@@ -40,6 +53,11 @@ func TestEveryVariable(t *testing.T) {
 		{"APP_ENV", func(c *config.Config) any { return c.Env }, "development", "development", "development", []string{"staging", "prod"}},
 		// DATABASE_URL is kept as given; database.ParseURL reads and checks it.
 		{"DATABASE_URL", func(c *config.Config) any { return c.DatabaseURL }, "", " sqlite:./x.db ", "sqlite:./x.db", nil},
+		// DATABASE_DIRECT_URL and DATABASE_REPLICA_URLS are kept as given too;
+		// the composition root checks them with the database's parsers.
+		{"DATABASE_DIRECT_URL", func(c *config.Config) any { return c.DatabaseDirectURL }, "", "postgres://db:5432/ts", "postgres://db:5432/ts", nil},
+		{"DATABASE_REPLICA_URLS", func(c *config.Config) any { return c.DatabaseReplicaURLs }, []string(nil), " postgres://r1/ts, ,postgres://r2/ts ", []string{"postgres://r1/ts", "postgres://r2/ts"}, nil},
+		{"REPLICA_MAX_LAG", func(c *config.Config) any { return c.ReplicaMaxLag }, time.Second, "250ms", 250 * time.Millisecond, []string{"0s", "5ms", "2h", "1"}},
 		{"HOST", func(c *config.Config) any { return c.Host }, "127.0.0.1", "0.0.0.0", "0.0.0.0", nil},
 		{"PORT", func(c *config.Config) any { return c.Port }, 3000, "0", 0, []string{"70000", "-1", "http"}},
 		{"ADMIN_TOKEN", func(c *config.Config) any { return c.AdminToken }, "", "0123456789abcdef", "0123456789abcdef", []string{"short-token"}},

@@ -56,6 +56,10 @@ type Options struct {
 	// statement_timeout already in DATABASE_URL wins.
 	StatementTimeout time.Duration
 	Logger           logger.Interface
+	// Replicas are the PostgreSQL read replicas (DATABASE_REPLICA_URLS),
+	// checked as ReplicaMaxLag says (0: DefaultReplicaMaxLag).
+	Replicas      []Target
+	ReplicaMaxLag time.Duration
 }
 
 // DB is an open store: the GORM handle plus what the rest of the program
@@ -67,6 +71,11 @@ type DB struct {
 	Path string
 
 	watch *watchers
+	// direct is the DSN of the session work (migrations' advisory lock):
+	// DATABASE_DIRECT_URL, or empty when DATABASE_URL is direct itself.
+	direct string
+	// replicas route reads to the read replicas; nil without any.
+	replicas *Replicas
 }
 
 // Target is a parsed DATABASE_URL.
@@ -74,6 +83,65 @@ type Target struct {
 	Dialect Dialect
 	DSN     string // driver DSN
 	Path    string // SQLite file
+	// Direct is the DSN of a direct PostgreSQL connection
+	// (DATABASE_DIRECT_URL) when DSN goes through a pooler in transaction
+	// mode, which holds no session; empty when DSN is direct itself.
+	Direct string
+}
+
+// Pooled reports whether the target goes through a connection pooler:
+// its direct URL differs from it.
+func (t Target) Pooled() bool { return t.Direct != "" && t.Direct != t.DSN }
+
+// WithDirect answers t with DATABASE_DIRECT_URL raw (empty: none, the
+// URL itself is direct). Only a PostgreSQL target takes one.
+func (t Target) WithDirect(raw string) (Target, error) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return t, nil
+	}
+	if t.Dialect != Postgres {
+		return Target{}, errors.New("DATABASE_DIRECT_URL needs a postgres:// DATABASE_URL")
+	}
+	d, err := parsePostgres("DATABASE_DIRECT_URL", raw)
+	if err != nil {
+		return Target{}, err
+	}
+	t.Direct = d.DSN
+	return t, nil
+}
+
+// ParseReplicaURLs reads DATABASE_REPLICA_URLS, already split: each must
+// be a postgres:// URL, and only a PostgreSQL primary takes replicas.
+func ParseReplicaURLs(primary Target, raws []string) ([]Target, error) {
+	if len(raws) == 0 {
+		return nil, nil
+	}
+	if primary.Dialect != Postgres {
+		return nil, errors.New("DATABASE_REPLICA_URLS needs a postgres:// DATABASE_URL")
+	}
+	out := make([]Target, 0, len(raws))
+	for _, raw := range raws {
+		t, err := parsePostgres("DATABASE_REPLICA_URLS", raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// parsePostgres reads a postgres:// URL of the variable name; the message
+// never quotes it (it may hold a password).
+func parsePostgres(name, raw string) (Target, error) {
+	raw = strings.TrimSpace(raw)
+	if !strings.HasPrefix(raw, "postgres://") && !strings.HasPrefix(raw, "postgresql://") {
+		return Target{}, fmt.Errorf("%s must hold postgres:// or postgresql:// URLs", name)
+	}
+	if _, err := pgx.ParseConfig(raw); err != nil {
+		return Target{}, fmt.Errorf("%s holds a URL that is not a valid postgres:// URL", name)
+	}
+	return Target{Dialect: Postgres, DSN: raw}, nil
 }
 
 // ParseURL reads DATABASE_URL: empty means the default SQLite file,
@@ -121,11 +189,7 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 	watch := &watchers{}
 	switch t.Dialect {
 	case Postgres:
-		dsn, err := withStatementTimeout(t.DSN, opt.StatementTimeout)
-		if err != nil {
-			return nil, err
-		}
-		conf, err := pgx.ParseConfig(dsn)
+		conf, err := pgConfig(t.DSN, t.Pooled(), opt.StatementTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("open %s database: %w", t.Dialect, err)
 		}
@@ -163,16 +227,64 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 	if idle == 0 {
 		idle = 5 * time.Minute
 	}
-	sqlDB.SetMaxOpenConns(maxOpen)
-	sqlDB.SetMaxIdleConns(maxIdle)
-	sqlDB.SetConnMaxIdleTime(idle)
+	sizePool(sqlDB, maxOpen, maxIdle, idle)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pingCtx); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", t.Dialect, err)
 	}
-	return &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path, watch: watch}, nil
+	db := &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path, watch: watch}
+	if t.Pooled() {
+		db.direct = t.Direct
+	}
+	if len(opt.Replicas) > 0 {
+		if t.Dialect != Postgres {
+			_ = sqlDB.Close()
+			return nil, errors.New("read replicas need a PostgreSQL primary")
+		}
+		reps, err := openReplicas(sqlDB, opt.Replicas, t.Pooled(), opt.StatementTimeout, opt.ReplicaMaxLag, func(p *sql.DB) {
+			sizePool(p, maxOpen, maxIdle, idle)
+		})
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+		db.replicas = reps
+	}
+	return db, nil
+}
+
+func sizePool(p *sql.DB, maxOpen, maxIdle int, idle time.Duration) {
+	p.SetMaxOpenConns(maxOpen)
+	p.SetMaxIdleConns(maxIdle)
+	p.SetConnMaxIdleTime(idle)
+}
+
+// pgConfig is pgx's configuration of a PostgreSQL URL. Behind a pooler
+// in transaction mode (pooled) each transaction may run on another
+// server connection, so two things change unless the URL sets them
+// itself: statements are not prepared by name (pgx's default
+// cache_statement would find its statements missing on the next server
+// connection) but described once and sent unnamed with their parameters
+// in the same round trip (cache_describe), and statement_timeout is not
+// sent as a start-up parameter, which PgBouncer refuses: the pooler's
+// server connections carry it (README).
+func pgConfig(dsn string, pooled bool, statementTimeout time.Duration) (*pgx.ConnConfig, error) {
+	if !pooled {
+		var err error
+		if dsn, err = withStatementTimeout(dsn, statementTimeout); err != nil {
+			return nil, err
+		}
+	}
+	conf, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if pooled && !strings.Contains(dsn, "default_query_exec_mode") {
+		conf.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	}
+	return conf, nil
 }
 
 // withStatementTimeout adds statement_timeout (in milliseconds) to a
@@ -199,8 +311,16 @@ func (d *DB) SQL() *sql.DB {
 	return s
 }
 
-// Close closes the pool.
-func (d *DB) Close() error { return d.SQL().Close() }
+// Close stops the replicas' lag checks and closes every pool.
+func (d *DB) Close() error {
+	if d.replicas != nil {
+		d.replicas.close()
+	}
+	return d.SQL().Close()
+}
+
+// Replicas answers the read replicas, nil when there are none.
+func (d *DB) Replicas() *Replicas { return d.replicas }
 
 // The unique indexes of the schema, by the names PostgreSQL gives them
 // (migrations/postgres). IsUniqueViolation answers these names on both

@@ -2,21 +2,28 @@ package database
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"syscall"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
 	"timeslots/migrations"
 )
 
-// newMigrator builds the goose provider of the dialect. On PostgreSQL a
-// session advisory lock makes concurrent starters wait for each other; on
-// SQLite the same is done with a lock file (see Migrate).
-func (d *DB) newMigrator() (*goose.Provider, error) {
+// newMigrator builds the goose provider of the dialect over pool. On
+// PostgreSQL a session advisory lock makes concurrent starters wait for
+// each other, so Migrate gives it a direct connection (never one through a
+// pooler in transaction mode, where the lock and its release could land on
+// different server sessions); on SQLite the same is done with a lock file
+// (see Migrate).
+func (d *DB) newMigrator(pool *sql.DB) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrations.FS, string(d.Dialect))
 	if err != nil {
 		return nil, err
@@ -31,7 +38,7 @@ func (d *DB) newMigrator() (*goose.Provider, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	return goose.NewProvider(dialect, d.SQL(), sub, opts...)
+	return goose.NewProvider(dialect, pool, sub, opts...)
 }
 
 // Migrate applies every pending migration, ours and then River's (the job
@@ -45,10 +52,11 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 		}
 		defer unlock()
 	}
-	p, err := d.newMigrator()
+	p, done, err := d.migrator()
 	if err != nil {
 		return 0, fmt.Errorf("prepare migrations: %w", err)
 	}
+	defer done()
 	res, err := p.Up(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("apply migrations: %w", err)
@@ -59,9 +67,29 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 	return len(res), nil
 }
 
-// Pending reports whether migrations remain to be applied; /readyz uses it.
+// migrator is newMigrator over a direct connection: the pool's, or one
+// opened on DATABASE_DIRECT_URL until done is called.
+func (d *DB) migrator() (p *goose.Provider, done func(), err error) {
+	pool, done := d.SQL(), func() {}
+	if d.direct != "" {
+		conf, err := pgx.ParseConfig(d.direct)
+		if err != nil {
+			return nil, nil, errors.New("DATABASE_DIRECT_URL is not a valid postgres:// URL")
+		}
+		pool = stdlib.OpenDB(*conf)
+		done = func() { _ = pool.Close() }
+	}
+	if p, err = d.newMigrator(pool); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return p, done, nil
+}
+
+// Pending reports whether migrations remain to be applied; /readyz uses
+// it. It takes no lock, so it reads through the pool.
 func (d *DB) Pending(ctx context.Context) (bool, error) {
-	p, err := d.newMigrator()
+	p, err := d.newMigrator(d.SQL())
 	if err != nil {
 		return false, err
 	}

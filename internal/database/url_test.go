@@ -56,3 +56,48 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// DATABASE_DIRECT_URL and DATABASE_REPLICA_URLS: postgres:// URLs beside a
+// postgres:// DATABASE_URL; a target is pooled only when its direct URL
+// differs from it. Refusals name the variable and never quote the URL.
+func TestDirectAndReplicaURLs(t *testing.T) {
+	t.Parallel()
+	const secret = "pa55w0rd"
+	pg, err := database.ParseURL("postgres://app:" + secret + "@pooler:6432/ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same, err := pg.WithDirect(""); err != nil || same.Pooled() {
+		t.Errorf("no DATABASE_DIRECT_URL: %+v %v, want a direct target", same, err)
+	}
+	if same, err := pg.WithDirect(pg.DSN); err != nil || same.Pooled() {
+		t.Errorf("DATABASE_DIRECT_URL = DATABASE_URL: %+v %v, want a direct target", same, err)
+	}
+	pooled, err := pg.WithDirect("postgres://app:" + secret + "@db:5432/ts")
+	if err != nil || !pooled.Pooled() || pooled.DSN != pg.DSN {
+		t.Errorf("a direct URL of its own: %+v %v, want a pooled target", pooled, err)
+	}
+	lite, _ := database.ParseURL("sqlite:./x.db")
+	reps, err := database.ParseReplicaURLs(pg, []string{"postgres://r1/ts", "postgresql://r2/ts"})
+	if err != nil || len(reps) != 2 || reps[1].DSN != "postgresql://r2/ts" {
+		t.Errorf("ParseReplicaURLs = %+v %v", reps, err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		err        func() error
+	}{
+		{"a direct URL beside SQLite", "DATABASE_DIRECT_URL", func() error { _, err := lite.WithDirect("postgres://db/ts"); return err }},
+		{"a direct URL that is not postgres://", "DATABASE_DIRECT_URL", func() error { _, err := pg.WithDirect("mysql://" + secret + "@db"); return err }},
+		{"a direct URL that does not parse", "DATABASE_DIRECT_URL", func() error { _, err := pg.WithDirect("postgres://" + secret + "@db:port/ts"); return err }},
+		{"replicas beside SQLite", "DATABASE_REPLICA_URLS", func() error { _, err := database.ParseReplicaURLs(lite, []string{"postgres://r1/ts"}); return err }},
+		{"a replica URL that is not postgres://", "DATABASE_REPLICA_URLS", func() error {
+			_, err := database.ParseReplicaURLs(pg, []string{"postgres://r1/ts", "r2:" + secret})
+			return err
+		}},
+	} {
+		err := tc.err()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: %v, want a refusal naming %s without the URL", tc.name, err, tc.want)
+		}
+	}
+}

@@ -54,6 +54,7 @@ var errIdempotencyRace = errors.New("idempotency key taken concurrently")
 // A transient conflict (a deadlock, a busy SQLite) is retried a few times
 // after a short wait, which ends early with ctx.
 func (m *Manager) Book(ctx context.Context, in BookInput) (*models.Booking, *models.TimeSlot, error) {
+	ctx = OnPrimary(ctx) // a mutation reads on the primary
 	b, s, err := m.book(ctx, in)
 	if m.hooks.BookingOutcome != nil {
 		m.hooks.BookingOutcome(apperr.ErrorCode(err))
@@ -245,6 +246,7 @@ func (m *Manager) slotOf(ctx context.Context, b *models.Booking) (*models.TimeSl
 // whose slot has started (or was cleaned up) is SLOT_IN_PAST. A booking
 // cancelled or moved between its read and the cancellation is read again.
 func (m *Manager) Cancel(ctx context.Context, a Actor, ref BookingRef) (*models.Booking, *models.TimeSlot, error) {
+	ctx = OnPrimary(ctx) // a mutation reads on the primary
 	b, err := m.FindBooking(ctx, a, ref)
 	for attempt := 0; err == nil && b.Status != models.BookingCancelled; attempt++ {
 		now := m.Now()

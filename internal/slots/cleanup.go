@@ -39,6 +39,7 @@ type CleanupResult struct {
 // deadline ends the cleanup, the error is DEADLINE_EXCEEDED with the
 // figures of the result in its details, and the result is returned too.
 func (m *Manager) Cleanup(ctx context.Context, daysOld int, progress func(deleted int)) (CleanupResult, error) {
+	ctx = OnPrimary(ctx) // a mutation reads on the primary
 	if daysOld < MinDaysOld || daysOld > MaxDaysOld {
 		return CleanupResult{}, apperr.Invalid("daysOld", "daysOld must be between %d and %d", MinDaysOld, MaxDaysOld)
 	}

@@ -90,6 +90,7 @@ type newSlot struct {
 // while writers send them, so memory stays flat and producing overlaps
 // writing.
 func (m *Manager) Generate(ctx context.Context, in GenerateInput) (GenerateResult, error) {
+	ctx = OnPrimary(ctx) // a mutation reads on the primary
 	if in.DaysAhead < MinDaysAhead || in.DaysAhead > MaxDaysAhead {
 		return GenerateResult{}, apperr.Invalid("daysAhead", "daysAhead must be between %d and %d", MinDaysAhead, MaxDaysAhead)
 	}

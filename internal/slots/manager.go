@@ -257,3 +257,25 @@ func byID[T any](ctx context.Context, ids []int64, load func(context.Context, []
 	}
 	return out, nil
 }
+
+// primaryKey marks a context whose reads go to the primary.
+type primaryKey struct{}
+
+// OnPrimary marks ctx so that every read made with it goes to the primary,
+// never to a read replica. A mutation reads with it whatever it answers
+// (the slot of a replayed booking, the payload an edge assembles after
+// it), so that it never answers something older than its own write; the
+// manager's mutations mark their own context, and the GraphQL edge marks
+// a mutation's whole operation.
+func OnPrimary(ctx context.Context) context.Context {
+	if onPrimary(ctx) {
+		return ctx
+	}
+	return context.WithValue(ctx, primaryKey{}, true)
+}
+
+// onPrimary reports whether ctx is marked OnPrimary.
+func onPrimary(ctx context.Context) bool {
+	v, _ := ctx.Value(primaryKey{}).(bool)
+	return v
+}

@@ -24,12 +24,60 @@ import (
 // which cost the hot paths more CPU than the queries themselves. The pools
 // are database/sql's, which own the connections' limits, their
 // statement_timeout and the go_sql_* metrics.
+//
+// Reads of slots and providers and the statistics go to a healthy read
+// replica when there is one (read); everything else, and every read made
+// with a context marked OnPrimary, goes to the primary.
 type pgStore struct {
-	primary *sql.DB // every write, and the reads that must see one
-	reads   *sql.DB // listings and counts; the primary unless replicas serve them
+	primary  *sql.DB            // every write, and the reads that must see one
+	replicas *database.Replicas // nil: no replica, the primary reads everything
 }
 
-func newPgStore(primary *sql.DB) *pgStore { return &pgStore{primary: primary, reads: primary} }
+func newPgStore(primary *sql.DB, replicas *database.Replicas) *pgStore {
+	return &pgStore{primary: primary, replicas: replicas}
+}
+
+// read runs the read f on a healthy replica in turn, or on the primary
+// when there is none or ctx is marked OnPrimary. A read that fails to
+// reach its replica (stopped, restarting, or cancelled for a conflict with
+// replay) is run again on the primary, so a replica going away costs its
+// reads a retry, never a failure.
+func (s *pgStore) read(ctx context.Context, f func(pool *sql.DB) error) error {
+	if s.replicas == nil || onPrimary(ctx) {
+		return f(s.primary)
+	}
+	rep := s.replicas.Pick()
+	if rep == nil {
+		return f(s.primary)
+	}
+	err := f(rep.Pool())
+	if err == nil || !s.replicas.Retry(rep, err) {
+		return err
+	}
+	return f(s.primary)
+}
+
+// readRows is pgRows on the pool read chooses.
+func readRows[T any](ctx context.Context, s *pgStore, capacity int, scan func(pgx.Row, *T) error, query string, args ...any) ([]T, error) {
+	var out []T
+	err := s.read(ctx, func(pool *sql.DB) error {
+		var err error
+		out, err = pgRows(ctx, pool, capacity, scan, query, args...)
+		return err
+	})
+	return out, err
+}
+
+// readRow is pgRow on the pool read chooses.
+func readRow[T any](ctx context.Context, s *pgStore, scan func(pgx.Row, *T) error, query string, args ...any) (*T, error) {
+	var out *T
+	err := s.read(ctx, func(pool *sql.DB) error {
+		var err error
+		out, err = pgRow(ctx, pool, scan, query, args...)
+		return err
+	})
+	return out, err
+}
 
 // withConn calls f with pgx's own connection behind one of pool's
 // connections, which goes back to the pool afterwards.
@@ -282,29 +330,29 @@ func (s *pgStore) updateProvider(ctx context.Context, p *models.Provider) (wasAc
 }
 
 func (s *pgStore) provider(ctx context.Context, id int64) (*models.Provider, error) {
-	return pgRow(ctx, s.primary, scanProvider, "SELECT "+pgProviderColumns+" FROM providers WHERE id = $1", id)
+	return readRow(ctx, s, scanProvider, "SELECT "+pgProviderColumns+" FROM providers WHERE id = $1", id)
 }
 
 func (s *pgStore) providersByID(ctx context.Context, ids []int64) ([]models.Provider, error) {
-	return pgRows(ctx, s.primary, len(ids), scanProvider, "SELECT "+pgProviderColumns+" FROM providers WHERE id = ANY($1)", ids)
+	return readRows(ctx, s, len(ids), scanProvider, "SELECT "+pgProviderColumns+" FROM providers WHERE id = ANY($1)", ids)
 }
 
 func (s *pgStore) listProviders(ctx context.Context, q providerQuery) ([]models.Provider, error) {
 	const sel = "SELECT " + pgProviderColumns + " FROM providers "
 	switch {
 	case q.backward && q.after != nil:
-		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"WHERE id < $1 ORDER BY id DESC LIMIT $2", *q.after, q.limit)
+		return readRows(ctx, s, q.limit, scanProvider, sel+"WHERE id < $1 ORDER BY id DESC LIMIT $2", *q.after, q.limit)
 	case q.backward:
-		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"ORDER BY id DESC LIMIT $1", q.limit)
+		return readRows(ctx, s, q.limit, scanProvider, sel+"ORDER BY id DESC LIMIT $1", q.limit)
 	case q.after != nil:
-		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"WHERE id > $1 ORDER BY id LIMIT $2", *q.after, q.limit)
+		return readRows(ctx, s, q.limit, scanProvider, sel+"WHERE id > $1 ORDER BY id LIMIT $2", *q.after, q.limit)
 	default:
-		return pgRows(ctx, s.reads, q.limit, scanProvider, sel+"ORDER BY id LIMIT $1", q.limit)
+		return readRows(ctx, s, q.limit, scanProvider, sel+"ORDER BY id LIMIT $1", q.limit)
 	}
 }
 
 func (s *pgStore) countProviders(ctx context.Context) (int64, error) {
-	n, err := pgRow(ctx, s.reads, pgValue[int64], "SELECT COUNT(*) FROM providers")
+	n, err := readRow(ctx, s, pgValue[int64], "SELECT COUNT(*) FROM providers")
 	if err != nil {
 		return 0, err
 	}
@@ -314,11 +362,11 @@ func (s *pgStore) countProviders(ctx context.Context) (int64, error) {
 // ---- slots ----
 
 func (s *pgStore) slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
-	return pgRow(ctx, s.primary, scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = $1", id)
+	return readRow(ctx, s, scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = $1", id)
 }
 
 func (s *pgStore) slotsByID(ctx context.Context, ids []int64) ([]models.TimeSlot, error) {
-	return pgRows(ctx, s.primary, len(ids), scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = ANY($1)", ids)
+	return readRows(ctx, s, len(ids), scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = ANY($1)", ids)
 }
 
 // pgWhere is a WHERE clause being written: conditions that must all hold,
@@ -398,13 +446,13 @@ func (s *pgStore) listSlots(ctx context.Context, q slotQuery) ([]models.TimeSlot
 		w.and("(start_time, id) > (", w.arg(q.key.Start), ", ", w.arg(q.key.ID), ")")
 	}
 	query := "SELECT " + pgSlotColumns + " FROM time_slots WHERE " + w.sql.String() + order + w.arg(q.limit)
-	return pgRows(ctx, s.reads, q.limit, scanSlot, query, w.args...)
+	return readRows(ctx, s, q.limit, scanSlot, query, w.args...)
 }
 
 func (s *pgStore) countSlots(ctx context.Context, c slotConds) (int64, error) {
 	var w pgWhere
 	w.slots(&c)
-	n, err := pgRow(ctx, s.reads, pgValue[int64], "SELECT COUNT(*) FROM time_slots WHERE "+w.sql.String(), w.args...)
+	n, err := readRow(ctx, s, pgValue[int64], "SELECT COUNT(*) FROM time_slots WHERE "+w.sql.String(), w.args...)
 	if err != nil {
 		return 0, err
 	}
@@ -669,7 +717,7 @@ func (s *pgStore) listBookings(ctx context.Context, q bookingQuery) ([]models.Bo
 		where = " WHERE " + w.sql.String()
 	}
 	query := "SELECT " + pgBookingColumns + " FROM bookings" + where + order + w.arg(q.limit)
-	return pgRows(ctx, s.reads, q.limit, scanBooking, query, w.args...)
+	return pgRows(ctx, s.primary, q.limit, scanBooking, query, w.args...)
 }
 
 func (s *pgStore) bookingMoves(ctx context.Context, ids []int64) ([]models.BookingMove, error) {
@@ -721,7 +769,7 @@ func (s *pgStore) activeProviders(ctx context.Context, ids []int64, after int64,
 // under jit_above_cost (with a one-sided range PostgreSQL 15 JIT-compiled
 // it for 1,000 providers, at 330 ms of the query's 530).
 func (s *pgStore) demand(ctx context.Context, ids []int64) ([]slotDemand, error) {
-	return pgRows(ctx, s.reads, len(ids), func(r pgx.Row, d *slotDemand) error {
+	return readRows(ctx, s, len(ids), func(r pgx.Row, d *slotDemand) error {
 		var last time.Time
 		err := r.Scan(&d.providerID, &last, &d.seats, &d.booked)
 		d.last = models.DateOf(last)
@@ -887,40 +935,46 @@ func (s *pgStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit 
 }
 
 func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error) {
-	out := &statsRows{}
-	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
-		var err error
-		if out.providers, err = pgCollect(ctx, c, 16, scanProvider, "SELECT "+pgProviderColumns+" FROM providers ORDER BY id"); err != nil {
-			return err
-		}
-		out.totals, err = pgCollect(ctx, c, len(out.providers), func(r pgx.Row, t *slotTotals) error {
-			var horizon time.Time
-			err := r.Scan(&t.providerID, &t.slots, &t.full, &t.seats, &t.taken, &horizon)
-			t.horizon = models.DateOf(horizon)
-			return err
-		}, `SELECT provider_id, COUNT(*), COUNT(*) FILTER (WHERE booked_count >= capacity),
-			SUM(capacity), SUM(booked_count), MAX(date) FROM time_slots GROUP BY provider_id`)
-		if err != nil {
-			return err
-		}
-		// The first and last slot by the (start_time, id) index.
-		if err := c.QueryRow(ctx, `SELECT (SELECT start_time FROM time_slots ORDER BY start_time, id LIMIT 1),
-			(SELECT start_time FROM time_slots ORDER BY start_time DESC, id DESC LIMIT 1)`).Scan(&out.first, &out.last); err != nil {
-			return err
-		}
-		out.days, err = pgCollect(ctx, c, 64, func(r pgx.Row, d *providerDate) error {
-			var date time.Time
-			err := r.Scan(&d.providerID, &date, &d.slots, &d.seats, &d.taken)
-			d.date = models.DateOf(date)
-			return err
-		}, `SELECT provider_id, date, COUNT(*), SUM(capacity), SUM(booked_count) FROM time_slots
-			WHERE date >= $1 GROUP BY provider_id, date`, string(daysFrom))
-		return err
+	var out *statsRows
+	err := s.read(ctx, func(pool *sql.DB) error {
+		out = &statsRows{}
+		return withConn(ctx, pool, func(c *pgx.Conn) error { return pgStatsRows(ctx, c, daysFrom, out) })
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// pgStatsRows reads what Stats computes its figures from into out, on c.
+func pgStatsRows(ctx context.Context, c *pgx.Conn, daysFrom models.Date, out *statsRows) error {
+	var err error
+	if out.providers, err = pgCollect(ctx, c, 16, scanProvider, "SELECT "+pgProviderColumns+" FROM providers ORDER BY id"); err != nil {
+		return err
+	}
+	out.totals, err = pgCollect(ctx, c, len(out.providers), func(r pgx.Row, t *slotTotals) error {
+		var horizon time.Time
+		err := r.Scan(&t.providerID, &t.slots, &t.full, &t.seats, &t.taken, &horizon)
+		t.horizon = models.DateOf(horizon)
+		return err
+	}, `SELECT provider_id, COUNT(*), COUNT(*) FILTER (WHERE booked_count >= capacity),
+		SUM(capacity), SUM(booked_count), MAX(date) FROM time_slots GROUP BY provider_id`)
+	if err != nil {
+		return err
+	}
+	// The first and last slot by the (start_time, id) index.
+	if err := c.QueryRow(ctx, `SELECT (SELECT start_time FROM time_slots ORDER BY start_time, id LIMIT 1),
+		(SELECT start_time FROM time_slots ORDER BY start_time DESC, id DESC LIMIT 1)`).Scan(&out.first, &out.last); err != nil {
+		return err
+	}
+	out.days, err = pgCollect(ctx, c, 64, func(r pgx.Row, d *providerDate) error {
+		var date time.Time
+		err := r.Scan(&d.providerID, &date, &d.slots, &d.seats, &d.taken)
+		d.date = models.DateOf(date)
+		return err
+	}, `SELECT provider_id, date, COUNT(*), SUM(capacity), SUM(booked_count) FROM time_slots
+		WHERE date >= $1 GROUP BY provider_id, date`, string(daysFrom))
+	return err
 }
 
 // ---- job runs ----

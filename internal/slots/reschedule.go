@@ -40,6 +40,7 @@ type Rescheduled struct {
 // missing one NOT_FOUND. A booking cancelled or moved meanwhile is read
 // again, and a transient conflict is retried, as Book does.
 func (m *Manager) Reschedule(ctx context.Context, a Actor, in RescheduleInput) (*Rescheduled, error) {
+	ctx = OnPrimary(ctx) // a mutation reads on the primary
 	if in.SlotID < 1 {
 		return nil, apperr.Invalid("slotId", "slotId must be a positive id")
 	}

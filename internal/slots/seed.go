@@ -57,6 +57,7 @@ type SeedResult struct {
 // checks for providers and inserts the demo ones in one transaction that
 // concurrent seeds take in turn.
 func (m *Manager) SeedDemo(ctx context.Context) (SeedResult, error) {
+	ctx = OnPrimary(ctx) // a mutation reads on the primary
 	demo := DemoProviders()
 	ps := make([]models.Provider, 0, len(demo))
 	for _, in := range demo {

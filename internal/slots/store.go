@@ -155,7 +155,7 @@ type store interface {
 // newStore answers the store of db's engine.
 func newStore(db *database.DB) store {
 	if db.Dialect == database.Postgres {
-		return newPgStore(db.SQL())
+		return newPgStore(db.SQL(), db.Replicas())
 	}
 	return newSQLiteStore(db.DB)
 }
