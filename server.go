@@ -219,7 +219,9 @@ func openFeed(ctx context.Context, cfg *config.Config, db *database.DB, logger *
 	if db.Dialect != database.Postgres {
 		return feed.NewLocal(), nil
 	}
-	target, err := database.ParseURL(cfg.DatabaseURL)
+	// LISTEN holds a session: the listener connects straight to the
+	// primary (DATABASE_DIRECT_URL), never through a transaction pooler.
+	target, err := database.ParseURL(cfg.DirectURL())
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,7 @@ var SQLiteUniqueIndexes = sqliteUniqueIndexes
 // MigrateTo applies the migrations up to version only, leaving the
 // database as an older release did.
 func (d *DB) MigrateTo(ctx context.Context, version int64) error {
-	p, done, err := d.migrator()
+	p, _, done, err := d.migrator()
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 		}
 		defer unlock()
 	}
-	p, done, err := d.migrator()
+	p, direct, done, err := d.migrator()
 	if err != nil {
 		return 0, fmt.Errorf("prepare migrations: %w", err)
 	}
@@ -61,29 +61,30 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("apply migrations: %w", err)
 	}
-	if err := d.migrateRiver(ctx); err != nil {
+	if err := d.migrateRiver(ctx, direct); err != nil {
 		return len(res), fmt.Errorf("apply River's migrations: %w", err)
 	}
 	return len(res), nil
 }
 
 // migrator is newMigrator over a direct connection: the pool's, or one
-// opened on DATABASE_DIRECT_URL until done is called.
-func (d *DB) migrator() (p *goose.Provider, done func(), err error) {
-	pool, done := d.SQL(), func() {}
+// opened on DATABASE_DIRECT_URL until done is called; it answers that
+// pool too.
+func (d *DB) migrator() (p *goose.Provider, pool *sql.DB, done func(), err error) {
+	pool, done = d.SQL(), func() {}
 	if d.direct != "" {
 		conf, err := pgx.ParseConfig(d.direct)
 		if err != nil {
-			return nil, nil, errors.New("DATABASE_DIRECT_URL is not a valid postgres:// URL")
+			return nil, nil, nil, errors.New("DATABASE_DIRECT_URL is not a valid postgres:// URL")
 		}
-		pool = stdlib.OpenDB(*conf)
-		done = func() { _ = pool.Close() }
+		direct := stdlib.OpenDB(*conf)
+		pool, done = direct, func() { _ = direct.Close() }
 	}
 	if p, err = d.newMigrator(pool); err != nil {
 		done()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, done, nil
+	return p, pool, done, nil
 }
 
 // Pending reports whether migrations remain to be applied; /readyz uses

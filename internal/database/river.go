@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -15,8 +16,9 @@ const riverLockID = 0x74736c7472697672 // "tsltrivr"
 
 // migrateRiver applies the pending migrations of River's own schema (the
 // job queue behind webhooks) with River's migrator, at the same point as
-// ours.
-func (d *DB) migrateRiver(ctx context.Context) error {
+// ours. On PostgreSQL it runs on pool, a direct connection's (Migrate's):
+// its lock is a session's.
+func (d *DB) migrateRiver(ctx context.Context, pool *sql.DB) error {
 	if d.Dialect == SQLite {
 		m, err := rivermigrate.New(riversqlite.New(d.SQL()), nil)
 		if err != nil {
@@ -25,7 +27,7 @@ func (d *DB) migrateRiver(ctx context.Context) error {
 		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 		return err
 	}
-	conn, err := d.SQL().Conn(ctx)
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return err
 	}
@@ -37,7 +39,7 @@ func (d *DB) migrateRiver(ctx context.Context) error {
 		// The lock ends with the session anyway if this fails.
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(riverLockID))
 	}()
-	m, err := rivermigrate.New(riverdatabasesql.New(d.SQL()), nil)
+	m, err := rivermigrate.New(riverdatabasesql.New(pool), nil)
 	if err != nil {
 		return err
 	}
