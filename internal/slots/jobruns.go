@@ -119,6 +119,23 @@ func (m *Manager) LastJobRuns(ctx context.Context) ([]models.JobRun, error) {
 	return runs, nil
 }
 
+// MaxRecentJobRuns bounds RecentJobRuns.
+const MaxRecentJobRuns = 100
+
+// RecentJobRuns answers the latest runs of every job, newest first (by
+// start, then claim), at most limit of them (1 to MaxRecentJobRuns): the
+// admin console's list of maintenance runs.
+func (m *Manager) RecentJobRuns(ctx context.Context, limit int) ([]models.JobRun, error) {
+	if limit < 1 || limit > MaxRecentJobRuns {
+		return nil, apperr.Invalid("limit", "limit must be between 1 and %d", MaxRecentJobRuns)
+	}
+	runs, err := m.store.recentJobRuns(ctx, limit)
+	if err != nil {
+		return nil, dbError("load recent job runs", err)
+	}
+	return runs, nil
+}
+
 // LastSucceededJobTick answers the tick of job's latest successful run,
 // by any replica, or the zero time when it has none.
 func (m *Manager) LastSucceededJobTick(ctx context.Context, job string) (time.Time, error) {

@@ -1016,6 +1016,11 @@ func (s *pgStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) {
 		" FROM job_runs WHERE id IN (SELECT MAX(id) FROM job_runs GROUP BY job) ORDER BY job")
 }
 
+func (s *pgStore) recentJobRuns(ctx context.Context, limit int) ([]models.JobRun, error) {
+	return pgRows(ctx, s.primary, limit, scanJobRun, "SELECT "+pgJobRunColumns+
+		" FROM job_runs ORDER BY started_at DESC, id DESC LIMIT $1", limit)
+}
+
 func (s *pgStore) lastSucceededTick(ctx context.Context, job string) (time.Time, error) {
 	// The (job, tick) key read backwards: it stops at the latest success.
 	tick, err := pgRow(ctx, s.primary, pgValue[time.Time],

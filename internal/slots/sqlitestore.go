@@ -712,6 +712,11 @@ func (s *sqliteStore) lastJobRuns(ctx context.Context) ([]models.JobRun, error) 
 	return runs, s.db.WithContext(ctx).Where("id IN (?)", latest).Order("job").Find(&runs).Error
 }
 
+func (s *sqliteStore) recentJobRuns(ctx context.Context, limit int) ([]models.JobRun, error) {
+	var runs []models.JobRun
+	return runs, s.db.WithContext(ctx).Order("started_at DESC, id DESC").Limit(limit).Find(&runs).Error
+}
+
 func (s *sqliteStore) lastSucceededTick(ctx context.Context, job string) (time.Time, error) {
 	var run models.JobRun
 	err := s.db.WithContext(ctx).Where("job = ? AND outcome = ?", job, models.JobSucceeded).

@@ -144,6 +144,9 @@ type store interface {
 	interruptLapsedJobRuns(ctx context.Context, at time.Time, errText string) (int, error)
 	// lastJobRuns answers each job's latest run, by job name.
 	lastJobRuns(ctx context.Context) ([]models.JobRun, error)
+	// recentJobRuns answers the newest limit runs of any job, by
+	// started_at then id, descending.
+	recentJobRuns(ctx context.Context, limit int) ([]models.JobRun, error)
 	// lastSucceededTick answers the tick of job's latest successful run,
 	// or errNoRows when it has none.
 	lastSucceededTick(ctx context.Context, job string) (time.Time, error)
