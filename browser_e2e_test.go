@@ -71,6 +71,9 @@ func browser(t *testing.T) context.Context {
 			chromedp.Flag("disable-component-update", true),
 			chromedp.Flag("disable-sync", true),
 			chromedp.Flag("disable-quic", true),
+			// No name resolves: the tests reach only the servers they
+			// start on 127.0.0.1, and nothing is ever downloaded.
+			chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
 			chromedp.UserDataDir(browserProfile),
 			chromedp.WindowSize(1280, 900),
 		}
@@ -197,8 +200,9 @@ func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Voi
 // TestConsoleInABrowser signs in through the form in headless Chromium,
 // reads the heat map of a known dataset (one cell per provider and day,
 // each with its number on focus), generates from the page and reads the
-// counts it answers, signs out, and is refused afterwards: the page sends
-// it to sign in, and the admin API answers 401 to its fetch.
+// counts it answers, opens the playground with the CDN blocked and reads
+// its fallback, signs out, and is refused afterwards: the page sends it
+// to sign in, and the admin API answers 401 to its fetch.
 func TestConsoleInABrowser(t *testing.T) {
 	t.Parallel()
 	ctx := browser(t)
@@ -243,6 +247,19 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("generation from the page: %q", result)
 	}
 
+	// The playground, signed in, with the CDN out of reach (the browser
+	// resolves no name): it says so and links to the console and to
+	// queries by GET, which answer.
+	do(t, ctx, chromedp.Navigate(srv.URL+"/playground"), chromedp.WaitVisible(chromedp.ID("offline")))
+	links := evaluate[[]string](t, ctx, `Array.from(document.querySelectorAll('#offline a'), (a) => a.getAttribute('href'))`)
+	if len(links) != 3 || links[0] != "/admin" || !strings.HasPrefix(links[1], "/graphql?query=") {
+		t.Errorf("the playground's fallback links to %q", links)
+	}
+	if got := evaluate[string](t, ctx, `fetch(document.querySelectorAll('#offline a')[1].href).then((r) => r.json()).then((b) => b.errors ? 'errors' : 'data')`); got != "data" {
+		t.Errorf("the fallback's GET example answered %s", got)
+	}
+
+	do(t, ctx, chromedp.Navigate(srv.URL+"/admin"), chromedp.WaitVisible(chromedp.ID("sign-out")))
 	do(t, ctx,
 		chromedp.Click(chromedp.ID("sign-out")),
 		chromedp.WaitVisible(chromedp.ID("token")),

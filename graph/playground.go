@@ -34,12 +34,17 @@ var playgroundPage = template.Must(template.New("playground").Parse(`<!DOCTYPE h
     #offline code { background: #f3f5f8; padding: 0 .2em; }
   </style>
   <script>
-    // Shows the fallback once, whichever failure comes first.
+    // Shows the fallback once, whichever failure comes first; a script in
+    // the head can fail before the body exists.
     function playgroundFailed() {
       if (window.playgroundShown) return;
       window.playgroundShown = true;
-      document.getElementById('graphiql').hidden = true;
-      document.getElementById('offline').hidden = false;
+      const show = function () {
+        document.getElementById('graphiql').hidden = true;
+        document.getElementById('offline').hidden = false;
+      };
+      if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', show);
+      else show();
     }
     setTimeout(function () { if (typeof GraphiQL === 'undefined') playgroundFailed(); }, {{.TimeoutMs}});
   </script>

@@ -43,6 +43,8 @@ const (
 	MaxHeatRows = 100
 	// MaxBookings bounds the bookings table.
 	MaxBookings = 200
+	// RecentRuns is how many maintenance runs the page lists.
+	RecentRuns = 20
 )
 
 // ContentSecurityPolicy is the policy of every console page: nothing but
@@ -285,7 +287,7 @@ func (c *console) home(w http.ResponseWriter, r *http.Request) {
 		page.Heat = newHeatMap(st)
 		page.Providers, page.MoreProviders = c.providerRows(ctx, st, problem)
 	}
-	if runs, err := c.opt.Slots.LastJobRuns(ctx); err != nil {
+	if runs, err := c.opt.Slots.RecentJobRuns(ctx, RecentRuns); err != nil {
 		problem("the maintenance runs", err)
 	} else {
 		page.Runs = runRows(runs)
