@@ -20,6 +20,7 @@ import (
 	"timeslots/internal/ratelimit"
 	"timeslots/internal/rest"
 	"timeslots/internal/slots"
+	"timeslots/internal/webhooks"
 )
 
 // Paths of the endpoints that are not under rest.Prefix.
@@ -44,7 +45,8 @@ type application struct {
 	// AUTH_JWT_SECRET.
 	customers *verifier.Verifier
 
-	metrics *metrics.Metrics
+	metrics  *metrics.Metrics
+	webhooks *webhooks.Service
 
 	// draining is set on SIGTERM: /readyz answers 503 from then on.
 	draining atomic.Bool
@@ -93,7 +95,7 @@ func (a *application) routes() (http.Handler, error) {
 	gqlOpt := graph.Options{
 		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
 		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
-		QueryCacheBytes: a.cfg.QueryCacheBytes,
+		QueryCacheBytes: a.cfg.QueryCacheBytes, Webhooks: a.webhooks,
 	}
 	gql := limiter.Middleware(graph.NewHandler(gqlOpt, a.slots, a.metrics.GraphQL()))
 	mux.Handle("POST "+graphQLPath, gql)

@@ -37,6 +37,7 @@ import (
 	"timeslots/internal/metrics"
 	"timeslots/internal/ratelimit"
 	"timeslots/internal/slots"
+	"timeslots/internal/webhooks"
 )
 
 func main() {
@@ -263,8 +264,10 @@ type listenedKey struct{}
 // cancelled, then shuts down in order:
 // answer /readyz 503 for SHUTDOWN_DRAIN while serving everything else,
 // stop accepting and let in-flight requests finish (for at most
-// SHUTDOWN_TIMEOUT), stop the scheduler, stop refreshing the key set of
-// end-user tokens, close Redis, close the pool. Once open, each of these
+// SHUTDOWN_TIMEOUT), stop the webhook deliveries (those running may
+// finish within SHUTDOWN_TIMEOUT; the others are retried later), stop the
+// scheduler, stop refreshing the key set of end-user tokens, close Redis,
+// close the pool. Once open, each of these
 // is released on every way out, a shutdown that runs out of time included
 // (serve then reports it).
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
@@ -285,8 +288,16 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer changes.Close() // on the early returns; app.stop closes it first
 	met := metrics.New(db.SQL())
 	met.WatchReplicas(db.Replicas())
+	hooks, err := webhooks.New(db, webhookOptions(cfg, logger, met))
+	if err != nil {
+		return err
+	}
+	if err := hooks.Load(ctx); err != nil {
+		return fmt.Errorf("read webhook endpoints: %w", err)
+	}
+	met.WatchWebhookEndpoints(hooks.Endpoints)
 	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency),
-		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays), slots.WithFeed(changes))
+		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays), slots.WithFeed(changes), slots.WithOutbox(hooks))
 	met.WatchHorizons(mgr.Horizons)
 	met.WatchFeed(changes)
 	met.WatchJobs(maintenance(cfg, mgr).Standings)
@@ -305,7 +316,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		logger.Warn("ADMIN_TOKEN is not set: admin operations are open to loopback clients only")
 	}
 
-	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, feed: changes, metrics: met}
+	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, feed: changes, metrics: met, webhooks: hooks}
 	if err := app.start(); err != nil {
 		return err
 	}
@@ -379,7 +390,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 // start opens what the application runs beside the pool: the verifier of
 // end users' tokens (AUTH_JWKS_URL or AUTH_JWT_SECRET), the Redis client
 // of the rate limits (REDIS_URL) and the maintenance scheduler
-// (SCHEDULER_ENABLED). When it fails, it closes what it had opened.
+// (SCHEDULER_ENABLED), and starts the webhook deliveries. When it fails,
+// it closes what it had opened.
 func (a *application) start() error {
 	if o := authOptions(a.cfg); o.Enabled() {
 		// The verifier lives until stop closes it, not until serve's
@@ -412,15 +424,25 @@ func (a *application) start() error {
 		}
 		a.jobs = s
 	}
+	if err := a.webhooks.Start(context.Background()); err != nil {
+		a.stop()
+		return err
+	}
 	return nil
 }
 
-// stop closes the change feed (which ends its subscriptions and its
-// listener's connection), stops the scheduler, then the key set refresh
-// of the verifier, then closes Redis, once however often it is called,
-// and leaves the pool to its owner.
+// stop stops the webhook deliveries (running ones may finish within
+// SHUTDOWN_TIMEOUT), closes the change feed (which ends its subscriptions
+// and its listener's connection), stops the scheduler, then the key set
+// refresh of the verifier, then closes Redis, once however often it is
+// called, and leaves the pool to its owner.
 func (a *application) stop() {
 	a.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
+		if err := a.webhooks.Stop(ctx); err != nil {
+			a.logger.Error("webhook deliveries stop", slog.String("error", err.Error()))
+		}
+		cancel()
 		a.feed.Close()
 		if a.jobs != nil {
 			if err := a.jobs.Stop(); err != nil {
@@ -432,6 +454,16 @@ func (a *application) stop() {
 			_ = a.redis.Close()
 		}
 	})
+}
+
+// webhookOptions maps the WEBHOOK_* configuration onto the deliveries'
+// options.
+func webhookOptions(cfg *config.Config, logger *slog.Logger, met *metrics.Metrics) webhooks.Options {
+	return webhooks.Options{
+		MaxAttempts: cfg.WebhookMaxAttempts, Timeout: cfg.WebhookTimeout, Backoff: cfg.WebhookBackoff,
+		AllowPrivate: cfg.WebhookAllowPrivate, Workers: cfg.WebhookWorkers, Refresh: cfg.WebhookRefresh,
+		Poll: cfg.WebhookPoll, Observe: met.ObserveWebhook, Logger: logger,
+	}
 }
 
 // authOptions maps the AUTH_* configuration onto the verifier's options.

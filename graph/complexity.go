@@ -65,6 +65,7 @@ func complexityRoot() ComplexityRoot {
 		return 1 + child*pageCost(first, nil)
 	}
 	c.Query.SlotStats = func(child int) int { return 10 + child }
+	c.Webhook.Deliveries = func(child int, first *int) int { return 1 + child*pageCost(first, nil) }
 	// A root field by id reads a row, however its reads are batched:
 	// each costs ByIDCost besides its selection, which bounds the aliases
 	// one operation may have.

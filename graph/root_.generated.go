@@ -33,6 +33,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	TimeSlot() TimeSlotResolver
 	TimeSlotConnection() TimeSlotConnectionResolver
+	Webhook() WebhookResolver
 }
 
 type DirectiveRoot struct {
@@ -88,6 +89,11 @@ type ComplexityRoot struct {
 		DurationMs func(childComplexity int) int
 	}
 
+	CreateWebhookPayload struct {
+		Endpoint func(childComplexity int) int
+		Secret   func(childComplexity int) int
+	}
+
 	DeleteCustomerDataPayload struct {
 		Erased func(childComplexity int) int
 	}
@@ -106,10 +112,14 @@ type ComplexityRoot struct {
 		CancelBooking      func(childComplexity int, input model.CancelBookingInput) int
 		CleanupSlots       func(childComplexity int, input model.CleanupSlotsInput) int
 		CreateProvider     func(childComplexity int, input models.ProviderInput) int
+		CreateWebhook      func(childComplexity int, input model.CreateWebhookInput) int
 		DeleteCustomerData func(childComplexity int, customerID *string, customer *string) int
+		DeleteWebhook      func(childComplexity int, id int64) int
 		GenerateSlots      func(childComplexity int, input slots.GenerateInput) int
 		RescheduleBooking  func(childComplexity int, input model.RescheduleBookingInput) int
+		SendTestEvent      func(childComplexity int, id int64) int
 		UpdateProvider     func(childComplexity int, id int64, input models.ProviderInput) int
+		UpdateWebhook      func(childComplexity int, id int64, input model.UpdateWebhookInput) int
 	}
 
 	PageInfo struct {
@@ -164,12 +174,17 @@ type ComplexityRoot struct {
 		SlotStats  func(childComplexity int) int
 		TimeSlot   func(childComplexity int, id int64) int
 		TimeSlots  func(childComplexity int, first *int, after *string, last *int, before *string, filter *slots.SlotFilter) int
+		Webhooks   func(childComplexity int) int
 	}
 
 	RescheduleBookingPayload struct {
 		Booking      func(childComplexity int) int
 		PreviousSlot func(childComplexity int) int
 		Slot         func(childComplexity int) int
+	}
+
+	SendTestEventPayload struct {
+		EventID func(childComplexity int) int
 	}
 
 	SlotStats struct {
@@ -209,6 +224,30 @@ type ComplexityRoot struct {
 	TimeSlotEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Webhook struct {
+		CreatedAt   func(childComplexity int) int
+		Deliveries  func(childComplexity int, first *int) int
+		Description func(childComplexity int) int
+		Enabled     func(childComplexity int) int
+		EventTypes  func(childComplexity int) int
+		ID          func(childComplexity int) int
+		URL         func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	WebhookDelivery struct {
+		Attempt       func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		Error         func(childComplexity int) int
+		EventID       func(childComplexity int) int
+		EventType     func(childComplexity int) int
+		NextAttemptAt func(childComplexity int) int
+		ResponseBody  func(childComplexity int) int
+		ResponseCode  func(childComplexity int) int
+		Status        func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
 	}
 
 	WorkingHours struct {
@@ -401,6 +440,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CleanupSlotsPayload.DurationMs(childComplexity), true
 
+	case "CreateWebhookPayload.webhook":
+		if e.ComplexityRoot.CreateWebhookPayload.Endpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateWebhookPayload.Endpoint(childComplexity), true
+	case "CreateWebhookPayload.secret":
+		if e.ComplexityRoot.CreateWebhookPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateWebhookPayload.Secret(childComplexity), true
+
 	case "DeleteCustomerDataPayload.erased":
 		if e.ComplexityRoot.DeleteCustomerDataPayload.Erased == nil {
 			break
@@ -489,6 +541,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProvider(childComplexity, args["input"].(models.ProviderInput)), true
+	case "Mutation.createWebhook":
+		if e.ComplexityRoot.Mutation.CreateWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateWebhook(childComplexity, args["input"].(model.CreateWebhookInput)), true
 	case "Mutation.deleteCustomerData":
 		if e.ComplexityRoot.Mutation.DeleteCustomerData == nil {
 			break
@@ -500,6 +563,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteCustomerData(childComplexity, args["customerId"].(*string), args["customer"].(*string)), true
+	case "Mutation.deleteWebhook":
+		if e.ComplexityRoot.Mutation.DeleteWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteWebhook(childComplexity, args["id"].(int64)), true
 	case "Mutation.generateSlots":
 		if e.ComplexityRoot.Mutation.GenerateSlots == nil {
 			break
@@ -522,6 +596,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RescheduleBooking(childComplexity, args["input"].(model.RescheduleBookingInput)), true
+	case "Mutation.sendTestEvent":
+		if e.ComplexityRoot.Mutation.SendTestEvent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_sendTestEvent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SendTestEvent(childComplexity, args["id"].(int64)), true
 	case "Mutation.updateProvider":
 		if e.ComplexityRoot.Mutation.UpdateProvider == nil {
 			break
@@ -533,6 +618,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProvider(childComplexity, args["id"].(int64), args["input"].(models.ProviderInput)), true
+	case "Mutation.updateWebhook":
+		if e.ComplexityRoot.Mutation.UpdateWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateWebhook(childComplexity, args["id"].(int64), args["input"].(model.UpdateWebhookInput)), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -801,6 +897,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.TimeSlots(childComplexity, args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string), args["filter"].(*slots.SlotFilter)), true
+	case "Query.webhooks":
+		if e.ComplexityRoot.Query.Webhooks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Webhooks(childComplexity), true
 
 	case "RescheduleBookingPayload.booking":
 		if e.ComplexityRoot.RescheduleBookingPayload.Booking == nil {
@@ -820,6 +922,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RescheduleBookingPayload.Slot(childComplexity), true
+
+	case "SendTestEventPayload.eventId":
+		if e.ComplexityRoot.SendTestEventPayload.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SendTestEventPayload.EventID(childComplexity), true
 
 	case "SlotStats.availablePercent":
 		if e.ComplexityRoot.SlotStats.AvailablePercent == nil {
@@ -987,6 +1096,121 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TimeSlotEdge.Node(childComplexity), true
 
+	case "Webhook.createdAt":
+		if e.ComplexityRoot.Webhook.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.CreatedAt(childComplexity), true
+	case "Webhook.deliveries":
+		if e.ComplexityRoot.Webhook.Deliveries == nil {
+			break
+		}
+
+		args, err := ec.field_Webhook_deliveries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Webhook.Deliveries(childComplexity, args["first"].(*int)), true
+	case "Webhook.description":
+		if e.ComplexityRoot.Webhook.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.Description(childComplexity), true
+	case "Webhook.enabled":
+		if e.ComplexityRoot.Webhook.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.Enabled(childComplexity), true
+	case "Webhook.events":
+		if e.ComplexityRoot.Webhook.EventTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.EventTypes(childComplexity), true
+	case "Webhook.id":
+		if e.ComplexityRoot.Webhook.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.ID(childComplexity), true
+	case "Webhook.url":
+		if e.ComplexityRoot.Webhook.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.URL(childComplexity), true
+	case "Webhook.updatedAt":
+		if e.ComplexityRoot.Webhook.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Webhook.UpdatedAt(childComplexity), true
+
+	case "WebhookDelivery.attempt":
+		if e.ComplexityRoot.WebhookDelivery.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Attempt(childComplexity), true
+	case "WebhookDelivery.createdAt":
+		if e.ComplexityRoot.WebhookDelivery.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.CreatedAt(childComplexity), true
+	case "WebhookDelivery.error":
+		if e.ComplexityRoot.WebhookDelivery.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Error(childComplexity), true
+	case "WebhookDelivery.eventId":
+		if e.ComplexityRoot.WebhookDelivery.EventID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.EventID(childComplexity), true
+	case "WebhookDelivery.eventType":
+		if e.ComplexityRoot.WebhookDelivery.EventType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.EventType(childComplexity), true
+	case "WebhookDelivery.nextAttemptAt":
+		if e.ComplexityRoot.WebhookDelivery.NextAttemptAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.NextAttemptAt(childComplexity), true
+	case "WebhookDelivery.responseBody":
+		if e.ComplexityRoot.WebhookDelivery.ResponseBody == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.ResponseBody(childComplexity), true
+	case "WebhookDelivery.responseCode":
+		if e.ComplexityRoot.WebhookDelivery.ResponseCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.ResponseCode(childComplexity), true
+	case "WebhookDelivery.status":
+		if e.ComplexityRoot.WebhookDelivery.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.Status(childComplexity), true
+	case "WebhookDelivery.updatedAt":
+		if e.ComplexityRoot.WebhookDelivery.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WebhookDelivery.UpdatedAt(childComplexity), true
+
 	case "WorkingHours.end":
 		if e.ComplexityRoot.WorkingHours.End == nil {
 			break
@@ -1019,11 +1243,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("BookingFilter", ec.unmarshalInputBookingFilter),
 			graphql.NewInputUnmarshaler("CancelBookingInput", ec.unmarshalInputCancelBookingInput),
 			graphql.NewInputUnmarshaler("CleanupSlotsInput", ec.unmarshalInputCleanupSlotsInput),
+			graphql.NewInputUnmarshaler("CreateWebhookInput", ec.unmarshalInputCreateWebhookInput),
 			graphql.NewInputUnmarshaler("GenerateSlotsInput", ec.unmarshalInputGenerateSlotsInput),
 			graphql.NewInputUnmarshaler("MyBookingsFilter", ec.unmarshalInputMyBookingsFilter),
 			graphql.NewInputUnmarshaler("ProviderInput", ec.unmarshalInputProviderInput),
 			graphql.NewInputUnmarshaler("RescheduleBookingInput", ec.unmarshalInputRescheduleBookingInput),
 			graphql.NewInputUnmarshaler("TimeSlotFilter", ec.unmarshalInputTimeSlotFilter),
+			graphql.NewInputUnmarshaler("UpdateWebhookInput", ec.unmarshalInputUpdateWebhookInput),
 			graphql.NewInputUnmarshaler("WorkingHoursInput", ec.unmarshalInputWorkingHoursInput),
 		)
 	}
@@ -1100,7 +1326,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "booking.graphqls" "provider.graphqls" "scalars.graphqls" "schema.graphqls" "slot.graphqls" "stats.graphqls"
+//go:embed "booking.graphqls" "provider.graphqls" "scalars.graphqls" "schema.graphqls" "slot.graphqls" "stats.graphqls" "webhook.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1118,6 +1344,7 @@ var sources = []*ast.Source{
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "slot.graphqls", Input: sourceData("slot.graphqls"), BuiltIn: false},
 	{Name: "stats.graphqls", Input: sourceData("stats.graphqls"), BuiltIn: false},
+	{Name: "webhook.graphqls", Input: sourceData("webhook.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -1219,6 +1446,16 @@ func (ec *executionContext) childFields_CleanupSlotsPayload(ctx context.Context,
 		return ec.fieldContext_CleanupSlotsPayload_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CleanupSlotsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateWebhookPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "webhook":
+		return ec.fieldContext_CreateWebhookPayload_webhook(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreateWebhookPayload_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateWebhookPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DeleteCustomerDataPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1345,6 +1582,14 @@ func (ec *executionContext) childFields_RescheduleBookingPayload(ctx context.Con
 	return nil, fmt.Errorf("no field named %q was found under type RescheduleBookingPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_SendTestEventPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_SendTestEventPayload_eventId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SendTestEventPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_SlotStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "totalSlots":
@@ -1421,6 +1666,54 @@ func (ec *executionContext) childFields_TimeSlotEdge(ctx context.Context, field 
 		return ec.fieldContext_TimeSlotEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TimeSlotEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Webhook(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Webhook_id(ctx, field)
+	case "url":
+		return ec.fieldContext_Webhook_url(ctx, field)
+	case "events":
+		return ec.fieldContext_Webhook_events(ctx, field)
+	case "description":
+		return ec.fieldContext_Webhook_description(ctx, field)
+	case "enabled":
+		return ec.fieldContext_Webhook_enabled(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Webhook_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Webhook_updatedAt(ctx, field)
+	case "deliveries":
+		return ec.fieldContext_Webhook_deliveries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Webhook", field.Name)
+}
+
+func (ec *executionContext) childFields_WebhookDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "eventId":
+		return ec.fieldContext_WebhookDelivery_eventId(ctx, field)
+	case "eventType":
+		return ec.fieldContext_WebhookDelivery_eventType(ctx, field)
+	case "status":
+		return ec.fieldContext_WebhookDelivery_status(ctx, field)
+	case "attempt":
+		return ec.fieldContext_WebhookDelivery_attempt(ctx, field)
+	case "responseCode":
+		return ec.fieldContext_WebhookDelivery_responseCode(ctx, field)
+	case "error":
+		return ec.fieldContext_WebhookDelivery_error(ctx, field)
+	case "responseBody":
+		return ec.fieldContext_WebhookDelivery_responseBody(ctx, field)
+	case "nextAttemptAt":
+		return ec.fieldContext_WebhookDelivery_nextAttemptAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_WebhookDelivery_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_WebhookDelivery_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WebhookDelivery", field.Name)
 }
 
 func (ec *executionContext) childFields_WorkingHours(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -19,6 +19,7 @@ import (
 	"timeslots/internal/httpx"
 	"timeslots/internal/readcache"
 	"timeslots/internal/slots"
+	"timeslots/internal/webhooks"
 )
 
 // Limits of the GraphQL endpoint that are not configuration.
@@ -50,6 +51,8 @@ type Options struct {
 	// answers every operation afresh. The REST edge and the change feed
 	// share it.
 	Answers *readcache.Cache
+	// Webhooks serves the webhook fields (nil: they answer UNAVAILABLE).
+	Webhooks *webhooks.Service
 }
 
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
@@ -70,7 +73,7 @@ func NewHandler(opt Options, m *slots.Manager, extensions ...graphql.HandlerExte
 // executor: the tests compare the two.
 func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...graphql.HandlerExtension) http.Handler {
 	es := NewExecutableSchema(Config{
-		Resolvers:  &Resolver{Slots: m},
+		Resolvers:  &Resolver{Slots: m, Webhooks: opt.Webhooks},
 		Directives: DirectiveRoot{Admin: adminDirective},
 		Complexity: complexityRoot(),
 	})

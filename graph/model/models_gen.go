@@ -60,6 +60,16 @@ type CleanupSlotsPayload struct {
 	DurationMs int `json:"durationMs"`
 }
 
+// What createWebhook registers.
+type CreateWebhookInput struct {
+	// Where events are POSTed: an http:// or https:// URL, at most 2048 bytes.
+	URL string `json:"url"`
+	// The event types it hears (at least one): booking.created, booking.cancelled, booking.rescheduled.
+	Events []string `json:"events"`
+	// What the webhook is for, at most 500 bytes.
+	Description *string `json:"description,omitempty"`
+}
+
 // The outcome of deleteCustomerData.
 type DeleteCustomerDataPayload struct {
 	// How many bookings had their personal data erased.
@@ -110,4 +120,22 @@ type RescheduleBookingPayload struct {
 	Slot *models.TimeSlot `json:"slot"`
 	// The slot the booking left, with its freed seat.
 	PreviousSlot *models.TimeSlot `json:"previousSlot,omitempty"`
+}
+
+// The outcome of sendTestEvent.
+type SendTestEventPayload struct {
+	// The id of the webhook.test event enqueued for the webhook.
+	EventID string `json:"eventId"`
+}
+
+// What updateWebhook changes: each field left out stays as it is.
+type UpdateWebhookInput struct {
+	// Where events are POSTed.
+	URL *string `json:"url,omitempty"`
+	// The event types it hears.
+	Events []string `json:"events,omitempty"`
+	// What the webhook is for.
+	Description *string `json:"description,omitempty"`
+	// Whether events are sent to it.
+	Enabled *bool `json:"enabled,omitempty"`
 }

@@ -87,6 +87,17 @@ type Config struct {
 	// queries sent again (0: none are kept).
 	QueryCacheBytes int64
 	ShutdownGrace   time.Duration
+
+	// Webhook deliveries (WEBHOOK_*); the composition root maps these
+	// onto webhooks.Options.
+	WebhookMaxAttempts  int
+	WebhookTimeout      time.Duration
+	WebhookBackoff      time.Duration
+	WebhookAllowPrivate bool
+	WebhookWorkers      int
+	WebhookRefresh      time.Duration
+	WebhookPoll         time.Duration
+
 	// ShutdownDrain is how long /readyz answers 503 after SIGTERM, while
 	// everything else is served, before the server stops accepting.
 	ShutdownDrain time.Duration
@@ -170,6 +181,13 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.QueryCacheBytes = int64(r.intRange("QUERY_CACHE_BYTES", 4<<20, 0, 1<<30))
 	c.ShutdownGrace = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 	c.ShutdownDrain = r.durationRange("SHUTDOWN_DRAIN", map[bool]time.Duration{true: 5 * time.Second, false: 0}[prod], 0, 5*time.Minute)
+	c.WebhookMaxAttempts = r.intRange("WEBHOOK_MAX_ATTEMPTS", 10, 1, 50)
+	c.WebhookTimeout = r.durationRange("WEBHOOK_TIMEOUT", 10*time.Second, 100*time.Millisecond, time.Minute)
+	c.WebhookBackoff = r.durationRange("WEBHOOK_BACKOFF", 30*time.Second, 10*time.Millisecond, time.Hour)
+	c.WebhookAllowPrivate = r.boolean("WEBHOOK_ALLOW_PRIVATE", false)
+	c.WebhookWorkers = r.intRange("WEBHOOK_WORKERS", 20, 1, 500)
+	c.WebhookRefresh = r.durationRange("WEBHOOK_REFRESH", 5*time.Second, 10*time.Millisecond, 5*time.Minute)
+	c.WebhookPoll = r.durationRange("WEBHOOK_POLL", 200*time.Millisecond, 10*time.Millisecond, time.Minute)
 	c.LogLevel = r.str("LOG_LEVEL", "info")
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

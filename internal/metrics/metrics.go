@@ -42,6 +42,7 @@ type Metrics struct {
 	jobRuns    *prometheus.CounterVec
 	jobSeconds *prometheus.HistogramVec
 	readiness  *readiness
+	webhooks   *prometheus.CounterVec
 
 	// opMu serialises the operation table and the observations made
 	// under its names, so a name is never observed after it lost its
@@ -98,6 +99,10 @@ func New(db *sql.DB) *Metrics {
 			Help:    "Duration of the scheduled job runs this replica executed.",
 			Buckets: []float64{.01, .1, .5, 1, 5, 10, 30, 60, 300, 900},
 		}, []string{"job"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "webhook_deliveries_total",
+			Help: "Webhook delivery attempts this replica made, by outcome: delivered (2xx), retrying (failed, another attempt scheduled) or failed (failed at the last attempt).",
+		}, []string{"outcome"}),
 		readiness: newReadiness(),
 		perf:      NewPerformance(),
 	}
@@ -106,7 +111,7 @@ func New(db *sql.DB) *Metrics {
 		m.perf.forget(graphQLPrefix + name)
 	})
 	m.reg.MustRegister(m.requests, m.operations, m.rootFields, m.internal, m.bookings, m.generated, m.deleted,
-		m.jobRuns, m.jobSeconds, m.readiness.ready, m.readiness.changes,
+		m.jobRuns, m.jobSeconds, m.readiness.ready, m.readiness.changes, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every job's outcomes start at 0, so the first failure is an
 	// increase Prometheus can see (a series born at 1 shows none).
@@ -115,10 +120,28 @@ func New(db *sql.DB) *Metrics {
 			m.jobRuns.WithLabelValues(job, string(outcome))
 		}
 	}
+	for _, outcome := range []models.WebhookDeliveryStatus{models.WebhookDelivered, models.WebhookRetrying, models.WebhookFailed} {
+		m.webhooks.WithLabelValues(string(outcome))
+	}
 	if db != nil {
 		m.reg.MustRegister(collectors.NewDBStatsCollector(db, namespace))
 	}
 	return m
+}
+
+// ObserveWebhook counts one webhook delivery attempt by its outcome.
+func (m *Metrics) ObserveWebhook(outcome models.WebhookDeliveryStatus) {
+	m.webhooks.WithLabelValues(string(outcome)).Inc()
+}
+
+// WatchWebhookEndpoints reports the enabled webhook endpoints in this
+// replica's view (endpoints answers it at each scrape), so one can see
+// when a replica has heard of a new endpoint.
+func (m *Metrics) WatchWebhookEndpoints(endpoints func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "webhook_endpoints",
+		Help: "Enabled webhook endpoints in this replica's view, which decides which booking events are enqueued.",
+	}, func() float64 { return float64(endpoints()) }))
 }
 
 // Handler serves the registry in the Prometheus text format.
