@@ -83,9 +83,10 @@ func WithCustomers(v *verifier.Verifier, paths Paths) AdminOption {
 
 // WithSessions has the gate accept the admin console's session cookie
 // (see Sessions) on requests without an Authorization header: a valid
-// session is admin access, and a request it authorises that may change
-// state must pass Sessions.CheckRequest (same origin, CSRF token) or is
-// answered 403 FORBIDDEN. A nil s leaves the cookie unread.
+// session is admin access, except on reads from another origin, which go
+// on as if without it (Sessions.Authorizes); a request it authorises that
+// may change state must pass Sessions.CheckRequest (same origin, CSRF
+// token) or is answered 403 FORBIDDEN. A nil s leaves the cookie unread.
 func WithSessions(s *Sessions) AdminOption {
 	return func(g *AdminGate) { g.sessions = s }
 }
@@ -171,7 +172,7 @@ func (g *AdminGate) Middleware(next http.Handler) http.Handler {
 		}
 		token, customer := g.customerToken(r)
 		if g.sessions != nil && r.Header.Get("Authorization") == "" {
-			if sess, ok := g.sessions.Read(r); ok {
+			if sess, ok := g.sessions.Read(r); ok && g.sessions.Authorizes(r) {
 				if err := g.sessions.CheckRequest(r, sess); err != nil {
 					Logger(r.Context()).Warn("admin session request refused", slog.String("client", ClientKey(r)),
 						slog.String("reason", apperr.ErrorMessage(err)))

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,6 +166,35 @@ var (
 // safeMethod reports whether method only reads.
 func safeMethod(method string) bool {
 	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// crossSite reports whether a browser says r comes from another origin:
+// Sec-Fetch-Site other than same-origin or none (a typed address), or
+// else an Origin header that names another host.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return false
+	case "":
+	default:
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
+}
+
+// Authorizes reports whether the cookie's session stands for the admin on
+// r: not on a read another origin makes (a site CORS_ORIGINS admits with
+// credentials, or a sibling of the same site, which SameSite=Strict lets
+// the cookie reach), so such a site cannot read admin answers with an
+// admin's browser. The request then goes on as if it had no cookie.
+// Requests that may change state are CheckRequest's.
+func (s *Sessions) Authorizes(r *http.Request) bool {
+	return !safeMethod(r.Method) || !crossSite(r)
 }
 
 // CheckRequest protects a request sess authorises against cross-site

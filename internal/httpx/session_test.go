@@ -163,6 +163,11 @@ func TestSessionRequestsNeedSameOriginAndToken(t *testing.T) {
 		want   int
 	}{
 		{"a GET with the cookie", http.MethodGet, nil, cookie, 200},
+		{"a same-origin GET with the cookie", http.MethodGet, map[string]string{"Sec-Fetch-Site": "same-origin"}, cookie, 200},
+		{"a typed address with the cookie", http.MethodGet, map[string]string{"Sec-Fetch-Site": "none"}, cookie, 200},
+		{"a same-site GET from another origin", http.MethodGet, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://app.example.com"}, cookie, 401},
+		{"a cross-site GET", http.MethodGet, map[string]string{"Sec-Fetch-Site": "cross-site"}, cookie, 401},
+		{"a GET from another Origin without Sec-Fetch-Site", http.MethodGet, map[string]string{"Origin": "https://app.example.com"}, cookie, 401},
 		{"a GET without it", http.MethodGet, nil, nil, 401},
 		{"a same-origin POST with the token", http.MethodPost, map[string]string{"Sec-Fetch-Site": "same-origin", "X-CSRF-Token": sess.CSRFToken()}, cookie, 200},
 		{"an Origin-checked POST with the token", http.MethodPost, map[string]string{"Origin": "http://example.com", "X-CSRF-Token": sess.CSRFToken()}, cookie, 200},
