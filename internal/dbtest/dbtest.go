@@ -3,6 +3,12 @@
 // database dropped when the test ends. The same test runs on both through
 // Each. With REQUIRE_POSTGRES=1 a missing PostgreSQL fails the test instead
 // of skipping it.
+//
+// With TEST_DATABASE_DIRECT_URL set, TEST_DATABASE_URL is a pooler in
+// transaction mode (PgBouncer) in front of that PostgreSQL: databases are
+// created and dropped on the direct URL, and each test's store connects
+// through the pooler, with the direct URL for its migrations, as a server
+// given DATABASE_URL and DATABASE_DIRECT_URL does.
 package dbtest
 
 import (
@@ -12,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -19,8 +26,13 @@ import (
 	"timeslots/internal/database"
 )
 
-// Dialects answers the dialects this run covers.
+// Dialects answers the dialects this run covers: both, or PostgreSQL
+// alone in a run through a pooler (TEST_DATABASE_DIRECT_URL), which
+// repeats only what the pooler can change.
 func Dialects() []database.Dialect {
+	if os.Getenv("TEST_DATABASE_DIRECT_URL") != "" {
+		return []database.Dialect{database.Postgres}
+	}
 	return []database.Dialect{database.SQLite, database.Postgres}
 }
 
@@ -56,7 +68,8 @@ func URL(t testing.TB, d database.Dialect) string {
 	if d == database.SQLite {
 		return "sqlite:" + filepath.Join(t.TempDir(), "test.db")
 	}
-	admin := PostgresURL(t)
+	pooled := PostgresURL(t)
+	admin := directAdminURL(pooled)
 	name := "ts_test_" + randomHex(8)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, admin)
@@ -78,7 +91,7 @@ func URL(t testing.TB, d database.Dialect) string {
 			t.Logf("drop database %s: %v", name, err)
 		}
 	})
-	u, err := url.Parse(admin)
+	u, err := url.Parse(pooled)
 	if err != nil {
 		t.Fatalf("TEST_DATABASE_URL: %v", err)
 	}
@@ -86,12 +99,47 @@ func URL(t testing.TB, d database.Dialect) string {
 	return u.String()
 }
 
+// directAdminURL answers TEST_DATABASE_DIRECT_URL when set, else pooled.
+func directAdminURL(pooled string) string {
+	if d := os.Getenv("TEST_DATABASE_DIRECT_URL"); d != "" {
+		return d
+	}
+	return pooled
+}
+
+// DirectURL answers the direct URL of the database a URL of URL's names:
+// the same database on TEST_DATABASE_DIRECT_URL's server, or raw itself
+// when the tests run without a pooler.
+func DirectURL(t testing.TB, raw string) string {
+	t.Helper()
+	direct := os.Getenv("TEST_DATABASE_DIRECT_URL")
+	if direct == "" || !strings.HasPrefix(raw, "postgres") {
+		return raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("database URL: %v", err)
+	}
+	d, err := url.Parse(direct)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_DIRECT_URL: %v", err)
+	}
+	d.Path = u.Path
+	return d.String()
+}
+
 // Target answers the parsed URL of a fresh database of dialect d.
 func Target(t testing.TB, d database.Dialect) database.Target {
 	t.Helper()
-	target, err := database.ParseURL(URL(t, d))
+	raw := URL(t, d)
+	target, err := database.ParseURL(raw)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d == database.Postgres {
+		if target, err = target.WithDirect(DirectURL(t, raw)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return target
 }
