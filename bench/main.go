@@ -88,7 +88,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&serverEnv, "server-env", "", "extra environment of the measured server, comma-separated (e.g. GOGC=400,DB_MAX_CONNS=32)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
-	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,cleanup")
+	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,webhooks,cleanup")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -331,6 +331,16 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 				fail("hot slots", err)
 			} else {
 				r.hot = hf
+			}
+		}
+		if n == o.size && o.wants("webhooks") {
+			fmt.Printf("-- webhooks: %d clients booking %d distinct slots, %d rounds without and with a webhook; then the backlog's drain and one round beside it\n", o.conns, o.bookings, webhookRounds)
+			f, err := measureWebhooks(ctx, b, s, bin, o)
+			fmt.Println(f.line())
+			if err != nil {
+				fail("webhooks", err)
+			} else {
+				r.webhooks = &f
 			}
 		}
 		if n == o.size && o.wants("cleanup") {

@@ -81,6 +81,7 @@ type report struct {
 	health   *loadResult // the read loads' closed loop on GET /healthz
 	bookings *bookingFigure
 	hot      *hotFigure
+	webhooks *webhookFigure
 	cleanup  *cleanupFigure
 }
 
@@ -111,6 +112,15 @@ func rate(f float64) string {
 }
 
 // humanCount writes 14400 as 14,400.
+// rates writes each rate of xs, separated by commas.
+func rates(xs []float64) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = rate(x)
+	}
+	return strings.Join(out, ", ")
+}
+
 func humanCount(n int) string {
 	s := fmt.Sprint(n)
 	var b strings.Builder
@@ -186,6 +196,15 @@ func (r *report) text() string {
 	if h := r.hot; h != nil {
 		p("**Hot slots:** %d booking attempts released together on %d slots of capacity %d: %d winners (per slot %v, checked against `booked_count` and the confirmed bookings in the database), %d refused with `SLOT_UNAVAILABLE`, no other outcome, in %s.\n\n",
 			h.Attempts, h.Slots, h.Capacity, h.Winners, h.PerSlot, h.Refused, secs(h.Elapsed))
+	}
+	if w := r.webhooks; w != nil {
+		p("### Webhooks (%d clients, %s distinct slots per round over GraphQL; %d rounds, medians)\n\n", r.opts.conns, humanCount(w.Bookings), len(w.With))
+		p("| what | bookings/s (each round) | median |\n|---|---|---:|\n")
+		p("| bookSlot, no webhook configured | %s | %s |\n", rates(w.Without), rate(medianRate(w.Without)))
+		p("| bookSlot, one webhook wanting booking.created (enqueued in the booking's transaction) | %s | %s |\n", rates(w.With), rate(medianRate(w.With)))
+		p("| bookSlot, the webhook's deliveries running beside the bookings on the same CPUs | %s | %s |\n\n", rate(w.Busy), rate(w.Busy))
+		p("Ratio with/without: **%.2f×** (%.2f× with the deliveries running beside). Delivery throughput to a local receiver: the backlog of %s deliveries those rounds left, drained by one server in %s: **%s deliveries/s**, none delivered twice.\n\n",
+			w.ratio(), w.Busy/medianRate(w.Without), humanCount(w.Backlog), secs(w.Drain), rate(w.drainRate()))
 	}
 	if c := r.cleanup; c != nil {
 		p("### Cleanup (cleanupSlots deleting the oldest 30%% of %s slots while GraphQL reads go on at %d/s)\n\n", humanCount(c.Slots), c.ReadRate)
@@ -311,6 +330,9 @@ func (r *report) targets(p func(string, ...any)) {
 	if f := r.bookings; f != nil {
 		rows = append(rows, row{"bookings against the pgbench claim", "≥ 0.25×", fmt.Sprintf("%.2f× (%s vs %s /s)", f.rate()/f.Claim.TPS, rate(f.rate()), rate(f.Claim.TPS)), yes(f.rate()/f.Claim.TPS >= 0.25)})
 		rows = append(rows, row{"booking errors", "0", fmt.Sprint(f.Load.Errors), yes(f.Load.Errors == 0)})
+	}
+	if w := r.webhooks; w != nil {
+		rows = append(rows, row{"bookings with a webhook configured against without", "≥ 0.8×", fmt.Sprintf("%.2f× (%s vs %s /s)", w.ratio(), rate(medianRate(w.With)), rate(medianRate(w.Without))), yes(w.ratio() >= 0.8)})
 	}
 	if h := r.hot; h != nil {
 		rows = append(rows, row{"hot slots: winners per slot", fmt.Sprintf("exactly %d", h.Capacity), fmt.Sprint(h.PerSlot), "yes"})

@@ -87,6 +87,8 @@ func startServer(ctx context.Context, bin, databaseURL string, extra ...string) 
 		"SCHEDULER_ENABLED=false",
 		"SEED_DEMO=false",
 		"LOG_LEVEL=warn",
+		// The webhook phase's receiver listens on 127.0.0.1.
+		"WEBHOOK_ALLOW_PRIVATE=true",
 		// Generating 1M+ slots in one request takes longer than the
 		// default per-request timeout meant for API calls.
 		"REQUEST_TIMEOUT=30m",

@@ -187,7 +187,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.WebhookAllowPrivate = r.boolean("WEBHOOK_ALLOW_PRIVATE", false)
 	c.WebhookWorkers = r.intRange("WEBHOOK_WORKERS", 20, 1, 500)
 	c.WebhookRefresh = r.durationRange("WEBHOOK_REFRESH", 5*time.Second, 10*time.Millisecond, 5*time.Minute)
-	c.WebhookPoll = r.durationRange("WEBHOOK_POLL", 200*time.Millisecond, 10*time.Millisecond, time.Minute)
+	c.WebhookPoll = r.durationRange("WEBHOOK_POLL", 200*time.Millisecond, 10*time.Millisecond, time.Hour)
 	c.LogLevel = r.str("LOG_LEVEL", "info")
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
