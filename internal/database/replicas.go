@@ -163,7 +163,11 @@ func (r *Replicas) monitor(ctx context.Context) {
 // had at the check is 0 behind; one that has not is as late as the oldest
 // sample it has not reached.
 func (r *Replicas) check(ctx context.Context) {
-	timeout := max(2*r.every, time.Second)
+	// A check waits for a busy server (a new connection's start-up
+	// included) far longer than it takes to be due again: a replica that
+	// answers slowly is late, not gone, and one that is gone refuses
+	// connections at once.
+	timeout := max(4*r.every, 5*time.Second)
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	var lsn int64
 	err := r.primary.QueryRowContext(pctx, "SELECT (pg_current_wal_lsn() - '0/0')::bigint").Scan(&lsn)
