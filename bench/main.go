@@ -41,6 +41,9 @@ type options struct {
 	readme          string
 	chart           string
 	only            map[string]bool
+	// The topology phase's PgBouncer (host:port, and its pid file, for its
+	// CPU) and streaming replica (host:port) of the bench's PostgreSQL.
+	pgbouncer, pgbouncerPID, replica string
 }
 
 func (o *options) wants(phase string) bool { return len(o.only) == 0 || o.only[phase] }
@@ -88,7 +91,10 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&serverEnv, "server-env", "", "extra environment of the measured server, comma-separated (e.g. GOGC=400,DB_MAX_CONNS=32)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
-	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,webhooks,cleanup")
+	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,webhooks,cleanup; topology runs only when named here")
+	fs.StringVar(&o.pgbouncer, "pgbouncer", "", "host:port of a PgBouncer in transaction mode in front of the bench's PostgreSQL (topology phase)")
+	fs.StringVar(&o.pgbouncerPID, "pgbouncer-pidfile", "", "PgBouncer's pid file, to measure its CPU (topology phase)")
+	fs.StringVar(&o.replica, "replica", "", "host:port of a streaming replica of the bench's PostgreSQL (topology phase)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -341,6 +347,14 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 				fail("webhooks", err)
 			} else {
 				r.webhooks = &f
+			}
+		}
+		if n == o.size && o.only["topology"] {
+			fmt.Println("-- topology: PgBouncer and one streaming replica")
+			f, err := measureTopology(ctx, b, bin, o, ds)
+			r.topology = f
+			if err != nil {
+				fail("topology", err)
 			}
 		}
 		if n == o.size && o.wants("cleanup") {

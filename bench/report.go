@@ -83,6 +83,7 @@ type report struct {
 	hot      *hotFigure
 	webhooks *webhookFigure
 	cleanup  *cleanupFigure
+	topology *topologyFigure
 }
 
 func secs(d time.Duration) string {
@@ -212,6 +213,9 @@ func (r *report) text() string {
 		p("|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		p("| %s | %s | %s | %s | %d | %s / %s | %s / %s | %d |\n\n", humanCount(c.Deleted), secs(c.Wall), rate(float64(c.Deleted)/c.Wall.Seconds()),
 			ms(c.LongestLock), c.Statements, ms(c.Before.P50), ms(c.Before.P99), ms(c.During.P50), ms(c.During.P99), c.Before.Errors+c.During.Errors)
+	}
+	if r.topology != nil {
+		p("%s\n", r.topology.text(r.machine.CPUs))
 	}
 	if len(r.scaling) > 0 {
 		p("### Scaling (GraphQL reads %s per step, %s at the largest; generation as above)\n\n", r.opts.scalingDur, r.opts.duration)
