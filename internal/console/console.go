@@ -423,7 +423,7 @@ func (c *console) bookings(ctx context.Context, q url.Values, st *slots.Stats, p
 	if err != nil {
 		loc = time.UTC
 	}
-	day := models.DateOf(time.Now().In(loc))
+	day := models.DateOf(c.opt.Slots.Now().In(loc))
 	if s := q.Get("date"); s != "" {
 		d, err := models.ParseDate("date", s)
 		if err != nil {
