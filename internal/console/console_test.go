@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,5 +88,56 @@ func TestConsoleSpeaksInSentences(t *testing.T) {
 	}
 	if w := page(t, m, "127.0.0.1:1", "/admin/nothing"); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "There is no console page at this address.") {
 		t.Errorf("an unknown console path: %d", w.Code)
+	}
+}
+
+// TestSignInFormLockout: wrong tokens typed into the form are refused
+// with a sentence that never shows them, and once a client has sent
+// AdminFailureLimit of them even the right token waits (429, Retry-After).
+func TestSignInFormLockout(t *testing.T) {
+	t.Parallel()
+	const token = "0123456789abcdef-admin"
+	m := slots.New(dbtest.Open(t, database.SQLite))
+	sessions := httpx.NewSessions(token, time.Hour)
+	gate := httpx.NewAdminGate(token, httpx.WithSessions(sessions))
+	con, err := console.New(console.Options{Slots: m, Gate: gate, Sessions: sessions, PlaygroundPath: "/playground"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpx.ClientIPs(nil)(gate.Middleware(con))
+	signIn := func(typed string) *httptest.ResponseRecorder {
+		form := httptest.NewRecorder()
+		get := httptest.NewRequest(http.MethodGet, "/admin/login", nil)
+		get.RemoteAddr = "203.0.113.40:1"
+		h.ServeHTTP(form, get)
+		m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(form.Body.String())
+		if m == nil {
+			t.Fatalf("no form token: %s", form.Body)
+		}
+		r := httptest.NewRequest(http.MethodPost, "/admin/login",
+			strings.NewReader(url.Values{"csrf_token": {m[1]}, "token": {typed}}.Encode()))
+		r.RemoteAddr = "203.0.113.40:1"
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		for _, c := range form.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := range httpx.AdminFailureLimit {
+		wrong := "wrong-admin-token-" + strconv.Itoa(i)
+		w := signIn(wrong)
+		if w.Code != http.StatusUnauthorized || strings.Contains(w.Body.String(), wrong) || !strings.Contains(w.Body.String(), "That is not the admin token.") {
+			t.Fatalf("wrong token %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	w := signIn(token)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "Too many wrong tokens came from your address") {
+		t.Errorf("the right token after %d wrong ones: %d %s", httpx.AdminFailureLimit, w.Code, w.Body)
+	}
+	if len(w.Result().Cookies()) != 1 || w.Result().Cookies()[0].Name != httpx.LoginCookie {
+		t.Errorf("a locked-out sign-in set %v; want only a new form's cookie", w.Result().Cookies())
 	}
 }
