@@ -223,12 +223,15 @@ func (s *Service) Deliveries(ctx context.Context, endpointID int64, limit int) (
 	return rows, nil
 }
 
-// SendTest enqueues a webhook.test event to one endpoint, whatever events
-// it wants, and answers the event's id.
+// SendTest enqueues a webhook.test event to one enabled endpoint,
+// whatever events it wants, and answers the event's id.
 func (s *Service) SendTest(ctx context.Context, id int64) (string, error) {
 	e, err := s.endpoint(ctx, id)
 	if err != nil {
 		return "", err
+	}
+	if !e.Enabled {
+		return "", apperr.Invalid("id", "webhook %d is disabled: enable it to send it a test event", id)
 	}
 	body, eventID, err := eventBody(TestEvent, s.now(), map[string]any{"webhookId": e.ID, "message": "a test event sent by an admin"})
 	if err != nil {

@@ -158,8 +158,11 @@ func (s *Service) Load(ctx context.Context) error { return s.refresh(ctx) }
 
 // Start starts the delivery workers and the refresh of the endpoints'
 // view. River's locking hands each due delivery to one worker of one
-// replica.
+// replica. A nil Service starts nothing.
 func (s *Service) Start(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.started {
@@ -175,8 +178,12 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // Stop stops taking deliveries and waits for those running to finish, or
-// for ctx to end, when it cancels them (their jobs are retried later).
+// for ctx to end, when it cancels them (their jobs are retried later). A
+// nil Service stops nothing.
 func (s *Service) Stop(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.started {

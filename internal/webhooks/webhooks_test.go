@@ -321,6 +321,10 @@ func TestOnlyTheEventsAnEndpointWantsAreEnqueued(t *testing.T) {
 		if f.hooks.Wants(slots.BookingCancelled) {
 			t.Fatal("a disabled endpoint still wants cancellations")
 		}
+		var ae *apperr.Error
+		if _, err := f.hooks.SendTest(ctx, c.Endpoint.ID); !errors.As(err, &ae) || ae.Code != apperr.BadUserInput || ae.Field != "id" {
+			t.Fatalf("a test event to a disabled webhook: %v", err)
+		}
 	})
 }
 
