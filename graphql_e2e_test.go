@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
+	"timeslots/internal/gqlws"
 	"timeslots/models"
 )
 
@@ -398,6 +400,35 @@ func TestPlaygroundRunsAQuery(t *testing.T) {
 	res.Decode(t, &data)
 	if len(data.TimeSlots.Nodes) != 3 || data.TimeSlots.Nodes[0].Provider.Name == "" || data.Schema.QueryType.Name != "Query" {
 		t.Fatalf("query through the playground's endpoint answered %+v", data)
+	}
+
+	// The page's subscription runs over the websocket it names, from the
+	// page's origin, as its graphql-ws client would.
+	ws := regexp.MustCompile(`const subscriptionEndpoint = location\.origin\.replace\(/\^http/, 'ws'\) \+ "([^"]+)";`).FindStringSubmatch(html)
+	doc := regexp.MustCompile(`defaultQuery: "((?:[^"\\]|\\.)*)"`).FindStringSubmatch(html)
+	if ws == nil || doc == nil {
+		t.Fatal("the page names no subscription endpoint or default document")
+	}
+	var query string
+	if err := json.Unmarshal([]byte(`"`+doc[1]+`"`), &query); err != nil || !strings.Contains(query, "subscription SlotsChanged") {
+		t.Fatalf("default document %q: %v", doc[1], err)
+	}
+	c, _, err := gqlws.Dial(t.Context(), "ws"+strings.TrimPrefix(srv.URL, "http")+ws[1], http.Header{"Origin": {srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Init(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(t.Context(), "subscribe", "1", map[string]any{"query": query, "operationName": "SlotsChanged"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); activeSubscriptions(t, srv.URL) != 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the playground's subscription never started")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

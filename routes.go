@@ -38,7 +38,10 @@ type application struct {
 	slots  *slots.Manager
 	// feed carries the committed changes to slots (subscriptions,
 	// webhooks and the read cache consume it); it is never nil.
-	feed  *feed.Feed
+	feed *feed.Feed
+	// live serves subscriptions to the feed over websockets (routes builds
+	// it; serve closes its connections on shutdown).
+	live  *graph.Live
 	jobs  *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
 	redis *redis.Client   // nil without REDIS_URL
 	// customers verifies end users' tokens; nil without AUTH_JWKS_URL or
@@ -91,12 +94,20 @@ func (a *application) routes() (http.Handler, error) {
 	mux.Handle(rest.Prefix, limiter.Middleware(api))
 
 	// GraphQL: queries by POST or GET, mutations by POST only (GET answers
-	// them 405); GraphiQL at /playground, and / leads there.
+	// them 405), subscriptions over a websocket (an upgrading GET);
+	// GraphiQL at /playground, and / leads there.
 	gqlOpt := graph.Options{
 		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
 		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
 		QueryCacheBytes: a.cfg.QueryCacheBytes, Webhooks: a.webhooks,
 	}
+	a.live = graph.NewLive(graph.LiveOptions{
+		Feed: a.feed, InitTimeout: a.cfg.WSInitTimeout, PingInterval: a.cfg.WSPingInterval,
+		MaxConnections: a.cfg.MaxWSConnections, MaxSubscriptions: a.cfg.MaxSubscriptions,
+		Buffer: a.cfg.SubscriptionBuffer, MaxMessageBytes: a.cfg.MaxBodyBytes, Origins: a.cfg.CORSOrigins,
+		Authorize: gate.Authorize, Observer: a.metrics.Live(), Logger: a.logger,
+	})
+	gqlOpt.Live = a.live
 	gql := limiter.Middleware(graph.NewHandler(gqlOpt, a.slots, a.metrics.GraphQL()))
 	mux.Handle("POST "+graphQLPath, gql)
 	mux.Handle("GET "+graphQLPath, gql)

@@ -339,6 +339,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		MaxHeaderBytes: httpx.ServerMaxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutdown does not wait for websockets (hijacked connections): they
+	// are closed with 1001 as it starts, before the feed is closed.
+	srv.RegisterOnShutdown(app.live.Close)
 	base := "http://" + ln.Addr().String()
 	logger.Info("listening", slog.String("url", base), slog.String("graphql", base+graphQLPath),
 		slog.String("playground", base+playgroundPath), slog.String("rest", base+"/api/time-slots"),

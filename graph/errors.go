@@ -121,7 +121,7 @@ func isContractCode(code string) bool {
 	switch apperr.Code(code) {
 	case apperr.BadUserInput, apperr.NotFound, apperr.SlotUnavailable, apperr.SlotInPast, apperr.SlotTooSoon,
 		apperr.IdempotencyConflict, apperr.Unauthenticated, apperr.Forbidden, apperr.RateLimited,
-		apperr.QueryTooComplex, apperr.Unavailable, apperr.DeadlineExceeded, apperr.Internal:
+		apperr.QueryTooComplex, apperr.Unavailable, apperr.DeadlineExceeded, apperr.SubscriptionOverflow, apperr.Internal:
 		return true
 	}
 	return false

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"maps"
 	"net/http"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"timeslots/internal/config"
+	"timeslots/internal/feed"
 	"timeslots/internal/slots"
 )
 
@@ -38,6 +40,16 @@ func OptionsOf(cfg *config.Config) Options {
 	}
 }
 
+// LiveOptionsOf maps a configuration onto LiveOptions as the server does.
+func LiveOptionsOf(cfg *config.Config, f *feed.Feed, authorize func(*http.Request, string) (context.Context, error)) LiveOptions {
+	return LiveOptions{
+		Feed: f, InitTimeout: cfg.WSInitTimeout, PingInterval: cfg.WSPingInterval,
+		MaxConnections: cfg.MaxWSConnections, MaxSubscriptions: cfg.MaxSubscriptions,
+		Buffer: cfg.SubscriptionBuffer, MaxMessageBytes: cfg.MaxBodyBytes, Origins: cfg.CORSOrigins,
+		Authorize: authorize,
+	}
+}
+
 // SlotPageFields answers, per type, the fields the fast path answers.
 func SlotPageFields() map[string][]string { return maps.Clone(slotPageFields) }
 
@@ -52,6 +64,7 @@ func CheckSlotPageSchema(schema *ast.Schema) error {
 var MirroredGQLGen = map[string]string{
 	"graph/fastpages.go": slotPagesGQLGen,
 	"graph/transport.go": transportGQLGen,
+	"graph/liveconn.go":  liveConnGQLGen,
 }
 
 // The transports of NewHandler, for comparison with gqlgen's own.

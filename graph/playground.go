@@ -71,12 +71,20 @@ var playgroundPage = template.Must(template.New("playground").Parse(`<!DOCTYPE h
   </section>
   <script src="https://cdn.jsdelivr.net/npm/graphiql@4.1.2/graphiql.min.js"
     integrity="sha256-hnImuor1znlJkD/FOTL3jayfS/xsyNoP04abi8bFJWs=" crossorigin="anonymous" onerror="playgroundFailed()"></script>
+  <script src="https://cdn.jsdelivr.net/npm/graphql-ws@5.16.0/umd/graphql-ws.min.js"
+    integrity="sha256-s2AzT5X4ELumZedejoVbgthqH9D6gUZ3TmA8UOASQKo=" crossorigin="anonymous"></script>
   <script>
     try {
       if (typeof GraphiQL === 'undefined' || typeof React === 'undefined' || typeof ReactDOM === 'undefined') {
         throw new Error('GraphiQL did not load');
       }
       const endpoint = location.origin + {{.Endpoint}};
+      // Subscriptions go over a websocket to the same endpoint
+      // (graphql-transport-ws; slotsChanged is public). Without graphql-ws
+      // the playground still runs queries and mutations.
+      const subscriptionEndpoint = location.origin.replace(/^http/, 'ws') + {{.Endpoint}};
+      const wsClient = typeof graphqlWs === 'undefined' ? undefined
+        : graphqlWs.createClient({ url: subscriptionEndpoint, lazy: true });
       // Queries and tabs survive a reload; headers (an admin token) never
       // reach localStorage.
       const storage = {
@@ -87,7 +95,7 @@ var playgroundPage = template.Must(template.New("playground").Parse(`<!DOCTYPE h
         get length() { return Object.keys(localStorage).filter((k) => k.startsWith('timeslots:')).length; },
       };
       const csrf = {{.CSRF}};
-      const fetcher = GraphiQL.createFetcher({ url: endpoint, headers: csrf ? { 'X-CSRF-Token': csrf } : {} });
+      const fetcher = GraphiQL.createFetcher({ url: endpoint, headers: csrf ? { 'X-CSRF-Token': csrf } : {}, wsClient: wsClient });
       ReactDOM.render(
         React.createElement(GraphiQL, {
           fetcher: fetcher,
@@ -115,6 +123,14 @@ query AvailableSlots {
     totalCount
     pageInfo { hasNextPage endCursor }
     nodes { id startTime endTime date remaining provider { name timeZone } }
+  }
+}
+
+# Live changes of a provider's slots (run it, then book a slot in another tab).
+subscription SlotsChanged {
+  slotsChanged(filter: {providerId: 1}) {
+    kind providerId from to count version
+    slot { id remaining status }
   }
 }
 `

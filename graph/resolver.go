@@ -13,6 +13,9 @@ type Resolver struct {
 	Slots *slots.Manager
 	// Webhooks answers the webhook fields; nil: they answer UNAVAILABLE.
 	Webhooks *webhooks.Service
+	// Live serves subscriptions from the change feed; nil: none are
+	// offered.
+	Live *Live
 }
 
 // hooks answers the webhooks service, or UNAVAILABLE where the server

@@ -31,6 +31,7 @@ type ResolverRoot interface {
 	Provider() ProviderResolver
 	ProviderConnection() ProviderConnectionResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	TimeSlot() TimeSlotResolver
 	TimeSlotConnection() TimeSlotConnectionResolver
 	Webhook() WebhookResolver
@@ -187,6 +188,17 @@ type ComplexityRoot struct {
 		EventID func(childComplexity int) int
 	}
 
+	SlotChange struct {
+		Count      func(childComplexity int) int
+		From       func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		ProviderID func(childComplexity int) int
+		Remaining  func(childComplexity int) int
+		Slot       func(childComplexity int) int
+		To         func(childComplexity int) int
+		Version    func(childComplexity int) int
+	}
+
 	SlotStats struct {
 		AvailablePercent func(childComplexity int) int
 		AvailableSlots   func(childComplexity int) int
@@ -198,6 +210,10 @@ type ComplexityRoot struct {
 		Providers        func(childComplexity int) int
 		TotalSlots       func(childComplexity int) int
 		Utilization      func(childComplexity int) int
+	}
+
+	Subscription struct {
+		SlotsChanged func(childComplexity int, filter model.SlotChangeFilter) int
 	}
 
 	TimeSlot struct {
@@ -930,6 +946,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SendTestEventPayload.EventID(childComplexity), true
 
+	case "SlotChange.count":
+		if e.ComplexityRoot.SlotChange.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.Count(childComplexity), true
+	case "SlotChange.from":
+		if e.ComplexityRoot.SlotChange.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.From(childComplexity), true
+	case "SlotChange.kind":
+		if e.ComplexityRoot.SlotChange.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.Kind(childComplexity), true
+	case "SlotChange.providerId":
+		if e.ComplexityRoot.SlotChange.ProviderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.ProviderID(childComplexity), true
+	case "SlotChange.remaining":
+		if e.ComplexityRoot.SlotChange.Remaining == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.Remaining(childComplexity), true
+	case "SlotChange.slot":
+		if e.ComplexityRoot.SlotChange.Slot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.Slot(childComplexity), true
+	case "SlotChange.to":
+		if e.ComplexityRoot.SlotChange.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.To(childComplexity), true
+	case "SlotChange.version":
+		if e.ComplexityRoot.SlotChange.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SlotChange.Version(childComplexity), true
+
 	case "SlotStats.availablePercent":
 		if e.ComplexityRoot.SlotStats.AvailablePercent == nil {
 			break
@@ -990,6 +1055,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SlotStats.Utilization(childComplexity), true
+
+	case "Subscription.slotsChanged":
+		if e.ComplexityRoot.Subscription.SlotsChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_slotsChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SlotsChanged(childComplexity, args["filter"].(model.SlotChangeFilter)), true
 
 	case "TimeSlot.bookedCount":
 		if e.ComplexityRoot.TimeSlot.BookedCount == nil {
@@ -1248,6 +1325,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("MyBookingsFilter", ec.unmarshalInputMyBookingsFilter),
 			graphql.NewInputUnmarshaler("ProviderInput", ec.unmarshalInputProviderInput),
 			graphql.NewInputUnmarshaler("RescheduleBookingInput", ec.unmarshalInputRescheduleBookingInput),
+			graphql.NewInputUnmarshaler("SlotChangeFilter", ec.unmarshalInputSlotChangeFilter),
 			graphql.NewInputUnmarshaler("TimeSlotFilter", ec.unmarshalInputTimeSlotFilter),
 			graphql.NewInputUnmarshaler("UpdateWebhookInput", ec.unmarshalInputUpdateWebhookInput),
 			graphql.NewInputUnmarshaler("WorkingHoursInput", ec.unmarshalInputWorkingHoursInput),
@@ -1301,6 +1379,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1326,7 +1421,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "booking.graphqls" "provider.graphqls" "scalars.graphqls" "schema.graphqls" "slot.graphqls" "stats.graphqls" "webhook.graphqls"
+//go:embed "booking.graphqls" "provider.graphqls" "scalars.graphqls" "schema.graphqls" "slot.graphqls" "stats.graphqls" "subscription.graphqls" "webhook.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1344,6 +1439,7 @@ var sources = []*ast.Source{
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 	{Name: "slot.graphqls", Input: sourceData("slot.graphqls"), BuiltIn: false},
 	{Name: "stats.graphqls", Input: sourceData("stats.graphqls"), BuiltIn: false},
+	{Name: "subscription.graphqls", Input: sourceData("subscription.graphqls"), BuiltIn: false},
 	{Name: "webhook.graphqls", Input: sourceData("webhook.graphqls"), BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -1588,6 +1684,28 @@ func (ec *executionContext) childFields_SendTestEventPayload(ctx context.Context
 		return ec.fieldContext_SendTestEventPayload_eventId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SendTestEventPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SlotChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_SlotChange_kind(ctx, field)
+	case "slot":
+		return ec.fieldContext_SlotChange_slot(ctx, field)
+	case "providerId":
+		return ec.fieldContext_SlotChange_providerId(ctx, field)
+	case "from":
+		return ec.fieldContext_SlotChange_from(ctx, field)
+	case "to":
+		return ec.fieldContext_SlotChange_to(ctx, field)
+	case "remaining":
+		return ec.fieldContext_SlotChange_remaining(ctx, field)
+	case "version":
+		return ec.fieldContext_SlotChange_version(ctx, field)
+	case "count":
+		return ec.fieldContext_SlotChange_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SlotChange", field.Name)
 }
 
 func (ec *executionContext) childFields_SlotStats(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

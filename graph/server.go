@@ -43,6 +43,9 @@ type Options struct {
 	MaxComplexity int
 	MaxDepth      int
 	MaxMutations  int
+	// Live serves subscriptions over websockets; nil offers none (an
+	// upgrade is refused like any other unknown transport).
+	Live *Live
 	// QueryCacheBytes bounds the parsed and validated documents kept for
 	// queries sent again, counted as their text plus an estimate of their
 	// syntax trees; 0 keeps none.
@@ -56,8 +59,9 @@ type Options struct {
 }
 
 // NewHandler builds the /graphql handler: gqlgen's server with explicit
-// transports (POST, GET for queries, OPTIONS; no multipart, form or
-// websocket; every refusal coded), a query cache bounded in bytes, the limits of opt
+// transports (POST, GET for queries, OPTIONS, and with opt.Live the
+// websocket for subscriptions; no multipart or form; every refusal coded),
+// a query cache bounded in bytes, the limits of opt
 // (complexity, depth, mutation fields, parser tokens), the error presenter,
 // panic recovery, and per-request dataloaders. The body's size is checked
 // in front of it (httpx.LimitBody).
@@ -73,11 +77,14 @@ func NewHandler(opt Options, m *slots.Manager, extensions ...graphql.HandlerExte
 // executor: the tests compare the two.
 func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...graphql.HandlerExtension) http.Handler {
 	es := NewExecutableSchema(Config{
-		Resolvers:  &Resolver{Slots: m, Webhooks: opt.Webhooks},
+		Resolvers:  &Resolver{Slots: m, Webhooks: opt.Webhooks, Live: opt.Live},
 		Directives: DirectiveRoot{Admin: adminDirective},
 		Complexity: complexityRoot(),
 	})
 	srv := handler.New(es)
+	if opt.Live != nil {
+		srv.AddTransport(wsTransport{l: opt.Live})
+	}
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(postTransport{})
@@ -90,8 +97,11 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	srv.Use(introspectionRule{open: opt.Introspection})
 	srv.Use(extension.FixedComplexityLimit(opt.MaxComplexity))
 	srv.Use(shapeLimit{maxDepth: opt.MaxDepth, maxMutations: opt.MaxMutations})
+	srv.Use(transportRule{})
+	srv.Use(subscriptionEnds{})
 	srv.AroundResponses(noteOperation)
 	srv.AroundOperations(mutationsOnPrimary)
+	srv.AroundResponses(freshLoaders(m))
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
@@ -126,6 +136,20 @@ func mutationsOnPrimary(ctx context.Context, next graphql.OperationHandler) grap
 		ctx = slots.OnPrimary(ctx)
 	}
 	return next(ctx)
+}
+
+// freshLoaders gives each event of a subscription loaders of its own
+// (TimeSlot.provider): the connection's loaders would answer what they
+// read first for as long as the connection lives.
+func freshLoaders(m *slots.Manager) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if graphql.HasOperationContext(ctx) {
+			if op := graphql.GetOperationContext(ctx).Operation; op != nil && op.Operation == ast.Subscription {
+				ctx = loaders.With(ctx, m)
+			}
+		}
+		return next(ctx)
+	}
 }
 
 // adminDirective implements @admin: the field runs only for requests that

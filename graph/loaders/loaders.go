@@ -239,10 +239,16 @@ type ctxKey struct{}
 func Middleware(m *slots.Manager) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := context.WithValue(r.Context(), ctxKey{}, New(m))
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r.WithContext(With(r.Context(), m)))
 		})
 	}
+}
+
+// With answers ctx with new loaders: each event of a subscription reads
+// afresh, where the loaders of its connection would keep what the first
+// event read for as long as the connection lives.
+func With(ctx context.Context, m *slots.Manager) context.Context {
+	return context.WithValue(ctx, ctxKey{}, New(m))
 }
 
 // For answers the loaders of the request in ctx. Outside a request that

@@ -128,6 +128,11 @@ type SendTestEventPayload struct {
 	EventID string `json:"eventId"`
 }
 
+// Live streams, over the graphql-transport-ws websocket protocol at /graphql
+// (see the README: connection_init, limits, close codes).
+type Subscription struct {
+}
+
 // What updateWebhook changes: each field left out stays as it is.
 type UpdateWebhookInput struct {
 	// Where events are POSTed.

@@ -30,7 +30,10 @@ const (
 	// DeadlineExceeded: the request did not finish, or its body did not
 	// arrive, within the server's request timeout.
 	DeadlineExceeded Code = "DEADLINE_EXCEEDED"
-	Internal         Code = "INTERNAL_SERVER_ERROR"
+	// SubscriptionOverflow: a subscription fell behind the changes (its
+	// buffer filled up) and was ended; subscribe again and reload.
+	SubscriptionOverflow Code = "SUBSCRIPTION_OVERFLOW"
+	Internal             Code = "INTERNAL_SERVER_ERROR"
 )
 
 // Error is a failure the client may see: a code and a message written for

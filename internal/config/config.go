@@ -86,7 +86,17 @@ type Config struct {
 	// QueryCacheBytes bounds the GraphQL documents kept parsed for
 	// queries sent again (0: none are kept).
 	QueryCacheBytes int64
-	ShutdownGrace   time.Duration
+	// Websocket subscriptions: how long a connection may take to send
+	// connection_init, how often an idle one is pinged, how many
+	// connections the server keeps open, how many subscriptions one
+	// connection may run, and how many events a subscription may have
+	// waiting before it is ended as too slow.
+	WSInitTimeout      time.Duration
+	WSPingInterval     time.Duration
+	MaxWSConnections   int
+	MaxSubscriptions   int
+	SubscriptionBuffer int
+	ShutdownGrace      time.Duration
 
 	// Webhook deliveries (WEBHOOK_*); the composition root maps these
 	// onto webhooks.Options.
@@ -179,6 +189,11 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.MaxDepth = r.intRange("GRAPHQL_MAX_DEPTH", 10, 1, 1000)
 	c.MaxMutations = r.intRange("GRAPHQL_MAX_MUTATIONS", 10, 1, 1000)
 	c.QueryCacheBytes = int64(r.intRange("QUERY_CACHE_BYTES", 4<<20, 0, 1<<30))
+	c.WSInitTimeout = r.durationRange("WS_INIT_TIMEOUT", 10*time.Second, 100*time.Millisecond, time.Minute)
+	c.WSPingInterval = r.durationRange("WS_PING_INTERVAL", 20*time.Second, 100*time.Millisecond, 10*time.Minute)
+	c.MaxWSConnections = r.intRange("MAX_WS_CONNECTIONS", 10_000, 1, 1_000_000)
+	c.MaxSubscriptions = r.intRange("MAX_SUBSCRIPTIONS_PER_CONNECTION", 20, 1, 1000)
+	c.SubscriptionBuffer = r.intRange("SUBSCRIPTION_BUFFER", 256, 1, 100_000)
 	c.ShutdownGrace = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 	c.ShutdownDrain = r.durationRange("SHUTDOWN_DRAIN", map[bool]time.Duration{true: 5 * time.Second, false: 0}[prod], 0, 5*time.Minute)
 	c.WebhookMaxAttempts = r.intRange("WEBHOOK_MAX_ATTEMPTS", 10, 1, 50)

@@ -255,6 +255,53 @@ func (g *AdminGate) serveCustomer(w http.ResponseWriter, r *http.Request, next h
 	next.ServeHTTP(w, r.WithContext(ctx))
 }
 
+// Authorize applies a bearer token that r carried in another place than
+// its Authorization header (a websocket's connection_init payload) by the
+// rule of Middleware, and answers r's context with the decision: the
+// admin, or a verified customer. A wrong admin token, and a customer's
+// token that no trusted key signed, count towards the client's lockout
+// like a wrong header; a locked-out client is refused without the token
+// being checked. Refusals are coded: RATE_LIMITED, UNAUTHENTICATED (a
+// customer's token that fails), FORBIDDEN (a wrong admin token). Without
+// an admin token (development) a token that is not a customer's changes
+// nothing, as in Middleware.
+func (g *AdminGate) Authorize(r *http.Request, token string) (context.Context, error) {
+	ctx := r.Context()
+	if g.customers.Required() {
+		ctx = auth.WithRequired(ctx)
+	}
+	customer := g.customers.Enabled() && g.customerPaths.Match(r.URL.Path) && !g.isAdminToken(token) && auth.LooksLikeJWT(token)
+	if !customer && g.open { // as Middleware: without an admin token, loopback decides
+		return ctx, nil
+	}
+	client := ClientKey(r)
+	if wait := g.failures.blocked(client); wait > 0 {
+		Logger(ctx).Warn("admin token attempts slowed", slog.String("client", client))
+		return nil, apperr.E(apperr.RateLimited, "too many refused bearer tokens from this client: retry in %d s", RetryAfterSeconds(wait))
+	}
+	if g.isAdminToken(token) {
+		return context.WithValue(ctx, adminKey, AccessAdmin), nil
+	}
+	if customer {
+		c, err := g.customers.Verify(ctx, token)
+		if err != nil {
+			level, guess := slog.LevelInfo, !verifier.SignatureHeld(err)
+			if guess {
+				g.failures.add(client)
+				level = slog.LevelWarn
+			}
+			Logger(ctx).Log(ctx, level, "customer token refused",
+				slog.String("client", client), slog.String("reason", apperr.ErrorMessage(err)), slog.Bool("counted", guess))
+			return nil, err
+		}
+		ctx = auth.WithCustomer(ctx, c)
+		return context.WithValue(ctx, adminKey, AccessUnauthenticated), nil
+	}
+	g.failures.add(client)
+	Logger(ctx).Warn("wrong admin token", slog.String("client", client))
+	return nil, apperr.E(apperr.Forbidden, "admin access denied")
+}
+
 // RequireAdmin answers 401/403 unless the request has admin access. It
 // uses the decision Middleware already recorded, if any, so a request is
 // checked (and a wrong token counted) once.

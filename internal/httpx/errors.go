@@ -30,7 +30,10 @@ var statusOf = map[apperr.Code]int{
 	apperr.QueryTooComplex:     http.StatusBadRequest,
 	apperr.Unavailable:         http.StatusServiceUnavailable,
 	apperr.DeadlineExceeded:    http.StatusGatewayTimeout,
-	apperr.Internal:            http.StatusInternalServerError,
+	// Only ever sent over a websocket; a subscription that may be
+	// made again later, as 503 says.
+	apperr.SubscriptionOverflow: http.StatusServiceUnavailable,
+	apperr.Internal:             http.StatusInternalServerError,
 }
 
 // Status answers the HTTP status of an error code.

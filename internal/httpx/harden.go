@@ -88,12 +88,20 @@ func CORS(origins []string) func(http.Handler) http.Handler {
 // holding the handler. The read deadline is lifted at the body's end, so
 // the server's watch for a closed connection cannot time out while the
 // handler works. Without a body the server's own ReadTimeout applies.
+//
+// A websocket upgrade has no deadline: the connection lives as long as its
+// client keeps it, bounded by its own limits (the GraphQL edge's init
+// timeout and pings).
 func Deadline(timeout time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if timeout <= 0 {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if IsWebsocketUpgrade(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			if r.Body != nil && r.Body != http.NoBody {
@@ -122,4 +130,17 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(time.Time{})
 	}
 	return n, err
+}
+
+// IsWebsocketUpgrade reports whether r asks to become a websocket
+// (Upgrade: websocket), whether or not the handshake is complete.
+func IsWebsocketUpgrade(r *http.Request) bool {
+	for _, v := range r.Header.Values("Upgrade") {
+		for p := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(p), "websocket") {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -43,6 +43,7 @@ type Metrics struct {
 	jobSeconds *prometheus.HistogramVec
 	readiness  *readiness
 	webhooks   *prometheus.CounterVec
+	live       liveMetrics
 
 	// opMu serialises the operation table and the observations made
 	// under its names, so a name is never observed after it lost its
@@ -104,6 +105,7 @@ func New(db *sql.DB) *Metrics {
 			Help: "Webhook delivery attempts this replica made, by outcome: delivered (2xx), retrying (failed, another attempt scheduled) or failed (failed at the last attempt).",
 		}, []string{"outcome"}),
 		readiness: newReadiness(),
+		live:      newLiveMetrics(),
 		perf:      NewPerformance(),
 	}
 	m.opNames = newOperationNames(maxOperations, func(name string) {
@@ -112,6 +114,7 @@ func New(db *sql.DB) *Metrics {
 	})
 	m.reg.MustRegister(m.requests, m.operations, m.rootFields, m.internal, m.bookings, m.generated, m.deleted,
 		m.jobRuns, m.jobSeconds, m.readiness.ready, m.readiness.changes, m.webhooks,
+		m.live.connections, m.live.subscriptions, m.live.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every job's outcomes start at 0, so the first failure is an
 	// increase Prometheus can see (a series born at 1 shows none).
@@ -202,6 +205,11 @@ func (m *Metrics) Routes(mux http.Handler) http.Handler {
 		took := time.Since(start)
 		route, method := routeOf(r.Pattern), methodLabel(r.Method)
 		httpx.NoteRoute(r.Context(), route)
+		if rec.Status() == http.StatusSwitchingProtocols {
+			// A websocket lasts as long as its client keeps it: its
+			// figures are the live metrics', not a request's latency.
+			return
+		}
 		m.requests.WithLabelValues(route, method, strconv.Itoa(rec.Status())).Observe(took.Seconds())
 		if !unobserved[route] && route != "unmatched" && route != "/graphql" {
 			m.perf.Observe(method+" "+route, took)
@@ -250,6 +258,11 @@ func (g graphQLTimer) InterceptResponse(ctx context.Context, next graphql.Respon
 	oc := graphql.GetOperationContext(ctx)
 	start := oc.Stats.OperationStart
 	if start.IsZero() {
+		return resp
+	}
+	if !refused && oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		// Each event of a subscription is a response of its own, timed
+		// from the subscribe: the live metrics count them instead.
 		return resp
 	}
 	took := time.Since(start)

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"timeslots/internal/dbtest"
+	"timeslots/internal/gqlws"
+)
+
+// wsURL answers the websocket URL of a server's GraphQL endpoint.
+func wsURL(base string) string { return "ws" + strings.TrimPrefix(base, "http") + "/graphql" }
+
+// subscriber is one graphql-transport-ws connection with one slotsChanged
+// subscription.
+type subscriber struct {
+	c *gqlws.Conn
+}
+
+const subscriberQuery = `subscription($f: SlotChangeFilter!) { slotsChanged(filter: $f) {
+  kind remaining version slot { id remaining status provider { name } } } }`
+
+// subscribe connects to srv, initialises with payload and subscribes to
+// provider's changes, and waits until the server has subscribed: its
+// /metrics count one more subscription.
+func subscribe(t *testing.T, base string, payload any, provider int64) *subscriber {
+	t.Helper()
+	before := activeSubscriptions(t, base)
+	c, _, err := gqlws.Dial(t.Context(), wsURL(base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	if err := c.Init(t.Context(), payload); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(t.Context(), "1", subscriberQuery, map[string]any{"f": map[string]any{"providerId": provider}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); activeSubscriptions(t, base) <= before; {
+		if time.Now().After(deadline) {
+			t.Fatal("the subscription never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return &subscriber{c: c}
+}
+
+// activeSubscriptions reads timeslots_subscriptions_active from /metrics.
+func activeSubscriptions(t *testing.T, base string) int {
+	t.Helper()
+	return int(scrapeMetric(t, base, "timeslots_subscriptions_active"))
+}
+
+// scrapeMetric reads one series of base's /metrics (-1 when absent).
+func scrapeMetric(t *testing.T, base, series string) float64 {
+	t.Helper()
+	a, err := getAnswer(nil, http.MethodGet, base+"/metrics", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metricValue(t, string(a.Body), series)
+}
+
+type slotChange struct {
+	Kind      string
+	Remaining *int
+	Version   *int64
+	Slot      *struct {
+		ID        string
+		Remaining int
+		Status    string
+		Provider  struct{ Name string }
+	}
+}
+
+// next answers the next change, skipping REFETCH unless wanted.
+func (s *subscriber) next(t *testing.T) slotChange {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	m, err := s.c.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Data   struct{ SlotsChanged slotChange }
+		Errors []gqlError
+	}
+	if m.Type != "next" || json.Unmarshal(m.Payload, &p) != nil || len(p.Errors) > 0 {
+		t.Fatalf("want a change, got %s %s", m.Type, m.Payload)
+	}
+	return p.Data.SlotsChanged
+}
+
+// demoSlot is a bookable slot of the demo data.
+type demoSlot struct {
+	ID         string
+	ProviderID int64 `json:",string"`
+	Remaining  int
+}
+
+// someSlots answers two bookable slots of one provider of the demo data.
+func someSlots(t *testing.T, base string) [2]demoSlot {
+	t.Helper()
+	var data struct{ TimeSlots struct{ Nodes []demoSlot } }
+	from := time.Now().Add(48 * time.Hour).UTC().Format(time.RFC3339)
+	postGraphQL(t, base, `{ timeSlots(first: 2, filter: {providerId: 1, from: "`+from+`"}) { nodes { id providerId remaining } } }`, nil, nil).Decode(t, &data)
+	if len(data.TimeSlots.Nodes) != 2 {
+		t.Fatalf("no slots to book: %+v", data)
+	}
+	return [2]demoSlot(data.TimeSlots.Nodes)
+}
+
+// TestASubscriberSeesBookingsAsTheyCommit: on both databases, a client
+// subscribed over graphql-transport-ws sees a booking made over HTTP with
+// the slot's new remaining, then its cancellation; /metrics count the
+// connection, the subscription and the events; and a shutdown closes the
+// connection with 1001 and stops cleanly.
+func TestASubscriberSeesBookingsAsTheyCommit(t *testing.T) {
+	t.Parallel()
+	for _, d := range dbtest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			srv := startServer(t, testEnv(t, d, nil))
+			s := someSlots(t, srv.URL)[0]
+			slot, remaining := s.ID, s.Remaining
+			sub := subscribe(t, srv.URL, nil, s.ProviderID)
+
+			var booked struct {
+				BookSlot struct {
+					Booking struct{ Reference string }
+					Slot    struct{ Remaining int }
+				}
+			}
+			postGraphQL(t, srv.URL, `mutation($i: BookSlotInput!) { bookSlot(input: $i) { booking { reference } slot { remaining } } }`,
+				map[string]any{"i": map[string]any{"slotId": slot, "customer": "Ann"}}, nil).Decode(t, &booked)
+			c := sub.next(t)
+			if c.Kind != "BOOKED" || c.Slot == nil || c.Slot.ID != slot || c.Slot.Remaining != remaining-1 ||
+				*c.Remaining != remaining-1 || c.Slot.Provider.Name == "" {
+				t.Fatalf("after booking: %+v %+v", c, c.Slot)
+			}
+			postGraphQL(t, srv.URL, `mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { booking { status } } }`,
+				map[string]any{"i": map[string]any{"reference": booked.BookSlot.Booking.Reference}}, nil).Decode(t, &struct{}{})
+			if c2 := sub.next(t); c2.Kind != "CANCELLED" || c2.Slot.Remaining != remaining || *c2.Version <= *c.Version {
+				t.Fatalf("after cancelling: %+v %+v (booked at version %d)", c2, c2.Slot, *c.Version)
+			}
+
+			if n := scrapeMetric(t, srv.URL, "timeslots_websocket_connections"); n != 1 {
+				t.Errorf("timeslots_websocket_connections %v", n)
+			}
+			if n := scrapeMetric(t, srv.URL, `timeslots_subscription_events_total{outcome="delivered"}`); n != 2 {
+				t.Errorf("delivered %v", n)
+			}
+
+			if err := srv.Stop(); err != nil {
+				t.Fatalf("stop with a subscriber: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			for {
+				m, err := sub.c.Next(ctx)
+				if err != nil {
+					if code := gqlws.CloseCode(err); code != 1001 {
+						t.Fatalf("closed with %v", err)
+					}
+					break
+				}
+				if m.Type != "next" && m.Type != "complete" {
+					t.Fatalf("during shutdown: %s %s", m.Type, m.Payload)
+				}
+			}
+		})
+	}
+}
