@@ -96,7 +96,12 @@ type Config struct {
 	MaxWSConnections   int
 	MaxSubscriptions   int
 	SubscriptionBuffer int
-	ShutdownGrace      time.Duration
+	// CacheMaxBytes bounds the answers of public slot reads kept for when
+	// they are asked again (0: the read cache is off); CacheMaxAge bounds
+	// how long one is kept, for what the change feed does not report.
+	CacheMaxBytes int64
+	CacheMaxAge   time.Duration
+	ShutdownGrace time.Duration
 
 	// Webhook deliveries (WEBHOOK_*); the composition root maps these
 	// onto webhooks.Options.
@@ -194,6 +199,8 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.MaxWSConnections = r.intRange("MAX_WS_CONNECTIONS", 10_000, 1, 1_000_000)
 	c.MaxSubscriptions = r.intRange("MAX_SUBSCRIPTIONS_PER_CONNECTION", 20, 1, 1000)
 	c.SubscriptionBuffer = r.intRange("SUBSCRIPTION_BUFFER", 256, 1, 100_000)
+	c.CacheMaxBytes = int64(r.intRange("CACHE_MAX_BYTES", 16<<20, 0, 1<<34))
+	c.CacheMaxAge = r.durationRange("CACHE_MAX_AGE", time.Minute, time.Second, time.Hour)
 	c.ShutdownGrace = r.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 	c.ShutdownDrain = r.durationRange("SHUTDOWN_DRAIN", map[bool]time.Duration{true: 5 * time.Second, false: 0}[prod], 0, 5*time.Minute)
 	c.WebhookMaxAttempts = r.intRange("WEBHOOK_MAX_ATTEMPTS", 10, 1, 50)

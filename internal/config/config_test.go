@@ -82,6 +82,8 @@ func TestEveryVariable(t *testing.T) {
 		{"GRAPHQL_MAX_DEPTH", func(c *config.Config) any { return c.MaxDepth }, 10, "4", 4, []string{"0", "1001"}},
 		{"GRAPHQL_MAX_MUTATIONS", func(c *config.Config) any { return c.MaxMutations }, 10, "1", 1, []string{"0", "1001"}},
 		{"QUERY_CACHE_BYTES", func(c *config.Config) any { return c.QueryCacheBytes }, int64(4 << 20), "0", int64(0), []string{"-1", "4MiB", "2147483648"}},
+		{"CACHE_MAX_BYTES", func(c *config.Config) any { return c.CacheMaxBytes }, int64(16 << 20), "0", int64(0), []string{"-1", "16MiB", "17179869185"}},
+		{"CACHE_MAX_AGE", func(c *config.Config) any { return c.CacheMaxAge }, time.Minute, "5s", 5 * time.Second, []string{"0s", "999ms", "61m", "60"}},
 		{"MAX_BODY_BYTES", func(c *config.Config) any { return c.MaxBodyBytes }, int64(1 << 20), "2048", int64(2048), []string{"100", "1GiB"}},
 		{"REQUEST_TIMEOUT", func(c *config.Config) any { return c.RequestTimeout }, 10 * time.Second, "1m30s", 90 * time.Second, []string{"10", "-1s", "0s"}},
 		{"DB_MAX_CONNS", func(c *config.Config) any { return c.DBMaxConns }, 0, "40", 40, []string{"-1", "1001"}},
