@@ -18,6 +18,7 @@ import (
 	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
 	"timeslots/internal/ratelimit"
+	"timeslots/internal/readcache"
 	"timeslots/internal/rest"
 	"timeslots/internal/slots"
 	"timeslots/internal/webhooks"
@@ -41,9 +42,12 @@ type application struct {
 	feed *feed.Feed
 	// live serves subscriptions to the feed over websockets (routes builds
 	// it; serve closes its connections on shutdown).
-	live  *graph.Live
-	jobs  *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
-	redis *redis.Client   // nil without REDIS_URL
+	live *graph.Live
+	// answers keeps whole answers of public slot reads (nil with
+	// CACHE_MAX_BYTES=0), shared by GraphQL and REST.
+	answers *readcache.Cache
+	jobs    *jobs.Scheduler // nil when SCHEDULER_ENABLED=false
+	redis   *redis.Client   // nil without REDIS_URL
 	// customers verifies end users' tokens; nil without AUTH_JWKS_URL or
 	// AUTH_JWT_SECRET.
 	customers *verifier.Verifier
@@ -87,6 +91,7 @@ func (a *application) routes() (http.Handler, error) {
 		Slots: a.slots, Admin: gate,
 		Maintenance: maintenance(a.cfg, a.slots),
 		Performance: a.metrics,
+		Answers:     a.answers,
 	})
 	if err != nil {
 		return nil, err
@@ -99,7 +104,7 @@ func (a *application) routes() (http.Handler, error) {
 	gqlOpt := graph.Options{
 		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
 		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
-		QueryCacheBytes: a.cfg.QueryCacheBytes, Webhooks: a.webhooks,
+		QueryCacheBytes: a.cfg.QueryCacheBytes, Webhooks: a.webhooks, Answers: a.answers,
 	}
 	a.live = graph.NewLive(graph.LiveOptions{
 		Feed: a.feed, InitTimeout: a.cfg.WSInitTimeout, PingInterval: a.cfg.WSPingInterval,

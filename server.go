@@ -36,6 +36,7 @@ import (
 	"timeslots/internal/jobs"
 	"timeslots/internal/metrics"
 	"timeslots/internal/ratelimit"
+	"timeslots/internal/readcache"
 	"timeslots/internal/slots"
 	"timeslots/internal/webhooks"
 )
@@ -98,10 +99,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case len(rest) > 0:
 			return usageError{fmt.Sprintf("serve takes no arguments, got %q\n%s", rest, serveUsage)}
 		}
-		tuneGC(getenv, true)
+		tuneGC(getenv, true, cfg.CacheMaxBytes)
 		return serve(ctx, cfg, logger)
 	case "migrate", "seed", "generate", "cleanup", "stats":
-		tuneGC(getenv, false)
+		tuneGC(getenv, false, 0)
 		return runCommand(ctx, cmd, rest, cfg, logger, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
@@ -235,7 +236,10 @@ func openFeed(ctx context.Context, cfg *config.Config, db *database.DB, logger *
 // collects after every few MiB of requests; GOGC=400 collects a quarter as
 // often. The memory limit caps what that may cost where the live heap is
 // largest, during a large generation, so peak RSS stays within the
-// benchmark's bound (bench/README.md).
+// benchmark's bound (bench/README.md); the server's limit grows by twice
+// the read cache's budget (CACHE_MAX_BYTES), which the cache's live
+// answers may fill for good, so that a full cache does not keep the
+// collector running.
 const (
 	serverGCPercent   = 400
 	serverMemoryLimit = 32 << 20
@@ -245,12 +249,13 @@ const (
 // none (the runtime has read GOGC and GOMEMLIMIT itself): the memory limit
 // for every command, so a one-shot generation of millions of slots stays
 // within the same bound as the server, and GOGC=400 for the server only.
-func tuneGC(getenv func(string) string, server bool) {
+// cacheBytes is the read cache's budget, which the limit adds twice.
+func tuneGC(getenv func(string) string, server bool, cacheBytes int64) {
 	if server && getenv("GOGC") == "" {
 		debug.SetGCPercent(serverGCPercent)
 	}
 	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(serverMemoryLimit)
+		debug.SetMemoryLimit(serverMemoryLimit + 2*cacheBytes)
 	}
 }
 
@@ -317,6 +322,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 
 	app := &application{cfg: cfg, logger: logger, db: db, slots: mgr, feed: changes, metrics: met, webhooks: hooks}
+	// The read cache expires answers by the manager's clock and drops
+	// them by the feed's events before the change's method returns.
+	app.answers = readcache.New(readcache.Options{MaxBytes: cfg.CacheMaxBytes, MaxAge: cfg.CacheMaxAge, Now: mgr.Now})
+	app.answers.Follow(changes)
+	met.WatchAnswers(app.answers)
 	if err := app.start(); err != nil {
 		return err
 	}

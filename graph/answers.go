@@ -57,7 +57,8 @@ var cachedFields = map[string][]string{
 // caller's class (anonymous, customer, admin). Each timeSlots field gives
 // the answer a scope (its providers and range of start times) by which a
 // change to a slot drops it, and the earliest SlotPage.Changes of its
-// pages bounds its life.
+// pages bounds its life. A miss is read on the primary, never on a read
+// replica that may lag behind the changes the cache has heard of.
 type answers struct {
 	cache *readcache.Cache
 	es    *executableSchema
@@ -171,8 +172,11 @@ func (a answers) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 	if data, hit := a.cache.Get(key); hit {
 		return &graphql.Response{Data: data}
 	}
+	// The answer is read on the primary: a read replica may not have
+	// replayed a change whose event has already been handled, and an
+	// answer older than the last invalidation would stay until the next.
 	life := &pageLife{}
-	resp := next(context.WithValue(ctx, pageLifeKey{}, life))
+	resp := next(slots.OnPrimary(context.WithValue(ctx, pageLifeKey{}, life)))
 	if resp == nil || len(resp.Data) == 0 || len(resp.Errors) > 0 || len(resp.Extensions) > 0 ||
 		len(graphql.GetErrors(ctx)) > 0 || resp.Label != "" || resp.Path != nil || resp.HasNext != nil {
 		return resp

@@ -8,6 +8,7 @@ import (
 
 	"timeslots/internal/httpx"
 	"timeslots/internal/readcache"
+	"timeslots/internal/slots"
 	"timeslots/models"
 )
 
@@ -57,7 +58,13 @@ func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	page, err := h.slots.ListSlots(r.Context(), q.filter, q.page)
+	ctx := r.Context()
+	if cached {
+		// A page to keep is read on the primary: a read replica may lag
+		// behind a change whose event the cache has handled already.
+		ctx = slots.OnPrimary(ctx)
+	}
+	page, err := h.slots.ListSlots(ctx, q.filter, q.page)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
