@@ -35,6 +35,19 @@ func readyReplicas(t *testing.T, base string) (int, map[string]string) {
 	return a.Status, out
 }
 
+// firstSeries answers the value of the first sample in a /metrics text
+// whose series starts with prefix.
+func firstSeries(t *testing.T, text, prefix string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return metricValue(t, text, line[:strings.LastIndexByte(line, ' ')])
+		}
+	}
+	t.Fatalf("no %s… in /metrics", prefix)
+	return 0
+}
+
 // replicaState answers the one replica's state in /readyz.
 func replicaState(t *testing.T, base string) string {
 	t.Helper()
@@ -152,14 +165,7 @@ func TestReadReplicas(t *testing.T) {
 	eventually(t, "the resumed replica healthy", 30e9, func() bool { return replicaState(t, strict.URL) == "healthy" })
 	eventually(t, "the replica caught up", 30e9, func() bool { return booked(stale.URL) == 1 })
 	readsOf := func(base string) float64 {
-		text := scrape(t, base)
-		for _, line := range strings.Split(text, "\n") {
-			if strings.HasPrefix(line, "timeslots_replica_reads_total{") {
-				return metricValue(t, text, line[:strings.LastIndexByte(line, ' ')])
-			}
-		}
-		t.Fatalf("no timeslots_replica_reads_total in /metrics")
-		return 0
+		return firstSeries(t, scrape(t, base), "timeslots_replica_reads_total{")
 	}
 	before := readsOf(strict.URL)
 	booked(strict.URL)

@@ -3,9 +3,13 @@ package database
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,11 +280,22 @@ func (r *Replicas) Retry(rep *Replica, err error) bool {
 		rep.retry.Add(1)
 		return true
 	}
-	// No answer from the server at all: the connection broke or never
-	// opened.
+	if !brokenConnection(err) {
+		return false // a scan, a missing row: the read's own outcome
+	}
 	rep.setState(ReplicaUnreachable)
 	rep.retry.Add(1)
 	return true
+}
+
+// brokenConnection reports whether err says that no answer came from the
+// server at all: the connection could not be opened, or broke.
+func brokenConnection(err error) bool {
+	var connect *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connect) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "conn closed")
 }
 
 // Status answers every replica as the checks and reads last saw it, in
