@@ -17,13 +17,19 @@ chmod 700 "$dir"
 cleanup() {
   [ -f "$dir/pgbouncer.pid" ] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
   [ -f "$dir/replica/postmaster.pid" ] && runuser -u postgres -- "$bin/pg_ctl" -D "$dir/replica" -m fast -w stop >/dev/null || true
+  for _ in $(seq 1 100); do
+    psql -h 127.0.0.1 -U postgres -Atc "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '${slot:-none}'" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
   cp "$dir/replica.log" /tmp/timeslots-topology-replica.log 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
 rport=$(free_port)
-runuser -u postgres -- "$bin/pg_basebackup" -R -X stream -c fast -D "$dir/replica" -h 127.0.0.1 -p 5432 -U postgres
+# A replication slot keeps the primary's WAL until the replica has it.
+slot=ts_topology_$$
+runuser -u postgres -- "$bin/pg_basebackup" -R -X stream -c fast -C -S "$slot" -D "$dir/replica" -h 127.0.0.1 -p 5432 -U postgres
 setting() { psql -h 127.0.0.1 -U postgres -Atc "SHOW $1"; }
 cat >"$dir/replica/postgresql.conf" <<CONF
 hot_standby = on

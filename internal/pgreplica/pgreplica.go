@@ -36,7 +36,61 @@ type Replica struct {
 	dir     string
 	bin     string
 	primary string // the primary's admin URL
+	slot    string // its replication slot on the primary
 	stopped bool
+}
+
+// slotPrefix starts the names of the replicas' slots: then the test
+// process's pid.
+const slotPrefix = "ts_replica_"
+
+// dropOrphanSlots drops the inactive replication slots of test processes
+// that no longer run, which would keep the primary's WAL for ever.
+func dropOrphanSlots(ctx context.Context, admin string) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT slot_name FROM pg_replication_slots WHERE NOT active AND slot_name LIKE $1", slotPrefix+"%")
+	if err != nil {
+		return
+	}
+	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, name := range names {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(name, slotPrefix), "_")
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue // its process still runs: its replica may be starting
+		}
+		_, _ = conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", name)
+	}
+}
+
+// dropSlot drops the replica's slot on the primary once it is stopped (a
+// slot that pg_basebackup did not make is no error).
+func (r *Replica) dropSlot(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, r.primary)
+	if err != nil {
+		t.Errorf("drop replication slot %s: %v", r.slot, err)
+		return
+	}
+	defer conn.Close(ctx)
+	// The slot is active until the primary's WAL sender notices the
+	// replica is gone.
+	for {
+		_, err := conn.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", r.slot)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Errorf("drop replication slot %s: %v", r.slot, err)
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Start makes a replica of the primary behind TEST_DATABASE_URL and waits
@@ -80,6 +134,9 @@ func Start(t testing.TB) *Replica {
 	r := &Replica{dir: dir, bin: bin, primary: admin}
 	t.Cleanup(func() {
 		r.Stop(t)
+		if r.slot != "" {
+			r.dropSlot(t)
+		}
 		_ = os.RemoveAll(dir)
 	})
 	if err := own(dir); err != nil {
@@ -94,7 +151,13 @@ func Start(t testing.TB) *Replica {
 	if port == "" {
 		port = "5432"
 	}
-	if out, err := r.command("pg_basebackup", "-R", "-X", "stream", "-c", "fast", "-D", data,
+	// A physical replication slot keeps the primary's WAL until the
+	// replica has it: without one, a busy primary can recycle the segment
+	// the replica needs between the backup and its start. Slots left by
+	// test processes that are gone are dropped first.
+	dropOrphanSlots(ctx, admin)
+	r.slot = fmt.Sprintf("%s%d_%d", slotPrefix, os.Getpid(), time.Now().UnixNano())
+	if out, err := r.command("pg_basebackup", "-R", "-X", "stream", "-c", "fast", "-C", "-S", r.slot, "-D", data,
 		"-h", u.Hostname(), "-p", port, "-U", userName).CombinedOutput(); err != nil {
 		fail("pg_basebackup of the primary (does its pg_hba.conf accept replication from %s?): %v\n%s", u.Hostname(), err, out)
 	}
