@@ -188,9 +188,16 @@ func runCommand(ctx context.Context, name string, args []string, cfg *config.Con
 		return err
 	}
 	defer db.Close()
+	// The command's changes reach the servers' subscribers like their own
+	// (on PostgreSQL; Close sends what is queued before the command ends).
+	changes, err := openFeed(ctx, cfg, db, logger)
+	if err != nil {
+		return err
+	}
+	defer changes.Close()
 	out := json.NewEncoder(stdout)
 	out.SetIndent("", "  ")
-	env := &cmdEnv{mgr: slots.New(db, slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays)), applied: applied, cfg: cfg, logger: logger, out: out, progress: newProgress(name, logger)}
+	env := &cmdEnv{mgr: slots.New(db, slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays), slots.WithFeed(changes)), applied: applied, cfg: cfg, logger: logger, out: out, progress: newProgress(name, logger)}
 	if err := exec(ctx, env); err != nil {
 		if apperr.ErrorCode(err) == apperr.BadUserInput {
 			return badInput{err}

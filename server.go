@@ -445,10 +445,12 @@ func (a *application) start() error {
 }
 
 // stop stops the webhook deliveries (running ones may finish within
-// SHUTDOWN_TIMEOUT), closes the change feed (which ends its subscriptions
-// and its listener's connection), stops the scheduler, then the key set
-// refresh of the verifier, then closes Redis, once however often it is
-// called, and leaves the pool to its owner.
+// SHUTDOWN_TIMEOUT), stops the scheduler, then closes the change feed
+// (which sends the events still queued for other replicas, including
+// those of the scheduler's last run, and ends its subscriptions and
+// connections), then stops the key set refresh of the verifier, then
+// closes Redis, once however often it is called, and leaves the pool to
+// its owner.
 func (a *application) stop() {
 	a.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownGrace)
@@ -456,12 +458,12 @@ func (a *application) stop() {
 			a.logger.Error("webhook deliveries stop", slog.String("error", err.Error()))
 		}
 		cancel()
-		a.feed.Close()
 		if a.jobs != nil {
 			if err := a.jobs.Stop(); err != nil {
 				a.logger.Error("scheduler stop", slog.String("error", err.Error()))
 			}
 		}
+		a.feed.Close()
 		a.customers.Close() // a nil verifier closes nothing
 		if a.redis != nil {
 			_ = a.redis.Close()

@@ -65,8 +65,9 @@ func cappedRole(t *testing.T, dbURL string, limit int) string {
 	return u.String()
 }
 
-// A database that refuses the server's connections (a role capped at 2
-// while the server's pool may open 16) is answered, to every one of many
+// A database that refuses the server's connections (a role capped at 4,
+// two of which the change feed's listener and sender hold, while the
+// server's pool may open 16) is answered, to every one of many
 // concurrent requests of each edge, with success or a coded 503 with
 // Retry-After (UNAVAILABLE), never a 500; GraphQL errors carry
 // extensions.code UNAVAILABLE.
@@ -83,7 +84,7 @@ func TestAConnectionCappedDatabaseAnswersUnavailable(t *testing.T) {
 	}
 	_ = db.Close()
 	srv := startServer(t, testEnv(t, database.Postgres, map[string]string{
-		"DATABASE_URL": cappedRole(t, dbURL, 2), "DB_MAX_CONNS": "16", "SEED_DEMO": "false",
+		"DATABASE_URL": cappedRole(t, dbURL, 4), "DB_MAX_CONNS": "16", "SEED_DEMO": "false",
 		"APP_ENV": "production", "ADMIN_TOKEN": token, "HOST": "127.0.0.1", "LOG_LEVEL": "warn",
 	}))
 	client := &http.Client{Timeout: time.Minute}

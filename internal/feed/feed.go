@@ -105,6 +105,7 @@ type Feed struct {
 	dropped   atomic.Uint64 // subscriptions ended by ErrOverflow
 
 	remote *listener // nil for a local feed
+	out    *sender   // nil for a local feed
 }
 
 // NewLocal answers a feed that lives in this process only: SQLite (one
@@ -113,9 +114,9 @@ func NewLocal() *Feed {
 	return &Feed{subs: map[*Subscription]struct{}{}, observers: map[*Observer]struct{}{}, origin: newOrigin()}
 }
 
-// Origin answers the random name of this feed, which the PostgreSQL store
-// writes into its notifications so that the listener skips the events
-// this replica published itself.
+// Origin answers the random name of this feed, which its notifications
+// carry so that its listener skips the events this replica published
+// itself.
 func (f *Feed) Origin() string { return f.origin }
 
 // Subscription receives the events published after it was made, until it
@@ -154,8 +155,13 @@ func (f *Feed) Close() {
 		f.remote.stop()
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.closed = true
+	f.mu.Unlock()
+	if f.out != nil {
+		f.out.stop() // sends what is queued
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for s := range f.subs {
 		delete(f.subs, s)
 		s.err = ErrClosed
@@ -165,23 +171,27 @@ func (f *Feed) Close() {
 
 // Publish delivers events to every local subscriber, in order, without
 // waiting for any of them: a subscriber with no room left is ended with
-// ErrOverflow. It does not send events to other replicas (on PostgreSQL
-// the stores notify them in the transaction of the change).
+// ErrOverflow. The domain publishes after the change committed. A feed
+// made by NewPostgres also forwards the events to the other replicas,
+// without waiting either (see sender), except REFETCH, which speaks of
+// this replica's own feed.
 func (f *Feed) Publish(events ...Event) {
 	if len(events) == 0 {
 		return
 	}
 	f.published.Add(uint64(len(events)))
-	f.deliver(events)
+	if f.deliver(events) && f.out != nil {
+		f.out.enqueue(events)
+	}
 }
 
 // deliver hands events to every observer, inline, then to every local
-// subscriber (see Publish).
-func (f *Feed) deliver(events []Event) {
+// subscriber (see Publish); false when the feed is closed.
+func (f *Feed) deliver(events []Event) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return
+		return false
 	}
 	for o := range f.observers {
 		if o.Event != nil {
@@ -202,6 +212,7 @@ func (f *Feed) deliver(events []Event) {
 		n += uint64(len(events))
 	}
 	f.delivered.Add(n)
+	return true
 }
 
 // offer puts events in s's buffer, all or none; false: not enough room.
@@ -311,6 +322,12 @@ type Stats struct {
 	Subscribers int
 	// Reconnects counts the listener's reconnections to PostgreSQL.
 	Reconnects uint64
+	// Sent counts events this replica sent to the others.
+	Sent uint64
+	// Unsent counts events this replica could not send to the others (a
+	// full queue, a failed send, or still queued at Close); the others
+	// were told to refetch instead.
+	Unsent uint64
 	// Connected tells whether the listener is connected; always true for
 	// a local feed, which needs no connection.
 	Connected bool
@@ -329,6 +346,9 @@ func (f *Feed) Stats() Stats {
 		st.Received = f.remote.received.Load()
 		st.Reconnects = f.remote.reconnects.Load()
 		st.Connected = f.remote.connected.Load()
+	}
+	if f.out != nil {
+		st.Sent, st.Unsent = f.out.sent.Load(), f.out.unsent.Load()
 	}
 	return st
 }

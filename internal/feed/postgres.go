@@ -43,14 +43,16 @@ type listener struct {
 	pid        atomic.Uint32 // the backend of the current connection; 0 while disconnected
 }
 
-// NewPostgres answers a feed whose subscribers also receive the events
-// other replicas commit to the database at dsn: a dedicated connection
-// LISTENs on Channel and publishes every notification from another origin
-// locally (this replica delivered its own already). The connection is
-// made before NewPostgres returns; when it is lost, the listener
-// reconnects by itself with backoff and then publishes a Refetch event,
-// since changes committed while it was away are not replayed. Close stops
-// it.
+// NewPostgres answers a feed shared with the other replicas on the
+// database at dsn. What this replica publishes is also sent to them with
+// NOTIFY on Channel (see sender), and a dedicated connection LISTENs on
+// Channel and publishes every notification from another origin locally
+// (this replica delivered its own already). The listening connection is
+// first tried before NewPostgres returns; when it fails or is lost, the
+// listener connects again by itself with backoff and then publishes a
+// Refetch event, since changes committed while it was away are not
+// replayed (until then Healthy answers false). Only a malformed dsn is
+// an error. Close stops both, after sending what is queued.
 func NewPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*Feed, error) {
 	config, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -63,12 +65,19 @@ func NewPostgres(ctx context.Context, dsn string, logger *slog.Logger) (*Feed, e
 	l := &listener{f: f, config: config, log: logger.With("component", "feed"), done: make(chan struct{})}
 	conn, err := l.connect(ctx)
 	if err != nil {
-		return nil, err
+		// The server starts anyway (its pool may still serve, say when
+		// connections are scarce); the listener keeps trying, and its
+		// subscribers refetch once it is connected.
+		l.log.Warn("feed listener cannot connect yet; retrying", "err", err)
+		conn = nil
 	}
 	f.remote = l
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.cancel = cancel
 	go l.run(runCtx, conn)
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	f.out = &sender{f: f, config: config, log: l.log, queue: make(chan Event, sendQueue), cancel: cancelSend, done: make(chan struct{})}
+	go f.out.run(sendCtx)
 	return f, nil
 }
 
@@ -99,20 +108,22 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// run receives notifications on conn until ctx ends, reconnecting
-// whenever the connection fails.
+// run receives notifications on conn (nil: not connected yet) until ctx
+// ends, reconnecting whenever the connection fails.
 func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 	defer close(l.done)
 	for {
-		err := l.receive(ctx, conn)
-		l.connected.Store(false)
-		l.pid.Store(0)
-		_ = conn.Close(context.Background())
-		if ctx.Err() != nil {
-			return
+		if conn != nil {
+			err := l.receive(ctx, conn)
+			l.connected.Store(false)
+			l.pid.Store(0)
+			_ = conn.Close(context.Background())
+			if ctx.Err() != nil {
+				return
+			}
+			l.f.setHealth(false)
+			l.log.Warn("feed listener lost its connection; reconnecting", "err", err)
 		}
-		l.f.setHealth(false)
-		l.log.Warn("feed listener lost its connection; reconnecting", "err", err)
 		if conn = l.reconnect(ctx); conn == nil {
 			return
 		}

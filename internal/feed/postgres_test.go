@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -171,14 +172,64 @@ func TestPostgresFeedRefetchesAfterLosingItsConnection(t *testing.T) {
 	}
 }
 
-func TestNewPostgresRefusesABadDSN(t *testing.T) {
+// A database it cannot reach yet does not stop the feed (it keeps
+// trying, unhealthy meanwhile); a malformed DSN does.
+func TestNewPostgresWaitsForAnUnreachableDatabase(t *testing.T) {
 	t.Parallel()
-	_, err := feed.NewPostgres(context.Background(), "postgres://127.0.0.1:1/none?connect_timeout=1", nil)
-	if err == nil || !strings.Contains(err.Error(), "feed: connect") {
-		t.Fatalf("NewPostgres to a closed port = %v, want a connect error", err)
+	f, err := feed.NewPostgres(context.Background(), "postgres://127.0.0.1:1/none?connect_timeout=1", nil)
+	if err != nil {
+		t.Fatalf("NewPostgres to a closed port = %v, want a feed that keeps trying", err)
 	}
-	if _, err := feed.NewPostgres(context.Background(), "postgres://%zz", nil); err == nil || errors.Is(err, context.Canceled) {
+	if st := f.Stats(); st.Connected || f.Healthy() || f.BackendPID() != 0 {
+		t.Fatalf("stats %+v, healthy %v; want disconnected", st, f.Healthy())
+	}
+	sub := f.Subscribe(4)
+	f.Publish(booked(1, 2)) // delivered locally; its send waits for a connection
+	if e := <-sub.Events(); !sameEvent(e, booked(1, 2)) {
+		t.Fatalf("local subscriber got %+v", e)
+	}
+	f.Close()
+	if st := f.Stats(); st.Unsent != 1 || st.Sent != 0 {
+		t.Fatalf("stats %+v after Close, want the event counted unsent", st)
+	}
+	if _, err := feed.NewPostgres(context.Background(), "postgres://%zz", nil); err == nil || !strings.Contains(err.Error(), "feed:") {
 		t.Fatalf("NewPostgres of a malformed DSN = %v, want an error", err)
+	}
+}
+
+// A feed that could not connect at first connects later by itself and
+// tells its subscribers to refetch.
+func TestAFeedThatStartedDisconnectedRefetchesOnceConnected(t *testing.T) {
+	t.Parallel()
+	dsn := dbtest.URL(t, database.Postgres)
+	admin, err := pgx.Connect(context.Background(), dbtest.PostgresURL(t)) // another database
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	// No one may connect to the database until the test allows it.
+	if _, err := admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	f := newPostgresFeed(t, dsn)
+	sub := f.Subscribe(4)
+	defer sub.Close()
+	if f.Healthy() {
+		t.Fatal("a feed that could not connect is healthy")
+	}
+	if _, err := admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true"); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(t, sub); e.Kind != feed.Refetch {
+		t.Fatalf("got %+v once connected, want REFETCH", e)
+	}
+	if !f.Healthy() || f.BackendPID() == 0 {
+		t.Fatal("a connected feed is not healthy")
 	}
 }
 
@@ -197,5 +248,40 @@ func TestCloseStopsTheListener(t *testing.T) {
 	}
 	if st := f.Stats(); st.Connected || f.BackendPID() != 0 {
 		t.Fatalf("stats %+v after Close, want disconnected", st)
+	}
+}
+
+// What a replica publishes reaches the other replica's subscribers, its
+// own subscribers get it once (locally), and Close sends what is queued.
+func TestPostgresFeedForwardsWhatItPublishes(t *testing.T) {
+	t.Parallel()
+	dsn := dbtest.URL(t, database.Postgres)
+	a, b := newPostgresFeed(t, dsn), newPostgresFeed(t, dsn)
+	subA, subB := a.Subscribe(16), b.Subscribe(16)
+	defer subA.Close()
+	defer subB.Close()
+	a.Publish(booked(1, 2), booked(2, 2))
+	a.Publish(feed.Event{Kind: feed.Refetch}) // local only
+	for _, want := range []feed.Event{booked(1, 2), booked(2, 2)} {
+		if e := next(t, subB); !sameEvent(e, want) {
+			t.Fatalf("B got %+v, want %+v", e, want)
+		}
+	}
+	b.Publish(booked(3, 2))
+	if e := next(t, subB); !sameEvent(e, booked(3, 2)) {
+		t.Fatalf("B got %+v, want its own event", e)
+	}
+	for _, want := range []feed.Event{booked(1, 2), booked(2, 2), {Kind: feed.Refetch}, booked(3, 2)} {
+		if e := next(t, subA); !sameEvent(e, want) {
+			t.Fatalf("A got %+v, want %+v (its own events once, B's after)", e, want)
+		}
+	}
+	a.Publish(booked(4, 2))
+	a.Close() // sends what is queued before it returns
+	if e := next(t, subB); !sameEvent(e, booked(4, 2)) {
+		t.Fatalf("B got %+v, want the event A published as it closed", e)
+	}
+	if st := a.Stats(); st.Sent != 3 || st.Unsent != 0 || st.Published != 4 {
+		t.Fatalf("A's stats %+v, want 3 sent, none unsent, 4 published", st)
 	}
 }

@@ -26,9 +26,7 @@ const MaxPayload = 7999
 //	 "c": capacity, "r": remaining, "v": version, "n": count}
 //
 // with the times in Unix microseconds (absent: zero time) and every other
-// absent field zero. The PostgreSQL store writes slot events with SQL's
-// json_build_object in the statement of the change; Encode writes the
-// rest.
+// absent field zero. Encode writes it and Decode reads it.
 type wireMessage struct {
 	Origin string      `json:"o"`
 	Events []wireEvent `json:"e"`

@@ -12,8 +12,8 @@ import (
 // slot, generation and cleanup as one event per provider and batch, a
 // provider's deactivation as one event. Events reach f's local
 // subscribers before the change's method returns, so a reader on this
-// replica sees its own writes; on PostgreSQL the store also notifies the
-// other replicas within the change's transaction.
+// replica sees its own writes; a feed made by feed.NewPostgres then sends
+// them to the other replicas.
 func WithFeed(f *feed.Feed) Option { return func(m *Manager) { m.feed = f } }
 
 // publish hands events to the feed, if there is one.

@@ -1,0 +1,68 @@
+package feed
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"timeslots/internal/database"
+	"timeslots/internal/dbtest"
+)
+
+// Events that find the sender's queue full are dropped, counted, and the
+// next batch that goes out starts with REFETCH, so the other replicas
+// reload instead of missing them silently.
+func TestASenderThatDroppedEventsSendsRefetchFirst(t *testing.T) {
+	t.Parallel()
+	dsn := dbtest.URL(t, database.Postgres)
+	config, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	listen, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listen.Close(ctx)
+	if _, err := listen.Exec(ctx, "LISTEN "+Channel); err != nil {
+		t.Fatal(err)
+	}
+
+	f := NewLocal()
+	runCtx, cancel := context.WithCancel(ctx)
+	s := &sender{f: f, config: config, log: slog.New(slog.DiscardHandler), queue: make(chan Event, 2), cancel: cancel, done: make(chan struct{})}
+	ev := func(v int64) Event {
+		return Event{Kind: Booked, SlotID: 1, ProviderID: 1, Capacity: 3, Remaining: 1, Version: v}
+	}
+	s.enqueue([]Event{ev(2), {Kind: Refetch}, ev(3), ev(4)}) // room for two; REFETCH stays local
+	if s.unsent.Load() != 1 || !s.lost.Load() {
+		t.Fatalf("unsent %d, lost %v; want 1 dropped and lost", s.unsent.Load(), s.lost.Load())
+	}
+	go s.run(runCtx)
+
+	var got []Event
+	for len(got) < 3 {
+		wait, done := context.WithTimeout(ctx, time.Minute)
+		n, err := listen.WaitForNotification(wait)
+		done()
+		if err != nil {
+			t.Fatal(err)
+		}
+		origin, events, err := Decode(n.Payload)
+		if err != nil || origin != f.origin {
+			t.Fatalf("payload %q: origin %q, %v", n.Payload, origin, err)
+		}
+		got = append(got, events...)
+	}
+	if len(got) != 3 || got[0].Kind != Refetch || got[1] != ev(2) || got[2] != ev(3) {
+		t.Fatalf("sent %+v, want REFETCH, then versions 2 and 3", got)
+	}
+	s.stop()
+	if s.sent.Load() != 2 || s.lost.Load() {
+		t.Fatalf("sent %d, lost %v; want 2 sent and nothing lost since", s.sent.Load(), s.lost.Load())
+	}
+}
