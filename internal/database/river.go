@@ -27,6 +27,16 @@ func (d *DB) migrateRiver(ctx context.Context, pool *sql.DB) error {
 		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 		return err
 	}
+	m, err := rivermigrate.New(riverdatabasesql.New(pool), nil)
+	if err != nil {
+		return err
+	}
+	// Most starts find River's schema whole: one check on one connection,
+	// no lock, and the pool keeps no more connections than our own
+	// migrations left (a role capped at a few connections still starts).
+	if res, err := m.Validate(ctx, nil); err == nil && res.OK {
+		return nil
+	}
 	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return err
@@ -39,10 +49,6 @@ func (d *DB) migrateRiver(ctx context.Context, pool *sql.DB) error {
 		// The lock ends with the session anyway if this fails.
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(riverLockID))
 	}()
-	m, err := rivermigrate.New(riverdatabasesql.New(pool), nil)
-	if err != nil {
-		return err
-	}
 	_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	return err
 }

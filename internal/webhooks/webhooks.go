@@ -142,7 +142,7 @@ func New(db *database.DB, opts Options) (*Service, error) {
 		// A delivery whose process died mid-attempt is tried again once
 		// its attempt has certainly ended.
 		RescueStuckJobsAfter: 2*opts.Timeout + time.Minute,
-		Logger:               opts.Logger.With(slog.String("component", "river")),
+		Logger:               slog.New(riverLog{opts.Logger.Handler()}).With(slog.String("component", "river")),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
@@ -296,3 +296,25 @@ func (b backoff) after(n int) time.Duration {
 	}
 	return min(d, MaxBackoff)
 }
+
+// riverLog writes River's own records at warn level at most: what fails
+// in its background (electing a leader, fetching, completing) it retries
+// by itself, as when the database refuses connections for a while, which
+// the server logs at warn level too. Deliveries that fail are recorded
+// with the delivery and counted in the metrics.
+type riverLog struct{ slog.Handler }
+
+func (h riverLog) Enabled(ctx context.Context, level slog.Level) bool {
+	return h.Handler.Enabled(ctx, min(level, slog.LevelWarn))
+}
+
+func (h riverLog) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = min(r.Level, slog.LevelWarn)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h riverLog) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return riverLog{h.Handler.WithAttrs(attrs)}
+}
+
+func (h riverLog) WithGroup(name string) slog.Handler { return riverLog{h.Handler.WithGroup(name)} }
