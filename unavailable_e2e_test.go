@@ -68,8 +68,7 @@ func cappedRole(t *testing.T, dbURL string, limit int) string {
 // A database that refuses the server's connections (a role capped at 5,
 // two of which the change feed's listener and sender hold and one River's
 // background work may hold, while the server's pool may open 16) is
-// answered, to every one of many
-// concurrent requests of each edge, with success or a coded 503 with
+// answered, to every one of many concurrent requests of each edge, with success or a coded 503 with
 // Retry-After (UNAVAILABLE), never a 500; GraphQL errors carry
 // extensions.code UNAVAILABLE.
 func TestAConnectionCappedDatabaseAnswersUnavailable(t *testing.T) {
