@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"timeslots/internal/database"
 
 	"timeslots/internal/dbtest"
 )
@@ -142,4 +144,173 @@ func scrapeCounter(t *testing.T, base, name string) float64 {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// TestCachedAnswersMatchTheDatabaseAcrossReplicas races random bookings,
+// cancellations, generations and cleanups on two servers over one
+// PostgreSQL against cached reads on both; once every event of each has
+// reached the other, every page both answer (from their caches where
+// they hold it) is byte for byte what a third server without a cache
+// answers.
+func TestCachedAnswersMatchTheDatabaseAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, database.Postgres, map[string]string{"SEED_DEMO": "false", "LOG_LEVEL": "warn"})
+	a := startServer(t, env)
+	b := startServer(t, env)
+	env["CACHE_MAX_BYTES"] = "0"
+	plain := startServer(t, env)
+	servers := []*testServer{a, b}
+
+	var pids []string
+	for range 3 {
+		pids = append(pids, cacheProvider(t, a.URL, 2))
+	}
+	postGraphQL(t, a.URL, `mutation { generateSlots(input: {daysAhead: 2}) { created } }`, nil, nil).Decode(t, &struct{}{})
+	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	type read struct {
+		query string
+		vars  map[string]any
+	}
+	var reads []read
+	for _, p := range pids {
+		reads = append(reads,
+			read{`query($p: ID!) { timeSlots(first: 30, filter: {providerId: $p}) { nodes { id remaining status } pageInfo { hasNextPage } } }`, map[string]any{"p": p}},
+			read{`query($p: ID!, $d: Date!) { timeSlots(first: 10, filter: {providerIds: [$p], date: $d, status: [AVAILABLE, BOOKED]}) { edges { cursor node { id bookedCount provider { id name } } } } }`, map[string]any{"p": p, "d": tomorrow}},
+		)
+	}
+	reads = append(reads,
+		read{`{ timeSlots(first: 50) { nodes { id providerId remaining } pageInfo { endCursor hasNextPage } } }`, nil},
+		read{`{ timeSlots(last: 20, filter: {status: [BOOKED]}) { nodes { id startTime } } }`, nil},
+	)
+	restReads := []string{"/api/time-slots?limit=50", "/api/time-slots?status=all&providerId=" + pids[0], "/api/time-slots?date=" + tomorrow + "&status=booked"}
+
+	// The slots to book: the first page of each provider.
+	var slotIDs []string
+	for _, p := range pids {
+		var out struct {
+			TimeSlots struct{ Nodes []struct{ ID string } }
+		}
+		postGraphQL(t, a.URL, `query($p: ID!) { timeSlots(first: 8, filter: {providerId: $p, startDate: "`+tomorrow+`"}) { nodes { id } } }`, map[string]any{"p": p}, nil).Decode(t, &out)
+		for _, n := range out.TimeSlots.Nodes {
+			slotIDs = append(slotIDs, n.ID)
+		}
+	}
+
+	var stop atomic.Bool
+	var readers, writers sync.WaitGroup
+	start := make(chan struct{})
+	for r := range 6 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			<-start
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for !stop.Load() {
+				s := servers[rng.IntN(2)]
+				if rng.IntN(4) == 0 {
+					if _, err := getAnswer(nil, http.MethodGet, s.URL+restReads[rng.IntN(len(restReads))], nil, nil); err != nil {
+						t.Error(err)
+						return
+					}
+					continue
+				}
+				rd := reads[rng.IntN(len(reads))]
+				if _, err := sendGraphQL(s.URL, rd.query, rd.vars); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	var refs sync.Map // references of bookings that may be cancelled
+	for w := range 3 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			<-start
+			rng := rand.New(rand.NewPCG(uint64(w), 11))
+			for i := range 60 {
+				s := servers[rng.IntN(2)]
+				var err error
+				switch op := rng.IntN(10); {
+				case op < 6:
+					var body []byte
+					body, err = sendGraphQL(s.URL, `mutation($s: ID!, $c: String!) { bookSlot(input: {slotId: $s, customer: $c}) { booking { reference } } }`,
+						map[string]any{"s": slotIDs[rng.IntN(len(slotIDs))], "c": fmt.Sprintf("c%d-%d", w, i)})
+					if m := regexp.MustCompile(`"reference":"([^"]+)"`).FindSubmatch(body); m != nil {
+						refs.Store(string(m[1]), true)
+					}
+				case op < 8:
+					refs.Range(func(k, _ any) bool {
+						if _, loaded := refs.LoadAndDelete(k); loaded {
+							_, err = sendGraphQL(s.URL, `mutation($r: String!) { cancelBooking(input: {reference: $r}) { booking { status } } }`, map[string]any{"r": k})
+						}
+						return false
+					})
+				case op < 9:
+					_, err = sendGraphQL(s.URL, fmt.Sprintf(`mutation { generateSlots(input: {daysAhead: %d}) { created } }`, 2+rng.IntN(3)), nil)
+				default:
+					_, err = sendGraphQL(s.URL, `mutation { cleanupSlots(input: {daysOld: 0}) { deleted } }`, nil)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	writers.Wait()
+	stop.Store(true)
+	readers.Wait()
+	if t.Failed() {
+		return
+	}
+
+	// The feed is quiet once each server has received every event the
+	// other published.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if scrapeCounter(t, a.URL, "timeslots_feed_events_published_total") == scrapeCounter(t, b.URL, "timeslots_feed_events_received_total") &&
+			scrapeCounter(t, b.URL, "timeslots_feed_events_published_total") == scrapeCounter(t, a.URL, "timeslots_feed_events_received_total") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the servers' feeds did not exchange every event within 30 s: a published %v, received %v; b published %v, received %v",
+				scrapeCounter(t, a.URL, "timeslots_feed_events_published_total"), scrapeCounter(t, a.URL, "timeslots_feed_events_received_total"),
+				scrapeCounter(t, b.URL, "timeslots_feed_events_published_total"), scrapeCounter(t, b.URL, "timeslots_feed_events_received_total"))
+		}
+	}
+	hits := scrapeCounter(t, a.URL, "timeslots_cache_hits_total") + scrapeCounter(t, b.URL, "timeslots_cache_hits_total")
+	for _, rd := range reads {
+		want, err := sendGraphQL(plain.URL, rd.query, rd.vars)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range servers {
+			for range 2 { // the second read is answered from the cache
+				got, err := sendGraphQL(s.URL, rd.query, rd.vars)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("%s answered %s (%v)\nthe database: %s", rd.query, got, err, want)
+				}
+			}
+		}
+	}
+	for _, path := range restReads {
+		want, err := getAnswer(nil, http.MethodGet, plain.URL+path, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range servers {
+			for range 2 {
+				got, err := getAnswer(nil, http.MethodGet, s.URL+path, nil, nil)
+				if err != nil || !bytes.Equal(got.Body, want.Body) {
+					t.Fatalf("%s answered %s (%v)\nthe database: %s", path, got.Body, err, want.Body)
+				}
+			}
+		}
+	}
+	after := scrapeCounter(t, a.URL, "timeslots_cache_hits_total") + scrapeCounter(t, b.URL, "timeslots_cache_hits_total")
+	if hits == 0 || after-hits < float64(len(reads)+len(restReads)) {
+		t.Fatalf("cache hits: %v while racing, %v when checking: the caches did not answer", hits, after-hits)
+	}
 }
