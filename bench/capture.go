@@ -92,8 +92,9 @@ func parseStatements(text, db string) []statement {
 			continue
 		}
 		if m := reExecute.FindStringSubmatch(line); m != nil {
-			if strings.Contains(m[1], "river_") {
-				// The job queue's own polling, beside the request.
+			if strings.Contains(m[1], "river_") || strings.HasPrefix(m[1], "-- name: ") {
+				// The job queue's own polling, beside the request (its
+				// queries are sqlc's, named by a first comment line).
 				afterExec = false
 				continue
 			}

@@ -35,6 +35,8 @@ type options struct {
 	hotSlots        int
 	hotAttempts     int
 	cleanupReadRate int
+	cacheBytes      int64
+	invalidations   int
 	pgLog           string
 	profileDir      string
 	serverEnv       []string
@@ -91,10 +93,12 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&serverEnv, "server-env", "", "extra environment of the measured server, comma-separated (e.g. GOGC=400,DB_MAX_CONNS=32)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
-	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,bookings,webhooks,cleanup; topology runs only when named here")
+	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,cache,bookings,webhooks,cleanup; topology runs only when named here")
 	fs.StringVar(&o.pgbouncer, "pgbouncer", "", "host:port of a PgBouncer in transaction mode in front of the bench's PostgreSQL (topology phase)")
 	fs.StringVar(&o.pgbouncerPID, "pgbouncer-pidfile", "", "PgBouncer's pid file, to measure its CPU (topology phase)")
 	fs.StringVar(&o.replica, "replica", "", "host:port of a streaming replica of the bench's PostgreSQL (topology phase)")
+	fs.Int64Var(&o.cacheBytes, "cache-bytes", 256<<20, "CACHE_MAX_BYTES of the cache phase's servers (the default holds every read of 1M slots)")
+	fs.IntVar(&o.invalidations, "invalidations", 300, "bookings timed from one server's answer to the other's cache")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -118,6 +122,7 @@ func parseOptions(args []string) (*options, error) {
 		o.duration, o.warmup, o.scalingDur = 2*time.Second, 500*time.Millisecond, 2*time.Second
 		o.bookings = min(o.bookings, 500)
 		o.cleanupReadRate = min(o.cleanupReadRate, 200)
+		o.invalidations = min(o.invalidations, 20)
 	}
 	return o, nil
 }
@@ -319,6 +324,15 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			pt.ReadP50, pt.ReadP99 = msf(l.P50), msf(l.P99)
 		}
 		r.scaling = append(r.scaling, pt)
+		if n == o.size && o.wants("cache") {
+			fmt.Println("-- the read cache")
+			f, err := measureCache(ctx, b, bin, tmp, o, ds)
+			if err != nil {
+				fail("cache", err)
+			} else {
+				r.cache = &f
+			}
+		}
 		if n == o.size && o.wants("bookings") {
 			fmt.Printf("-- bookings: %d clients booking %d distinct slots over GraphQL, beside pgbench\n", o.conns, o.bookings)
 			f, err := measureBookings(ctx, b, s, bin, tmp, o, ds)

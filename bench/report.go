@@ -79,6 +79,7 @@ type report struct {
 	scaling  []scalingPoint
 	reads    []readFigure
 	health   *loadResult // the read loads' closed loop on GET /healthz
+	cache    *cacheFigure
 	bookings *bookingFigure
 	hot      *hotFigure
 	webhooks *webhookFigure
@@ -185,6 +186,33 @@ func (r *report) text() string {
 			p("| %s | %s |\n| pgbench, same SQL | %s |\n", f.API, f.LoadCPU, f.CeilCPU)
 		}
 		p("\nThe SQL both endpoints send per page (captured from the PostgreSQL log; pgbench draws the provider and one of eight week windows per transaction):\n\n```sql\n%s\n```\n\n", strings.Join(r.reads[0].SQL, ";\n"))
+	}
+	if c := r.cache; c != nil {
+		p("### Read cache (the reads above on a server with CACHE_MAX_BYTES=%d MiB, which holds them all, beside pgbench running their SQL)\n\n", c.Budget>>20)
+		p("| endpoint | req/s | p50 | p99 | errors | pgbench tps | ratio | with 1%% bookings: req/s | bookings/s | ratio |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for i, f := range c.Reads {
+			mixed := "| | | |"
+			if i < len(c.Mixed) {
+				m := c.Mixed[i]
+				mixed = fmt.Sprintf("| %s | %s | **%.2f×** |", rate(m.Load.RPS), rate(m.Bookings.RPS), m.ratio())
+			}
+			p("| %s | %s | %s | %s | %d | %s | **%.2f×** %s\n", f.API, rate(f.Load.RPS), ms(f.Load.P50), ms(f.Load.P99), f.Load.Errors,
+				rate(f.Ceiling.TPS), f.ratio(), mixed)
+		}
+		p("\nCPU per cached request: ")
+		for i, f := range c.Reads {
+			if i > 0 {
+				p("; ")
+			}
+			p("%s %s", f.API, f.LoadCPU)
+		}
+		inv := c.Invalidation
+		p(".\n\n**Invalidation across two servers** (%d bookings on server A, each of the first slot of a page server B holds in its cache; from A's answer to B's first answer without the slot): p50 %s, p99 %s, max %s.\n\n",
+			inv.N, ms(inv.P50), ms(inv.P99), ms(inv.Max))
+		f := c.Full
+		p("**Memory with the default budget full** (%d MiB; the three reads above, %s each): the cache holds %.1f MiB in %.0f answers; the server's RSS %s, against %s for a server without a cache after the same reads.\n\n",
+			f.Budget>>20, r.opts.duration, f.CacheBytes/(1<<20), f.Entries, mib(f.RSS), mib(f.RSSOff))
 	}
 	if f := r.bookings; f != nil {
 		p("### Bookings (%d clients, %s distinct slots over GraphQL; synchronous_commit %s)\n\n", f.Conns, humanCount(f.Bookings), r.machine.syncCommit())
