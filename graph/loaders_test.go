@@ -41,7 +41,7 @@ func TestOneQueryReadsEveryProviderOfAPage(t *testing.T) {
 		if reads := a.sql.Matching("providers"); len(reads) != 1 {
 			t.Fatalf("%d statements read providers, want 1:\n%v", len(reads), reads)
 		}
-		if counts := a.sql.Matching("count("); len(counts) != 0 {
+		if counts := a.sql.Matching("SELECT COUNT(*) FROM time_slots"); len(counts) != 0 {
 			t.Fatalf("totalCount was not selected, yet %v ran", counts)
 		}
 
@@ -53,7 +53,7 @@ func TestOneQueryReadsEveryProviderOfAPage(t *testing.T) {
 		}
 		var total struct{ TimeSlots struct{ TotalCount int } }
 		a.gql(t, `{ timeSlots(first: 1) { totalCount } }`, nil).Decode(t, &total)
-		if counts := a.sql.Matching("count("); len(counts) != 1 || total.TimeSlots.TotalCount < 100 {
+		if counts := a.sql.Matching("SELECT COUNT(*) FROM time_slots"); len(counts) != 1 || total.TimeSlots.TotalCount < 100 {
 			t.Fatalf("totalCount %d from %v", total.TimeSlots.TotalCount, counts)
 		}
 	})

@@ -14,24 +14,38 @@ const (
 
 // TimeSlot is one bookable interval of one provider. StartTime and EndTime
 // are UTC instants; Date is the start's calendar date in the provider's zone.
-// Status is a generated column, read-only here, so it can never disagree
-// with BookedCount and Capacity.
+// BookedCount is the confirmed bookings; Held the live holds when the slot
+// was read (a hold stops being live when it expires, by time alone), so a
+// slot's seats are taken by both. Status is what the slot's reader
+// computed from the three: booked exactly when no seat is free.
 type TimeSlot struct {
-	ID          int64      `gorm:"primaryKey" json:"id"`
-	ProviderID  int64      `json:"providerId"`
-	StartTime   time.Time  `json:"startTime"`
-	EndTime     time.Time  `json:"endTime"`
-	Date        Date       `json:"date"`
-	Capacity    int        `json:"capacity"`
-	BookedCount int        `json:"bookedCount"`
-	Status      SlotStatus `gorm:"->" json:"status"`
-	Version     int64      `json:"-"`
-	CreatedAt   time.Time  `json:"-"`
-	UpdatedAt   time.Time  `json:"-"`
+	ID          int64     `gorm:"primaryKey" json:"id"`
+	ProviderID  int64     `json:"providerId"`
+	StartTime   time.Time `json:"startTime"`
+	EndTime     time.Time `json:"endTime"`
+	Date        Date      `json:"date"`
+	Capacity    int       `json:"capacity"`
+	BookedCount int       `json:"bookedCount"`
+	Held        int       `gorm:"-" json:"-"`
+	// HeldFirst: while Held > 0, no live hold of the slot expires before
+	// it (its summary's bound, which may have passed: see slots).
+	HeldFirst time.Time  `gorm:"-" json:"-"`
+	Status    SlotStatus `gorm:"->" json:"status"`
+	Version   int64      `json:"-"`
+	CreatedAt time.Time  `json:"-"`
+	UpdatedAt time.Time  `json:"-"`
 }
 
-// Remaining answers the free seats of the slot.
-func (s *TimeSlot) Remaining() int { return s.Capacity - s.BookedCount }
+// Remaining answers the free seats of the slot: neither booked nor held.
+func (s *TimeSlot) Remaining() int { return s.Capacity - s.BookedCount - s.Held }
+
+// SetStatus sets Status from the seats: booked when none is free.
+func (s *TimeSlot) SetStatus() {
+	s.Status = SlotAvailable
+	if s.Remaining() <= 0 {
+		s.Status = SlotBooked
+	}
+}
 
 // DurationMinutes answers the slot's length in whole minutes.
 func (s *TimeSlot) DurationMinutes() int { return int(s.EndTime.Sub(s.StartTime) / time.Minute) }

@@ -19,10 +19,13 @@ const (
 	SlotInPast          Code = "SLOT_IN_PAST"
 	SlotTooSoon         Code = "SLOT_TOO_SOON"
 	IdempotencyConflict Code = "IDEMPOTENCY_CONFLICT"
-	Unauthenticated     Code = "UNAUTHENTICATED"
-	Forbidden           Code = "FORBIDDEN"
-	RateLimited         Code = "RATE_LIMITED"
-	QueryTooComplex     Code = "QUERY_TOO_COMPLEX"
+	// HoldExpired: the hold expired or was released, so it keeps no seat
+	// any more; hold the slot again (or book it).
+	HoldExpired     Code = "HOLD_EXPIRED"
+	Unauthenticated Code = "UNAUTHENTICATED"
+	Forbidden       Code = "FORBIDDEN"
+	RateLimited     Code = "RATE_LIMITED"
+	QueryTooComplex Code = "QUERY_TOO_COMPLEX"
 	// Unavailable: the database cannot serve the request now (it refuses
 	// connections, is shutting down or starting, or a conflict outlasted
 	// the retries); the same request may succeed later.

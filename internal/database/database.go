@@ -333,6 +333,9 @@ const (
 	UniqueCustomerSeat     = "bookings_one_confirmed_per_customer"   // one confirmed seat per customer and slot
 	UniqueJobAttempt       = "job_runs_job_tick_attempt_key"         // one run per job, tick and attempt
 	UniqueWebhookDelivery  = "webhook_deliveries_endpoint_event_key" // one delivery per endpoint and event
+	UniqueHoldReference    = "slot_holds_reference_key"              // one hold per reference
+	UniqueHoldKey          = "slot_holds_idempotency_key"            // one anonymous hold per idempotency key
+	UniqueOwnerHoldKey     = "slot_holds_owner_idempotency_key"      // one hold per owner and idempotency key
 )
 
 // sqliteUniqueIndexes names SQLite's unique indexes by the columns its
@@ -350,6 +353,9 @@ var sqliteUniqueIndexes = map[string]string{
 	"bookings.slot_id, bookings.customer":                         UniqueCustomerSeat,
 	"job_runs.job, job_runs.tick, job_runs.attempt":               UniqueJobAttempt,
 	"webhook_deliveries.endpoint_id, webhook_deliveries.event_id": UniqueWebhookDelivery,
+	"slot_holds.reference":                                        UniqueHoldReference,
+	"slot_holds.idempotency_key":                                  UniqueHoldKey,
+	"slot_holds.customer_id, slot_holds.idempotency_key":          UniqueOwnerHoldKey,
 }
 
 // IsUniqueViolation reports whether err is a unique-constraint violation

@@ -24,6 +24,7 @@ var statusOf = map[apperr.Code]int{
 	apperr.SlotInPast:          http.StatusConflict,
 	apperr.SlotTooSoon:         http.StatusConflict,
 	apperr.IdempotencyConflict: http.StatusConflict,
+	apperr.HoldExpired:         http.StatusGone,
 	apperr.Unauthenticated:     http.StatusUnauthorized,
 	apperr.Forbidden:           http.StatusForbidden,
 	apperr.RateLimited:         http.StatusTooManyRequests,

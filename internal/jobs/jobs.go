@@ -433,13 +433,16 @@ func (s *Scheduler) execute(ctx context.Context, job string, log *slog.Logger) (
 	case CleanupJob:
 		res, cerr := s.mgr.Cleanup(ctx, s.opt.CleanupDaysOld, nil)
 		err = cerr
-		pruned := 0
+		pruned, holds := 0, 0
 		if err == nil {
 			pruned, err = s.mgr.PruneJobRuns(ctx, jobRunsKept)
 		}
+		if err == nil {
+			holds, err = s.mgr.PruneHolds(ctx)
+		}
 		figures = map[string]any{
 			"daysOld": s.opt.CleanupDaysOld, "deleted": res.Deleted, "batches": res.Batches,
-			"durationMs": res.Duration.Milliseconds(), "jobRunsPruned": pruned,
+			"durationMs": res.Duration.Milliseconds(), "jobRunsPruned": pruned, "holdsPruned": holds,
 		}
 	default:
 		return "", fmt.Errorf("unknown job %q", job)

@@ -91,6 +91,8 @@ func (m *Manager) book(ctx context.Context, in BookInput) (*models.Booking, *mod
 			return b, s, nil
 		case errors.Is(err, errIdempotencyRace) && attempt < 3:
 			continue // the winner has committed: the next attempt replays it
+		case errors.Is(err, errRecounted) && attempt < 3:
+			continue // the slot's holds were recounted: claim again
 		case database.IsRetryable(err) && attempt < 3:
 			if err := wait(ctx, m.retryDelay(attempt)); err != nil {
 				return nil, nil, dbError("book slot", err)
@@ -148,6 +150,9 @@ func (m *Manager) bookOnce(ctx context.Context, in BookInput, ref string) (*mode
 	}
 	if !errors.Is(refused, errNotClaimed) {
 		return nil, nil, customerHolds(in.SlotID)
+	}
+	if err := m.recounted(ctx, in.SlotID, now); err != nil {
+		return nil, nil, err
 	}
 	return nil, nil, m.unclaimed(ctx, in.SlotID, now)
 }

@@ -257,18 +257,38 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 // the probe row included: a slot with a free seat is listed only until it
 // starts, and the rows before the page's first (or after its probe) leave
 // the listing no later than those in it, so they change nothing. A full
-// slot stays listed (BOOKED) whatever the time.
+// slot stays listed (BOOKED) whatever the time. A slot with live holds
+// changes when the first of them expires (its remaining seats, and maybe
+// the listing it is in); a slot that holds keep out of an AVAILABLE page
+// comes back by time too, which the page cannot see: its holds' EXPIRED
+// event tells (Manager.Hold).
 func changesByTime(rows []models.TimeSlot, c slotConds) time.Time {
 	var first time.Time
-	if c.states&bookableSlots == 0 {
-		return first
+	earlier := func(t time.Time) {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
 	}
 	for i := range rows {
-		if s := &rows[i]; s.BookedCount < s.Capacity && (first.IsZero() || s.StartTime.Before(first)) {
-			first = s.StartTime
+		s := &rows[i]
+		if c.states&bookableSlots != 0 && s.Remaining() > 0 {
+			earlier(s.StartTime)
+		}
+		if s.Held > 0 {
+			// A summary bound that passed means a hold expired since it
+			// was written, and the next expiry is not known: now.
+			earlier(later(s.HeldFirst, c.now))
 		}
 	}
 	return first
+}
+
+// later answers the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // StartRange answers the range of start times a slot must have to be

@@ -37,6 +37,8 @@ type Manager struct {
 	outbox Outbox     // nil: none
 	feed   *feed.Feed // nil: no change feed (WithFeed)
 
+	holdTTL time.Duration // a hold's time to live when the request does not say
+
 	// horizon is the floor and ceiling of the generation horizon that
 	// Stats and Horizons report (WithHorizon); zero: none.
 	horizon struct{ floor, ceiling int }
@@ -47,6 +49,10 @@ type Hooks struct {
 	BookingOutcome func(code apperr.Code) // "" for success
 	Generated      func(created, skipped int)
 	Deleted        func(deleted int)
+	// Hold counts what happens to holds: HoldCreated, HoldBooked,
+	// HoldReleased, and HoldExpired once per expired hold the cleanup
+	// deletes.
+	Hold func(event string)
 }
 
 // Option configures a Manager.
@@ -98,7 +104,7 @@ func (m *Manager) admitRead(ctx context.Context) (done func(), err error) {
 // New builds a manager over an open, migrated database.
 func New(db *database.DB, opts ...Option) *Manager {
 	st := newStore(db)
-	m := &Manager{store: st, now: time.Now, retryDelay: bookRetryDelay}
+	m := &Manager{store: st, now: time.Now, retryDelay: bookRetryDelay, holdTTL: DefaultHoldTTL}
 	m.batchSize, m.writers = st.batching()
 	for _, o := range opts {
 		o(m)
@@ -225,13 +231,17 @@ func (m *Manager) ProvidersByID(ctx context.Context, ids []int64) (map[int64]*mo
 // SlotsByID loads many slots in one query, for dataloaders. Missing ids are
 // simply absent from the map.
 func (m *Manager) SlotsByID(ctx context.Context, ids []int64) (map[int64]*models.TimeSlot, error) {
-	return byID(ctx, ids, m.store.slotsByID, "slots", func(s *models.TimeSlot) int64 { return s.ID })
+	now := m.Now()
+	load := func(ctx context.Context, ids []int64) ([]models.TimeSlot, error) {
+		return m.store.slotsByID(ctx, ids, now)
+	}
+	return byID(ctx, ids, load, "slots", func(s *models.TimeSlot) int64 { return s.ID })
 }
 
 // Slot answers one slot, or NOT_FOUND. Like a listing's, its Version and
 // timestamps are left zero.
 func (m *Manager) Slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
-	s, err := m.store.slot(ctx, id)
+	s, err := m.store.slot(ctx, id, m.Now())
 	return one(s, err, "time slot", id)
 }
 

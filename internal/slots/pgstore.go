@@ -218,10 +218,26 @@ func pgExec(ctx context.Context, pool *sql.DB, query string, args ...any) (int64
 func pgValue[T any](r pgx.Row, v *T) error { return r.Scan(v) }
 
 // pgSlotColumns are the columns of time_slots the store reads, in the
-// order scanSlot reads them: what the manager answers of a slot. The
-// version and the timestamps stay unread; decoding them costs a listing
-// more than the rest.
-const pgSlotColumns = "id, provider_id, start_time, end_time, date, capacity, booked_count, status"
+// order scanSlot reads them: what the manager answers of a slot, its live
+// holds at $1 (pgHeld) and its summary's first expiry last. Every
+// statement that reads them passes its now as $1. The version and the
+// timestamps stay unread; decoding them costs a listing more than the
+// rest.
+const pgSlotColumns = "id, provider_id, start_time, end_time, date, capacity, booked_count, " + pgHeld + ", held_first"
+
+// pgHeld counts the slot's live holds at $1 from its hold summary (see
+// migrations/postgres/00008_slot_holds.sql), and from slot_holds only for
+// a slot some of whose holds expired since the summary was written: a slot
+// without holds costs one NULL test.
+const pgHeld = `CASE WHEN held_until IS NULL OR held_until <= $1 THEN 0 WHEN held_first > $1 THEN held_count
+	ELSE (SELECT count(*) FROM slot_holds AS h WHERE h.slot_id = time_slots.id AND h.status = 'held' AND h.expires_at > $1)::int END`
+
+// pgClaimHeld is pgHeld for a claim, which tests only the slot's own row,
+// since PostgreSQL re-reads only that row when a concurrent claim of the
+// slot commits first: the summary's live holds when it tells them exactly,
+// and capacity (no seat) when it does not, which refuses the claim until
+// the summary is recounted (recountHolds).
+const pgClaimHeld = `CASE WHEN held_until IS NULL OR held_until <= $1 THEN 0 WHEN held_first > $1 THEN held_count ELSE capacity END`
 
 // scanSlot reads one row of pgSlotColumns into s.
 func scanSlot(r pgx.Row, s *models.TimeSlot) error { return scanSlotAnd(r, s) }
@@ -231,13 +247,16 @@ func scanSlot(r pgx.Row, s *models.TimeSlot) error { return scanSlotAnd(r, s) }
 // the row's further columns into extra.
 func scanSlotAnd(r pgx.Row, s *models.TimeSlot, extra ...any) error {
 	var date time.Time
-	var status string
-	dst := append([]any{&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &date, &s.Capacity, &s.BookedCount, &status}, extra...)
+	var heldFirst *time.Time
+	dst := append([]any{&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &date, &s.Capacity, &s.BookedCount, &s.Held, &heldFirst}, extra...)
 	if err := r.Scan(dst...); err != nil {
 		return err
 	}
 	s.Date = models.DateOf(date)
-	s.Status = models.SlotStatus(status)
+	if heldFirst != nil {
+		s.HeldFirst = *heldFirst
+	}
+	s.SetStatus()
 	return nil
 }
 
@@ -361,12 +380,12 @@ func (s *pgStore) countProviders(ctx context.Context) (int64, error) {
 
 // ---- slots ----
 
-func (s *pgStore) slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
-	return readRow(ctx, s, scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = $1", id)
+func (s *pgStore) slot(ctx context.Context, id int64, now time.Time) (*models.TimeSlot, error) {
+	return readRow(ctx, s, scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = $2", now, id)
 }
 
-func (s *pgStore) slotsByID(ctx context.Context, ids []int64) ([]models.TimeSlot, error) {
-	return readRows(ctx, s, len(ids), scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = ANY($1)", ids)
+func (s *pgStore) slotsByID(ctx context.Context, ids []int64, now time.Time) ([]models.TimeSlot, error) {
+	return readRows(ctx, s, len(ids), scanSlot, "SELECT "+pgSlotColumns+" FROM time_slots WHERE id = ANY($2)", now, ids)
 }
 
 // pgWhere is a WHERE clause being written: conditions that must all hold,
@@ -401,19 +420,21 @@ var pgParams = [...]string{"$0", "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8",
 
 // slots writes the conditions of c.
 func (w *pgWhere) slots(c *slotConds) {
+	w.args = append(w.args[:0], c.now) // $1, as pgSlotColumns wants
 	if c.providerID != nil {
 		w.and("provider_id = ", w.arg(*c.providerID))
 	}
 	if c.providerIDs != nil {
 		w.and("provider_id = ANY(", w.arg(c.providerIDs), ")") // one int8[] parameter
 	}
+	// A seat is free when neither a booking nor a live hold takes it.
 	switch c.states {
 	case bookableSlots | fullSlots:
-		w.and("((booked_count < capacity AND start_time > ", w.arg(c.now), ") OR booked_count >= capacity)")
+		w.and("((booked_count + ", pgHeld, " < capacity AND start_time > $1) OR booked_count + ", pgHeld, " >= capacity)")
 	case bookableSlots:
-		w.and("booked_count < capacity AND start_time > ", w.arg(c.now))
+		w.and("booked_count + ", pgHeld, " < capacity AND start_time > $1")
 	default:
-		w.and("booked_count >= capacity")
+		w.and("booked_count + ", pgHeld, " >= capacity")
 	}
 	if c.date != nil {
 		w.and("date = ", w.arg(string(*c.date)))
@@ -462,12 +483,13 @@ func (s *pgStore) countSlots(ctx context.Context, c slotConds) (int64, error) {
 // ---- bookings ----
 
 // pgClaimSeat is the conditional UPDATE that claims a seat of slot $2 at
-// $1 if the slot can be booked then (a seat free, not started, outside its
-// provider's minimum notice, the provider active), answering the slot as
-// updated, or no row. Booking and rescheduling both claim with it.
+// $1 if the slot can be booked then (a seat free of bookings and live
+// holds, not started, outside its provider's minimum notice, the provider
+// active), answering the slot as updated, or no row. Booking and
+// rescheduling both claim with it.
 const pgClaimSeat = `UPDATE time_slots
 	   SET booked_count = booked_count + 1, version = version + 1, updated_at = $1
-	 WHERE id = $2 AND booked_count < capacity AND start_time > $1
+	 WHERE id = $2 AND booked_count + ` + pgClaimHeld + ` < capacity AND start_time > $1
 	   AND EXISTS (SELECT 1 FROM providers AS p
 	                WHERE p.id = time_slots.provider_id AND p.active
 	                  AND time_slots.start_time - make_interval(mins => p.min_notice_minutes) >= $1)
@@ -591,9 +613,9 @@ func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.
 		}
 		var slot models.TimeSlot
 		err = scanSlotAnd(tx.QueryRow(ctx, `UPDATE time_slots
-			SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
-			WHERE id = $1 AND booked_count > 0
-			RETURNING `+pgChangedColumns, slotID, now), &slot, &slot.Version)
+			SET booked_count = booked_count - 1, version = version + 1, updated_at = $1
+			WHERE id = $2 AND booked_count > 0
+			RETURNING `+pgChangedColumns, now, slotID), &slot, &slot.Version)
 		switch {
 		case err == nil:
 			freed = &slot
@@ -625,16 +647,16 @@ var pgMoveStatement = strings.Join(strings.Fields(`WITH claimed AS (`+pgClaimSea
 SELECT claimed.*, moved.id FROM claimed LEFT JOIN moved ON true`), " ")
 
 // pgFreeStatement frees the booking's old seat and records the move: $1
-// the old slot, $2 now, $3 the booking, $4 and $5 the old slot's times. It
+// now, $2 the old slot, $3 the booking, $4 and $5 the old slot's times. It
 // answers the old slot as updated, or no row when it had no seat to free.
 var pgFreeStatement = strings.Join(strings.Fields(`WITH freed AS (
 	UPDATE time_slots
-	   SET booked_count = booked_count - 1, version = version + 1, updated_at = $2
-	 WHERE id = $1 AND booked_count > 0
+	   SET booked_count = booked_count - 1, version = version + 1, updated_at = $1
+	 WHERE id = $2 AND booked_count > 0
 	RETURNING `+pgChangedColumns+`
 ), recorded AS (
 	INSERT INTO booking_moves (booking_id, from_slot_id, from_start_time, from_end_time, moved_at)
-	VALUES ($3, $1, $4, $5, $2)
+	VALUES ($3, $2, $4, $5, $1)
 )
 SELECT * FROM freed`), " ")
 
@@ -658,7 +680,7 @@ func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID 
 		}
 		slot = &claimed
 		var freed models.TimeSlot
-		err = scanSlotAnd(tx.QueryRow(ctx, pgFreeStatement, *b.SlotID, now, b.ID, b.StartTime, b.EndTime), &freed, &freed.Version)
+		err = scanSlotAnd(tx.QueryRow(ctx, pgFreeStatement, now, *b.SlotID, b.ID, b.StartTime, b.EndTime), &freed, &freed.Version)
 		switch {
 		case err == nil:
 			previous = &freed
@@ -934,11 +956,11 @@ func (s *pgStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, limit 
 		RETURNING provider_id, start_time, end_time`, cutoff, limit)
 }
 
-func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error) {
+func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date, now time.Time) (*statsRows, error) {
 	var out *statsRows
 	err := s.read(ctx, func(pool *sql.DB) error {
 		out = &statsRows{}
-		return withConn(ctx, pool, func(c *pgx.Conn) error { return pgStatsRows(ctx, c, daysFrom, out) })
+		return withConn(ctx, pool, func(c *pgx.Conn) error { return pgStatsRows(ctx, c, daysFrom, now, out) })
 	})
 	if err != nil {
 		return nil, err
@@ -947,7 +969,7 @@ func (s *pgStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRo
 }
 
 // pgStatsRows reads what Stats computes its figures from into out, on c.
-func pgStatsRows(ctx context.Context, c *pgx.Conn, daysFrom models.Date, out *statsRows) error {
+func pgStatsRows(ctx context.Context, c *pgx.Conn, daysFrom models.Date, now time.Time, out *statsRows) error {
 	var err error
 	if out.providers, err = pgCollect(ctx, c, 16, scanProvider, "SELECT "+pgProviderColumns+" FROM providers ORDER BY id"); err != nil {
 		return err
@@ -957,8 +979,8 @@ func pgStatsRows(ctx context.Context, c *pgx.Conn, daysFrom models.Date, out *st
 		err := r.Scan(&t.providerID, &t.slots, &t.full, &t.seats, &t.taken, &horizon)
 		t.horizon = models.DateOf(horizon)
 		return err
-	}, `SELECT provider_id, COUNT(*), COUNT(*) FILTER (WHERE booked_count >= capacity),
-		SUM(capacity), SUM(booked_count), MAX(date) FROM time_slots GROUP BY provider_id`)
+	}, `SELECT provider_id, COUNT(*), COUNT(*) FILTER (WHERE booked_count + `+pgHeld+` >= capacity),
+		SUM(capacity), SUM(booked_count + `+pgHeld+`), MAX(date) FROM time_slots GROUP BY provider_id`, now)
 	if err != nil {
 		return err
 	}
@@ -972,8 +994,8 @@ func pgStatsRows(ctx context.Context, c *pgx.Conn, daysFrom models.Date, out *st
 		err := r.Scan(&d.providerID, &date, &d.slots, &d.seats, &d.taken)
 		d.date = models.DateOf(date)
 		return err
-	}, `SELECT provider_id, date, COUNT(*), SUM(capacity), SUM(booked_count) FROM time_slots
-		WHERE date >= $1 GROUP BY provider_id, date`, string(daysFrom))
+	}, `SELECT provider_id, date, COUNT(*), SUM(capacity), SUM(booked_count + `+pgHeld+`) FROM time_slots
+		WHERE date >= $2 GROUP BY provider_id, date`, now, string(daysFrom))
 	return err
 }
 

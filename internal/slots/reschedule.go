@@ -49,8 +49,8 @@ func (m *Manager) Reschedule(ctx context.Context, a Actor, in RescheduleInput) (
 		switch {
 		case err == nil:
 			return out, nil
-		case errors.Is(err, errBookingChanged) && attempt < 3:
-			continue // the next attempt reads the booking as it is now
+		case (errors.Is(err, errBookingChanged) || errors.Is(err, errRecounted)) && attempt < 3:
+			continue // the next attempt reads the booking (and the slot's holds) as they are now
 		case database.IsRetryable(err) && attempt < 3:
 			if err := wait(ctx, m.retryDelay(attempt)); err != nil {
 				return nil, dbError("reschedule booking", err)
@@ -93,6 +93,9 @@ func (m *Manager) rescheduleOnce(ctx context.Context, a Actor, in RescheduleInpu
 	case errors.Is(refused, errSeatHeld):
 		return nil, customerHolds(in.SlotID)
 	case errors.Is(refused, errNotClaimed):
+		if err := m.recounted(ctx, in.SlotID, now); err != nil {
+			return nil, err
+		}
 		return nil, m.unclaimed(ctx, in.SlotID, now)
 	default:
 		return nil, refused

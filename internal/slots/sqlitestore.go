@@ -24,10 +24,34 @@ type sqliteStore struct {
 func newSQLiteStore(db *gorm.DB) *sqliteStore { return &sqliteStore{db: db} }
 
 // sqliteSlotColumns are the columns of time_slots the store reads, in the
-// order sqliteSlots scans them: what the manager answers of a slot. The
-// version and the timestamps stay unread; decoding them costs a listing
-// more than the rest.
-const sqliteSlotColumns = "id, provider_id, start_time, end_time, date, capacity, booked_count, status"
+// order sqliteSlots scans them: what the manager answers of a slot, its
+// live holds (sqliteHeld) last, whose placeholders take heldAt's arguments.
+// The version and the timestamps stay unread; decoding them costs a
+// listing more than the rest.
+const sqliteSlotColumns = "id, provider_id, start_time, end_time, date, capacity, booked_count, " + sqliteHeld + ", held_first"
+
+// sqliteHeld counts the slot's live holds at now, its three placeholders
+// (heldAt), from its hold summary (see migrations/postgres/00008_slot_holds.sql),
+// and from slot_holds only for a slot some of whose holds expired since
+// the summary was written.
+const sqliteHeld = `CASE WHEN held_until IS NULL OR held_until <= ? THEN 0 WHEN held_first > ? THEN held_count
+	ELSE (SELECT count(*) FROM slot_holds AS h WHERE h.slot_id = time_slots.id AND h.status = 'held' AND h.expires_at > ?) END`
+
+// sqliteClaimHeld is sqliteHeld for a claim, two placeholders (heldAt):
+// the summary's live holds when it tells them exactly, and capacity (no
+// seat) when it does not, which refuses the claim until the summary is
+// recounted (recountHolds), as on PostgreSQL.
+const sqliteClaimHeld = `CASE WHEN held_until IS NULL OR held_until <= ? THEN 0 WHEN held_first > ? THEN held_count ELSE capacity END`
+
+// heldAt answers now n times: the arguments of sqliteHeld (3) or
+// sqliteClaimHeld (2).
+func heldAt(now time.Time, n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = now
+	}
+	return out
+}
 
 // sqliteSlots runs q, which selects sqliteSlotColumns, and reads its rows;
 // capacity sizes the result. It scans by hand what Find would by
@@ -41,11 +65,14 @@ func sqliteSlots(q *gorm.DB, capacity int) ([]models.TimeSlot, error) {
 	out := make([]models.TimeSlot, 0, capacity)
 	for rows.Next() {
 		var s models.TimeSlot
-		var status string // a string, which database/sql fills without reflection
-		if err := rows.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity, &s.BookedCount, &status); err != nil {
+		var heldFirst *time.Time
+		if err := rows.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity, &s.BookedCount, &s.Held, &heldFirst); err != nil {
 			return nil, err
 		}
-		s.Status = models.SlotStatus(status)
+		if heldFirst != nil {
+			s.HeldFirst = *heldFirst
+		}
+		s.SetStatus()
 		out = append(out, s)
 	}
 	return out, rows.Err()
@@ -70,11 +97,14 @@ func sqliteChanged(q *gorm.DB) (*models.TimeSlot, error) {
 		return nil, errNoRows
 	}
 	var s models.TimeSlot
-	var status string
-	if err := rows.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity, &s.BookedCount, &status, &s.Version); err != nil {
+	var heldFirst *time.Time
+	if err := rows.Scan(&s.ID, &s.ProviderID, &s.StartTime, &s.EndTime, &s.Date, &s.Capacity, &s.BookedCount, &s.Held, &heldFirst, &s.Version); err != nil {
 		return nil, err
 	}
-	s.Status = models.SlotStatus(status)
+	if heldFirst != nil {
+		s.HeldFirst = *heldFirst
+	}
+	s.SetStatus()
 	return &s, rows.Close()
 }
 
@@ -161,12 +191,18 @@ func (s *sqliteStore) countProviders(ctx context.Context) (int64, error) {
 
 // ---- slots ----
 
-func (s *sqliteStore) slot(ctx context.Context, id int64) (*models.TimeSlot, error) {
-	return sqliteOne(sqliteSlots(s.db.WithContext(ctx).Raw("SELECT "+sqliteSlotColumns+" FROM time_slots WHERE id = ?", id), 1))
+func (s *sqliteStore) slot(ctx context.Context, id int64, now time.Time) (*models.TimeSlot, error) {
+	return sqliteSlotAt(s.db.WithContext(ctx), id, now)
 }
 
-func (s *sqliteStore) slotsByID(ctx context.Context, ids []int64) ([]models.TimeSlot, error) {
-	return sqliteSlots(s.db.WithContext(ctx).Raw("SELECT "+sqliteSlotColumns+" FROM time_slots WHERE id IN ?", ids), len(ids))
+// sqliteSlotAt reads slot id with its live holds at now, on db (a
+// transaction, or the pool).
+func sqliteSlotAt(db *gorm.DB, id int64, now time.Time) (*models.TimeSlot, error) {
+	return sqliteOne(sqliteSlots(db.Raw("SELECT "+sqliteSlotColumns+" FROM time_slots WHERE id = ?", append(heldAt(now, 3), id)...), 1))
+}
+
+func (s *sqliteStore) slotsByID(ctx context.Context, ids []int64, now time.Time) ([]models.TimeSlot, error) {
+	return sqliteSlots(s.db.WithContext(ctx).Raw("SELECT "+sqliteSlotColumns+" FROM time_slots WHERE id IN ?", append(heldAt(now, 3), ids)...), len(ids))
 }
 
 // sqliteWhere is a WHERE clause being written: conditions that must all
@@ -193,13 +229,15 @@ func (w *sqliteWhere) slots(c *slotConds) {
 	if c.providerIDs != nil {
 		w.and("provider_id IN ?", c.providerIDs)
 	}
+	// A seat is free when neither a booking nor a live hold takes it.
 	switch c.states {
 	case bookableSlots | fullSlots:
-		w.and("((booked_count < capacity AND start_time > ?) OR booked_count >= capacity)", c.now)
+		w.and("((booked_count + "+sqliteHeld+" < capacity AND start_time > ?) OR booked_count + "+sqliteHeld+" >= capacity)",
+			append(append(heldAt(c.now, 3), c.now), heldAt(c.now, 3)...)...)
 	case bookableSlots:
-		w.and("(booked_count < capacity AND start_time > ?)", c.now)
+		w.and("(booked_count + "+sqliteHeld+" < capacity AND start_time > ?)", heldAt(c.now, 4)...)
 	default:
-		w.and("booked_count >= capacity")
+		w.and("booked_count + "+sqliteHeld+" >= capacity", heldAt(c.now, 3)...)
 	}
 	if c.date != nil {
 		w.and("date = ?", string(*c.date))
@@ -232,7 +270,8 @@ func (s *sqliteStore) listSlots(ctx context.Context, q slotQuery) ([]models.Time
 		w.and("(start_time, id) > (?, ?)", q.key.Start, q.key.ID)
 	}
 	query := "SELECT " + sqliteSlotColumns + " FROM time_slots WHERE " + w.sql.String() + order
-	return sqliteSlots(s.db.WithContext(ctx).Raw(query, append(w.args, q.limit)...), q.limit)
+	args := append(heldAt(q.now, 3), w.args...)
+	return sqliteSlots(s.db.WithContext(ctx).Raw(query, append(args, q.limit)...), q.limit)
 }
 
 func (s *sqliteStore) countSlots(ctx context.Context, c slotConds) (int64, error) {
@@ -286,8 +325,8 @@ func sqliteClaimSeat(tx *gorm.DB, id int64, now time.Time) (*models.TimeSlot, er
 	}
 	slot, err := sqliteChanged(tx.Raw(`UPDATE time_slots
 		SET booked_count = booked_count + 1, version = version + 1, updated_at = ?
-		WHERE id = ? AND booked_count < capacity AND start_time > ?
-		RETURNING `+sqliteChangedColumns, now, id, now))
+		WHERE id = ? AND booked_count + `+sqliteClaimHeld+` < capacity AND start_time > ?
+		RETURNING `+sqliteChangedColumns, now, id, now, now, now, now, now, now))
 	if errors.Is(err, errNoRows) {
 		return nil, errNotClaimed
 	}
@@ -367,7 +406,7 @@ func (s *sqliteStore) cancelBooking(ctx context.Context, id, slotID int64, now t
 		slot, err := sqliteChanged(tx.Raw(`UPDATE time_slots
 			SET booked_count = booked_count - 1, version = version + 1, updated_at = ?
 			WHERE id = ? AND booked_count > 0
-			RETURNING `+sqliteChangedColumns, now, slotID))
+			RETURNING `+sqliteChangedColumns, now, slotID, now, now, now))
 		if err != nil && !errors.Is(err, errNoRows) {
 			return err
 		}
@@ -403,7 +442,7 @@ func (s *sqliteStore) rescheduleSeat(ctx context.Context, b *models.Booking, slo
 		freed, err := sqliteChanged(tx.Raw(`UPDATE time_slots
 			SET booked_count = booked_count - 1, version = version + 1, updated_at = ?
 			WHERE id = ? AND booked_count > 0
-			RETURNING `+sqliteChangedColumns, now, *b.SlotID))
+			RETURNING `+sqliteChangedColumns, now, *b.SlotID, now, now, now))
 		if err != nil && !errors.Is(err, errNoRows) {
 			return err
 		}
@@ -626,7 +665,7 @@ func (s *sqliteStore) deleteEndedSlots(ctx context.Context, cutoff time.Time, li
 		RETURNING provider_id, start_time, end_time`, cutoff, cutoff, limit))
 }
 
-func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error) {
+func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date, now time.Time) (*statsRows, error) {
 	db := s.db.WithContext(ctx)
 	out := &statsRows{}
 	if err := db.Order("id").Find(&out.providers).Error; err != nil {
@@ -638,9 +677,9 @@ func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date) (*sta
 		Horizon                        models.Date
 	}
 	if err := db.Table("time_slots").
-		Select("provider_id, COUNT(*) AS slots, " +
-			"SUM(CASE WHEN booked_count >= capacity THEN 1 ELSE 0 END) AS full_slots, " +
-			"SUM(capacity) AS seats, SUM(booked_count) AS taken, MAX(date) AS horizon").
+		Select("provider_id, COUNT(*) AS slots, "+
+			"SUM(CASE WHEN booked_count + "+sqliteHeld+" >= capacity THEN 1 ELSE 0 END) AS full_slots, "+
+			"SUM(capacity) AS seats, SUM(booked_count + "+sqliteHeld+") AS taken, MAX(date) AS horizon", heldAt(now, 6)...).
 		Group("provider_id").Scan(&totals).Error; err != nil {
 		return nil, err
 	}
@@ -668,7 +707,7 @@ func (s *sqliteStore) statsRows(ctx context.Context, daysFrom models.Date) (*sta
 		Slots, Seats, Taken int64
 	}
 	if err := db.Table("time_slots").
-		Select("provider_id, date, COUNT(*) AS slots, SUM(capacity) AS seats, SUM(booked_count) AS taken").
+		Select("provider_id, date, COUNT(*) AS slots, SUM(capacity) AS seats, SUM(booked_count + "+sqliteHeld+") AS taken", heldAt(now, 3)...).
 		Where("date >= ?", daysFrom).
 		Group("provider_id, date").Scan(&days).Error; err != nil {
 		return nil, err

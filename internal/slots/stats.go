@@ -36,7 +36,7 @@ type DayUtilization struct {
 	Date       models.Date
 	Slots      int64
 	Seats      int64
-	Booked     int64 // booked seats
+	Booked     int64 // taken seats: booked, or kept by a live hold
 	// Utilization is Booked over Seats, in percent (two decimals).
 	Utilization float64
 }
@@ -46,8 +46,9 @@ type ProviderUtilization struct {
 	Provider    models.Provider
 	TotalSlots  int64
 	BookedSlots int64
-	// Utilization is booked seats over all seats, in percent (two
-	// decimals): with capacity above one it counts partly filled slots too.
+	// Utilization is taken seats (booked, or kept by a live hold) over
+	// all seats, in percent (two decimals): with capacity above one it
+	// counts partly filled slots too.
 	Utilization float64
 	// Horizon is the last local date with a slot, nil when there is none.
 	Horizon *models.Date
@@ -71,7 +72,7 @@ func (m *Manager) Stats(ctx context.Context) (*Stats, error) {
 	// Each provider's today is its own; the earliest possible today anywhere
 	// is UTC's date minus one, so one query finds every candidate day.
 	now := m.Now()
-	rows, err := m.store.statsRows(ctx, models.DateOf(now.UTC()).AddDays(-1))
+	rows, err := m.store.statsRows(ctx, models.DateOf(now.UTC()).AddDays(-1), now)
 	if err != nil {
 		return nil, dbError("stats", err)
 	}

@@ -38,9 +38,11 @@ type store interface {
 	listProviders(ctx context.Context, q providerQuery) ([]models.Provider, error)
 	countProviders(ctx context.Context) (int64, error)
 
-	slot(ctx context.Context, id int64) (*models.TimeSlot, error)
-	// slotsByID answers the slots among ids, in no order.
-	slotsByID(ctx context.Context, ids []int64) ([]models.TimeSlot, error)
+	// slot answers slot id with its live holds at now.
+	slot(ctx context.Context, id int64, now time.Time) (*models.TimeSlot, error)
+	// slotsByID answers the slots among ids, in no order, with their live
+	// holds at now.
+	slotsByID(ctx context.Context, ids []int64, now time.Time) ([]models.TimeSlot, error)
 	// listSlots answers up to q.limit slots matching q past its cursor, in
 	// (start_time, id) order (descending when q.backward).
 	listSlots(ctx context.Context, q slotQuery) ([]models.TimeSlot, error)
@@ -55,6 +57,38 @@ type store interface {
 	// confirmed seat of the slot). A non-nil hook runs in the same
 	// transaction after the writes, with the booking and the slot.
 	bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error)
+	// holdSeat claims one seat of in.SlotID as bookSeat does, for a hold
+	// with reference ref that expires at expires, and writes the hold,
+	// together: it answers both as written, or writes nothing and answers
+	// errNotClaimed or errKeyTaken.
+	holdSeat(ctx context.Context, in HoldInput, ref string, now, expires time.Time) (*models.Hold, *models.TimeSlot, error)
+	// recountHolds rewrites the hold summary of slot id from its live holds
+	// at now if some of the holds it counts expired, under the slot's
+	// lock, adding one to its version: the expiry becomes a change. It
+	// answers the slot as rewritten, or nil when there was nothing to
+	// rewrite.
+	recountHolds(ctx context.Context, id int64, now time.Time) (*models.TimeSlot, error)
+	// hold answers the hold with reference ref.
+	hold(ctx context.Context, ref string) (*models.Hold, error)
+	// holdByKey answers the hold made with idempotency key key by owner
+	// customerID, or among anonymous holds when customerID is "".
+	holdByKey(ctx context.Context, key, customerID string) (*models.Hold, error)
+	// releaseHold ends hold ref at now if it is live and frees its seat,
+	// together, answering the slot as updated; errNotClaimed when the hold
+	// is not live.
+	releaseHold(ctx context.Context, ref string, now time.Time) (*models.TimeSlot, error)
+	// bookHold turns live hold h into in's confirmed booking with
+	// reference bookingRef at now, if the slot has not started: the seat
+	// passes from the hold to the booking. It answers both as written, or
+	// writes nothing and answers errNotClaimed (the hold is not live or
+	// the slot started), errKeyTaken or errSeatHeld, as bookSeat does.
+	// A non-nil hook runs in the same transaction after the writes, as
+	// bookSeat's does.
+	bookHold(ctx context.Context, h *models.Hold, in BookInput, bookingRef string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error)
+	// deleteEndedHolds deletes up to limit holds that expired or ended
+	// before cutoff and answers how many it deleted, and how many of those
+	// had expired (not released or booked).
+	deleteEndedHolds(ctx context.Context, cutoff time.Time, limit int) (deleted, expired int, err error)
 	// bookability reads what decides whether slot id can be booked.
 	bookability(ctx context.Context, id int64) (bookability, error)
 	booking(ctx context.Context, id int64) (*models.Booking, error)
@@ -127,8 +161,9 @@ type store interface {
 	// deleteEndedSlots deletes up to limit slots that ended before cutoff,
 	// the earliest first, and answers what it deleted, by provider.
 	deleteEndedSlots(ctx context.Context, cutoff time.Time, limit int) ([]slotRange, error)
-	// statsRows reads what Stats computes its figures from.
-	statsRows(ctx context.Context, daysFrom models.Date) (*statsRows, error)
+	// statsRows reads what Stats computes its figures from, seats taken by
+	// bookings and by holds live at now.
+	statsRows(ctx context.Context, daysFrom models.Date, now time.Time) (*statsRows, error)
 
 	// claimJobRun inserts run unless its (job, tick, attempt) exists, sets
 	// its id, and answers whether it inserted it.
