@@ -302,7 +302,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	met.WatchWebhookEndpoints(hooks.Endpoints)
 	mgr := slots.New(db, slots.WithHooks(met.SlotHooks()), slots.WithReadConcurrency(cfg.DBReadConcurrency),
-		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays), slots.WithFeed(changes), slots.WithOutbox(hooks))
+		slots.WithHorizon(cfg.GenerateDays, cfg.GenerateMaxDays), slots.WithFeed(changes), slots.WithOutbox(hooks),
+		slots.WithHoldTTL(cfg.HoldTTL))
 	met.WatchHorizons(mgr.Horizons)
 	met.WatchFeed(changes)
 	met.WatchJobs(maintenance(cfg, mgr).Standings)

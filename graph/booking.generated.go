@@ -846,7 +846,7 @@ func (ec *executionContext) unmarshalInputBookSlotInput(ctx context.Context, obj
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"slotId", "customer", "idempotencyKey"}
+	fieldsInOrder := [...]string{"slotId", "holdReference", "customer", "idempotencyKey"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -855,11 +855,18 @@ func (ec *executionContext) unmarshalInputBookSlotInput(ctx context.Context, obj
 		switch k {
 		case "slotId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("slotId"))
-			data, err := ec.unmarshalNID2int64(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint64(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SlotID = data
+		case "holdReference":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("holdReference"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HoldReference = data
 		case "customer":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customer"))
 			data, err := ec.unmarshalNString2string(ctx, v)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"timeslots/graph/loaders"
 	"timeslots/graph/model"
+	"timeslots/internal/apperr"
 	"timeslots/internal/auth"
 	"timeslots/internal/slots"
 	"timeslots/models"
@@ -51,11 +52,23 @@ func (r *mutationResolver) BookSlot(ctx context.Context, input model.BookSlotInp
 	if err != nil {
 		return nil, err
 	}
-	in := slots.BookInput{SlotID: input.SlotID, Customer: input.Customer, CustomerID: customer.ID}
+	in := slots.BookInput{Customer: input.Customer, CustomerID: customer.ID}
 	if input.IdempotencyKey != nil {
 		in.IdempotencyKey = *input.IdempotencyKey
 	}
-	booking, slot, err := r.Slots.Book(ctx, in)
+	var booking *models.Booking
+	var slot *models.TimeSlot
+	switch {
+	case input.HoldReference != nil && input.SlotID != nil:
+		return nil, apperr.Invalid("holdReference", "give either slotId or holdReference, not both")
+	case input.HoldReference != nil:
+		booking, slot, err = r.Slots.BookHold(ctx, *input.HoldReference, in)
+	case input.SlotID == nil:
+		return nil, apperr.Invalid("slotId", "slotId (or holdReference) is required")
+	default:
+		in.SlotID = *input.SlotID
+		booking, slot, err = r.Slots.Book(ctx, in)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -119,7 +119,7 @@ func operationNotFound(msg string) (string, bool) {
 
 func isContractCode(code string) bool {
 	switch apperr.Code(code) {
-	case apperr.BadUserInput, apperr.NotFound, apperr.SlotUnavailable, apperr.SlotInPast, apperr.SlotTooSoon,
+	case apperr.BadUserInput, apperr.NotFound, apperr.SlotUnavailable, apperr.SlotInPast, apperr.SlotTooSoon, apperr.HoldExpired,
 		apperr.IdempotencyConflict, apperr.Unauthenticated, apperr.Forbidden, apperr.RateLimited,
 		apperr.QueryTooComplex, apperr.Unavailable, apperr.DeadlineExceeded, apperr.SubscriptionOverflow, apperr.Internal:
 		return true

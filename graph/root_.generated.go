@@ -27,6 +27,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Booking() BookingResolver
 	BookingMove() BookingMoveResolver
+	Hold() HoldResolver
 	Mutation() MutationResolver
 	Provider() ProviderResolver
 	ProviderConnection() ProviderConnectionResolver
@@ -108,6 +109,13 @@ type ComplexityRoot struct {
 		Skipped    func(childComplexity int) int
 	}
 
+	Hold struct {
+		ExpiresAt func(childComplexity int) int
+		Reference func(childComplexity int) int
+		Slot      func(childComplexity int) int
+		Status    func(childComplexity int) int
+	}
+
 	Mutation struct {
 		BookSlot           func(childComplexity int, input model.BookSlotInput) int
 		CancelBooking      func(childComplexity int, input model.CancelBookingInput) int
@@ -117,6 +125,8 @@ type ComplexityRoot struct {
 		DeleteCustomerData func(childComplexity int, customerID *string, customer *string) int
 		DeleteWebhook      func(childComplexity int, id int64) int
 		GenerateSlots      func(childComplexity int, input slots.GenerateInput) int
+		HoldSlot           func(childComplexity int, input model.HoldSlotInput) int
+		ReleaseHold        func(childComplexity int, reference string) int
 		RescheduleBooking  func(childComplexity int, input model.RescheduleBookingInput) int
 		SendTestEvent      func(childComplexity int, id int64) int
 		UpdateProvider     func(childComplexity int, id int64, input models.ProviderInput) int
@@ -513,6 +523,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.GenerateSlotsPayload.Skipped(childComplexity), true
 
+	case "Hold.expiresAt":
+		if e.ComplexityRoot.Hold.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.ExpiresAt(childComplexity), true
+	case "Hold.reference":
+		if e.ComplexityRoot.Hold.Reference == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.Reference(childComplexity), true
+	case "Hold.slot":
+		if e.ComplexityRoot.Hold.Slot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.Slot(childComplexity), true
+	case "Hold.status":
+		if e.ComplexityRoot.Hold.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Hold.Status(childComplexity), true
+
 	case "Mutation.bookSlot":
 		if e.ComplexityRoot.Mutation.BookSlot == nil {
 			break
@@ -601,6 +636,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.GenerateSlots(childComplexity, args["input"].(slots.GenerateInput)), true
+	case "Mutation.holdSlot":
+		if e.ComplexityRoot.Mutation.HoldSlot == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_holdSlot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.HoldSlot(childComplexity, args["input"].(model.HoldSlotInput)), true
+	case "Mutation.releaseHold":
+		if e.ComplexityRoot.Mutation.ReleaseHold == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_releaseHold_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReleaseHold(childComplexity, args["reference"].(string)), true
 	case "Mutation.rescheduleBooking":
 		if e.ComplexityRoot.Mutation.RescheduleBooking == nil {
 			break
@@ -1322,6 +1379,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CleanupSlotsInput", ec.unmarshalInputCleanupSlotsInput),
 			graphql.NewInputUnmarshaler("CreateWebhookInput", ec.unmarshalInputCreateWebhookInput),
 			graphql.NewInputUnmarshaler("GenerateSlotsInput", ec.unmarshalInputGenerateSlotsInput),
+			graphql.NewInputUnmarshaler("HoldSlotInput", ec.unmarshalInputHoldSlotInput),
 			graphql.NewInputUnmarshaler("MyBookingsFilter", ec.unmarshalInputMyBookingsFilter),
 			graphql.NewInputUnmarshaler("ProviderInput", ec.unmarshalInputProviderInput),
 			graphql.NewInputUnmarshaler("RescheduleBookingInput", ec.unmarshalInputRescheduleBookingInput),
@@ -1421,7 +1479,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "booking.graphqls" "provider.graphqls" "scalars.graphqls" "schema.graphqls" "slot.graphqls" "stats.graphqls" "subscription.graphqls" "webhook.graphqls"
+//go:embed "booking.graphqls" "hold.graphqls" "provider.graphqls" "scalars.graphqls" "schema.graphqls" "slot.graphqls" "stats.graphqls" "subscription.graphqls" "webhook.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -1434,6 +1492,7 @@ func sourceData(filename string) string {
 
 var sources = []*ast.Source{
 	{Name: "booking.graphqls", Input: sourceData("booking.graphqls"), BuiltIn: false},
+	{Name: "hold.graphqls", Input: sourceData("hold.graphqls"), BuiltIn: false},
 	{Name: "provider.graphqls", Input: sourceData("provider.graphqls"), BuiltIn: false},
 	{Name: "scalars.graphqls", Input: sourceData("scalars.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
@@ -1578,6 +1637,20 @@ func (ec *executionContext) childFields_GenerateSlotsPayload(ctx context.Context
 		return ec.fieldContext_GenerateSlotsPayload_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type GenerateSlotsPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Hold(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "reference":
+		return ec.fieldContext_Hold_reference(ctx, field)
+	case "slot":
+		return ec.fieldContext_Hold_slot(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Hold_expiresAt(ctx, field)
+	case "status":
+		return ec.fieldContext_Hold_status(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Hold", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -9,8 +9,14 @@ import (
 // A request for one seat in a slot. A request with a signed-in customer's token
 // records the customer as the booking's owner.
 type BookSlotInput struct {
-	// The slot to book.
-	SlotID int64 `json:"slotId"`
+	// The slot to book; or else holdReference.
+	SlotID *int64 `json:"slotId,omitempty"`
+	// A live hold to turn into the booking (holdSlot's reference), instead of
+	// slotId: the seat passes from the hold to the booking without competing
+	// for it again. A hold that expired or was released is HOLD_EXPIRED; one
+	// held for another customer BAD_USER_INPUT; one already booked answers its
+	// booking (for the same customer).
+	HoldReference *string `json:"holdReference,omitempty"`
 	// Who books (1 to 200 bytes); one confirmed booking per customer and slot.
 	Customer string `json:"customer"`
 	// Optional key (at most 200 bytes) that makes retries safe: repeating the
@@ -90,6 +96,22 @@ type GenerateSlotsPayload struct {
 	Batches int `json:"batches"`
 	// Wall time in milliseconds.
 	DurationMs int `json:"durationMs"`
+}
+
+// A request to keep a seat of a slot for a while.
+type HoldSlotInput struct {
+	// The slot to hold.
+	SlotID int64 `json:"slotId"`
+	// Optional: who the hold is for (1 to 200 bytes); bookSlot then books it
+	// only for that customer.
+	Customer *string `json:"customer,omitempty"`
+	// Optional key (at most 200 bytes) that makes retries safe, as bookSlot's:
+	// repeating the request with the same key and input answers the original
+	// hold; the same key with other input is IDEMPOTENCY_CONFLICT. A signed-in
+	// customer's keys are theirs alone.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	// How long to keep the seat, 1 to 60 minutes (default: the server's HOLD_TTL, 10 minutes).
+	TTLMinutes *int `json:"ttlMinutes,omitempty"`
 }
 
 // Writes: booking, cancelling and rescheduling for everyone; generation, cleanup,

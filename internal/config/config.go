@@ -69,6 +69,9 @@ type Config struct {
 	// JobLease is how long a claimed job run holds its tick unless its
 	// runner renews it; a lapsed lease is taken over by another replica.
 	JobLease time.Duration
+	// HoldTTL is how long a slot hold keeps its seat when the request
+	// does not say.
+	HoldTTL time.Duration
 
 	SeedDemo      bool
 	Introspection bool
@@ -183,6 +186,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.CleanupSchedule = r.schedule("CLEANUP_SCHEDULE", "0 3 * * 0")
 	c.CleanupDaysOld = r.intRange("CLEANUP_DAYS_OLD", 30, 0, 3650)
 	c.JobLease = r.durationRange("JOB_LEASE", time.Minute, time.Second, time.Hour)
+	c.HoldTTL = r.durationRange("HOLD_TTL", 10*time.Minute, time.Minute, time.Hour)
 	c.SeedDemo = r.boolean("SEED_DEMO", !prod)
 	c.Introspection = r.boolean("INTROSPECTION", !prod)
 	c.CORSOrigins = r.origins("CORS_ORIGINS")

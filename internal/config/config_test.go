@@ -75,6 +75,7 @@ func TestEveryVariable(t *testing.T) {
 		{"GENERATE_MAX_DAYS_AHEAD", func(c *config.Config) any { return c.GenerateMaxDays }, 90, "365", 365, []string{"0", "366", "29", "a quarter"}},
 		{"CLEANUP_SCHEDULE", func(c *config.Config) any { return c.CleanupSchedule.String() }, "0 3 * * 0", "*/5 * * * *", "*/5 * * * *", []string{"0 0 2 * * *", "@every"}},
 		{"JOB_LEASE", func(c *config.Config) any { return c.JobLease }, time.Minute, "1s", time.Second, []string{"999ms", "61m", "0s", "-1s", "1", "a minute"}},
+		{"HOLD_TTL", func(c *config.Config) any { return c.HoldTTL }, 10 * time.Minute, "90s", 90 * time.Second, []string{"59s", "61m", "0s", "10", "ten minutes"}},
 		{"CLEANUP_DAYS_OLD", func(c *config.Config) any { return c.CleanupDaysOld }, 30, "0", 0, []string{"-1", "3651"}},
 		{"SEED_DEMO", func(c *config.Config) any { return c.SeedDemo }, true, "false", false, []string{"yes"}},
 		{"INTROSPECTION", func(c *config.Config) any { return c.Introspection }, true, "false", false, []string{"on"}},

@@ -39,6 +39,7 @@ type Metrics struct {
 	bookings   *prometheus.CounterVec
 	generated  *prometheus.CounterVec
 	deleted    prometheus.Counter
+	holds      *prometheus.CounterVec
 	jobRuns    *prometheus.CounterVec
 	jobSeconds *prometheus.HistogramVec
 	readiness  *readiness
@@ -91,6 +92,10 @@ func New(db *sql.DB) *Metrics {
 			Namespace: namespace, Name: "slots_deleted_total",
 			Help: "Slots deleted by cleanup.",
 		}),
+		holds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "holds_total",
+			Help: "Seat holds by what happened to them: created, converted (booked), released, expired (counted when the cleanup deletes them).",
+		}, []string{"event"}),
 		jobRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "job_runs_total",
 			Help: "Scheduled job ticks seen by this replica, by job and outcome (succeeded, failed, interrupted, or skipped when another replica ran the tick).",
@@ -113,9 +118,12 @@ func New(db *sql.DB) *Metrics {
 		m.perf.forget(graphQLPrefix + name)
 	})
 	m.reg.MustRegister(m.requests, m.operations, m.rootFields, m.internal, m.bookings, m.generated, m.deleted,
-		m.jobRuns, m.jobSeconds, m.readiness.ready, m.readiness.changes, m.webhooks,
+		m.holds, m.jobRuns, m.jobSeconds, m.readiness.ready, m.readiness.changes, m.webhooks,
 		m.live.connections, m.live.subscriptions, m.live.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, e := range []string{slots.HoldCreated, slots.HoldBooked, slots.HoldReleased, slots.HoldExpired} {
+		m.holds.WithLabelValues(e)
+	}
 	// Every job's outcomes start at 0, so the first failure is an
 	// increase Prometheus can see (a series born at 1 shows none).
 	for _, job := range []string{jobs.GenerateJob, jobs.CleanupJob} {
@@ -174,6 +182,7 @@ func (m *Metrics) SlotHooks() slots.Hooks {
 			m.generated.WithLabelValues("skipped").Add(float64(skipped))
 		},
 		Deleted: func(deleted int) { m.deleted.Add(float64(deleted)) },
+		Hold:    func(event string) { m.holds.WithLabelValues(event).Inc() },
 	}
 }
 
