@@ -71,8 +71,10 @@ type DB struct {
 	Path string
 
 	watch *watchers
-	// direct is the DSN of the session work (migrations' advisory lock):
-	// DATABASE_DIRECT_URL, or empty when DATABASE_URL is direct itself.
+	// direct is the DSN migrations run on, PostgreSQL's only: a direct
+	// session (their advisory lock needs one) without the requests'
+	// statement_timeout, which a migration may well outlast. It is
+	// DATABASE_DIRECT_URL behind a pooler, else DATABASE_URL as given.
 	direct string
 	// replicas route reads to the read replicas; nil without any.
 	replicas *Replicas
@@ -235,8 +237,11 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("connect to %s database: %w", t.Dialect, err)
 	}
 	db := &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path, watch: watch}
-	if t.Pooled() {
-		db.direct = t.Direct
+	if t.Dialect == Postgres {
+		db.direct = t.DSN
+		if t.Pooled() {
+			db.direct = t.Direct
+		}
 	}
 	if len(opt.Replicas) > 0 {
 		if t.Dialect != Postgres {

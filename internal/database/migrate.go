@@ -67,15 +67,15 @@ func (d *DB) Migrate(ctx context.Context) (int, error) {
 	return len(res), nil
 }
 
-// migrator is newMigrator over a direct connection: the pool's, or one
-// opened on DATABASE_DIRECT_URL until done is called; it answers that
-// pool too.
+// migrator is newMigrator over a direct connection: SQLite's pool, or on
+// PostgreSQL connections of their own (see DB.direct), open until done
+// is called; it answers that pool too.
 func (d *DB) migrator() (p *goose.Provider, pool *sql.DB, done func(), err error) {
 	pool, done = d.SQL(), func() {}
 	if d.direct != "" {
 		conf, err := pgx.ParseConfig(d.direct)
 		if err != nil {
-			return nil, nil, nil, errors.New("DATABASE_DIRECT_URL is not a valid postgres:// URL")
+			return nil, nil, nil, errors.New("the direct database URL is not a valid postgres:// URL")
 		}
 		direct := stdlib.OpenDB(*conf)
 		pool, done = direct, func() { _ = direct.Close() }

@@ -67,3 +67,26 @@ func TestContextDeadlineStopsAStatement(t *testing.T) {
 		}
 	})
 }
+
+// Migrations are not requests: a statement_timeout shorter than any
+// migration's statements (here 1 ms) leaves them alone, while the pool's
+// connections still carry it.
+func TestMigrationsOutlastTheStatementTimeout(t *testing.T) {
+	t.Parallel()
+	target := dbtest.Target(t, database.Postgres)
+	db, err := database.Open(context.Background(), target, database.Options{MaxOpenConns: 3, StatementTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if n, err := db.Migrate(t.Context()); err != nil || n == 0 {
+		t.Fatalf("migrate under a 1 ms statement_timeout: %d applied (%v)", n, err)
+	}
+	if n, err := db.Migrate(t.Context()); err != nil || n != 0 {
+		t.Fatalf("migrate again: %d applied (%v), want none", n, err)
+	}
+	var setting string
+	if err := db.Raw("SHOW statement_timeout").Scan(&setting).Error; err != nil || setting != "1ms" {
+		t.Fatalf("the pool's statement_timeout = %q (%v), want 1ms", setting, err)
+	}
+}
