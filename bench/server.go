@@ -141,6 +141,10 @@ func startServer(ctx context.Context, bin, databaseURL string, extra ...string) 
 
 // ready reports whether the server's /readyz answers 200.
 func (s *server) ready(ctx context.Context) bool {
+	// A server that accepts the connection but never answers must not
+	// hold the start-up loop (and its 60 s limit) forever.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/readyz", nil)
 	if err != nil {
 		return false
