@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
 	"timeslots/internal/gqlws"
 )
@@ -116,6 +117,25 @@ func someSlots(t *testing.T, base string) [2]demoSlot {
 	return [2]demoSlot(data.TimeSlots.Nodes)
 }
 
+// book books slot over HTTP and answers the slot's free seats after it;
+// an UNAVAILABLE answer (a database that is coming back) is sent again.
+func book(t *testing.T, base, slot, customer string) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		r := postGraphQL(t, base, `mutation($i: BookSlotInput!) { bookSlot(input: $i) { slot { remaining } } }`,
+			map[string]any{"i": map[string]any{"slotId": slot, "customer": customer}}, nil)
+		if r.Code() == "UNAVAILABLE" && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		var data struct {
+			BookSlot struct{ Slot struct{ Remaining int } }
+		}
+		r.Decode(t, &data)
+		return data.BookSlot.Slot.Remaining
+	}
+}
+
 // TestASubscriberSeesBookingsAsTheyCommit: on both databases, a client
 // subscribed over graphql-transport-ws sees a booking made over HTTP with
 // the slot's new remaining, then its cancellation; /metrics count the
@@ -175,5 +195,53 @@ func TestASubscriberSeesBookingsAsTheyCommit(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestABookingOnOneReplicaReachesSubscribersOfAnother: two servers on one
+// PostgreSQL database. A booking on A reaches a subscriber on B with the
+// new remaining. Then every connection of the database is terminated, as
+// a PostgreSQL restart would: subscribers get REFETCH once their server's
+// feed is back, and the next booking's change after it, with neither
+// process restarted.
+func TestABookingOnOneReplicaReachesSubscribersOfAnother(t *testing.T) {
+	t.Parallel()
+	env := testEnv(t, database.Postgres, nil)
+	a := startServer(t, env)
+	env["SEED_DEMO"] = "false"
+	b := startServer(t, env)
+	slots := someSlots(t, a.URL)
+	onB := subscribe(t, b.URL, nil, slots[0].ProviderID)
+	onA := subscribe(t, a.URL, nil, slots[0].ProviderID)
+
+	if got := book(t, a.URL, slots[0].ID, "Ann"); got != slots[0].Remaining-1 {
+		t.Fatalf("booked: remaining %d, want %d", got, slots[0].Remaining-1)
+	}
+	for name, s := range map[string]*subscriber{"B": onB, "A": onA} {
+		if c := s.next(t); c.Kind != "BOOKED" || c.Slot.ID != slots[0].ID || *c.Remaining != slots[0].Remaining-1 {
+			t.Fatalf("subscriber on %s: %+v", name, c)
+		}
+	}
+
+	// Every backend of the database goes, the feeds' listeners with the
+	// pools' connections.
+	db := openDatabase(t, env["DATABASE_URL"])
+	var killed int
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t`).Scan(&killed); err != nil || killed < 2 {
+		t.Fatalf("terminated %d backends: %v", killed, err)
+	}
+	for name, s := range map[string]*subscriber{"B": onB, "A": onA} {
+		if c := s.next(t); c.Kind != "REFETCH" || c.Slot != nil {
+			t.Fatalf("subscriber on %s after the database went away: %+v", name, c)
+		}
+	}
+	if got := book(t, b.URL, slots[1].ID, "Bob"); got != slots[1].Remaining-1 {
+		t.Fatalf("booked again: remaining %d, want %d", got, slots[1].Remaining-1)
+	}
+	for name, s := range map[string]*subscriber{"B": onB, "A": onA} {
+		if c := s.next(t); c.Kind != "BOOKED" || c.Slot.ID != slots[1].ID || *c.Remaining != slots[1].Remaining-1 {
+			t.Fatalf("subscriber on %s after the feed came back: %+v", name, c)
+		}
 	}
 }
