@@ -37,6 +37,9 @@ type options struct {
 	cleanupReadRate int
 	cacheBytes      int64
 	invalidations   int
+	subscribers     int
+	subBookings     int
+	subBurst        int
 	pgLog           string
 	profileDir      string
 	serverEnv       []string
@@ -86,6 +89,9 @@ func parseOptions(args []string) (*options, error) {
 	fs.IntVar(&o.hotSlots, "hot-slots", 10, "hot slots for the contention check")
 	fs.IntVar(&o.hotAttempts, "hot-attempts", 1000, "concurrent booking attempts on the hot slots")
 	fs.IntVar(&o.cleanupReadRate, "cleanup-read-rate", 500, "GraphQL reads per second during the cleanup phase")
+	fs.IntVar(&o.subscribers, "subscribers", 1000, "websocket subscribers of the subscriptions phase")
+	fs.IntVar(&o.subBookings, "sub-bookings", 100, "bookings made one at a time in the subscriptions phase (each timed to every subscriber)")
+	fs.IntVar(&o.subBurst, "sub-burst", 200, "bookings made at once in the subscriptions phase (changes fanned out per second); above SUBSCRIPTION_BUFFER (256) slow subscribers may be ended")
 	fs.IntVar(&cliAbove, "cli-above", cliAbove, "generations of more slots than this use the one-shot `timeslots generate` (one GraphQL request would outlast the server's write timeout)")
 	fs.StringVar(&o.pgLog, "pg-log", "", "PostgreSQL server log file, to capture the SQL the server sends (default: found)")
 	fs.StringVar(&o.profileDir, "profile", "", "also record CPU profiles of the server under each read load into this directory (a separate pass with a benchpprof build)")
@@ -93,7 +99,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&serverEnv, "server-env", "", "extra environment of the measured server, comma-separated (e.g. GOGC=400,DB_MAX_CONNS=32)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
-	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,cache,bookings,webhooks,cleanup; topology runs only when named here")
+	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,cache,bookings,webhooks,subscriptions,cleanup; topology runs only when named here")
 	fs.StringVar(&o.pgbouncer, "pgbouncer", "", "host:port of a PgBouncer in transaction mode in front of the bench's PostgreSQL (topology phase)")
 	fs.StringVar(&o.pgbouncerPID, "pgbouncer-pidfile", "", "PgBouncer's pid file, to measure its CPU (topology phase)")
 	fs.StringVar(&o.replica, "replica", "", "host:port of a streaming replica of the bench's PostgreSQL (topology phase)")
@@ -123,6 +129,7 @@ func parseOptions(args []string) (*options, error) {
 		o.bookings = min(o.bookings, 500)
 		o.cleanupReadRate = min(o.cleanupReadRate, 200)
 		o.invalidations = min(o.invalidations, 20)
+		o.subscribers, o.subBookings, o.subBurst = min(o.subscribers, 50), min(o.subBookings, 5), min(o.subBurst, 20)
 	}
 	return o, nil
 }
@@ -369,6 +376,17 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			r.topology = f
 			if err != nil {
 				fail("topology", err)
+			}
+		}
+		if n == o.size && o.wants("subscriptions") {
+			fmt.Printf("-- subscriptions: %d websocket subscribers to one provider; %d bookings one at a time with them on the booking's server, %d with them on a second server; a burst of %d\n",
+				o.subscribers, o.subBookings, o.subBookings, o.subBurst)
+			f, err := measureSubscriptions(ctx, b, s, bin, o)
+			fmt.Println(f.line())
+			if err != nil {
+				fail("subscriptions", err)
+			} else {
+				r.subs = &f
 			}
 		}
 		if n == o.size && o.wants("cleanup") {

@@ -84,6 +84,7 @@ type report struct {
 	hot      *hotFigure
 	webhooks *webhookFigure
 	cleanup  *cleanupFigure
+	subs     *subscriptionFigure
 	topology *topologyFigure
 }
 
@@ -234,6 +235,15 @@ func (r *report) text() string {
 		p("| bookSlot, the webhook's deliveries running beside the bookings on the same CPUs | %s | %s |\n\n", rate(w.Busy), rate(w.Busy))
 		p("Ratio with/without: **%.2f×** (%.2f× with the deliveries running beside). Delivery throughput to a local receiver: the backlog of %s deliveries those rounds left, drained by one server in %s: **%s deliveries/s**, none delivered twice.\n\n",
 			w.ratio(), w.Busy/medianRate(w.Without), humanCount(w.Backlog), secs(w.Drain), rate(w.drainRate()))
+	}
+	if f := r.subs; f != nil {
+		p("### Subscriptions (%d graphql-transport-ws subscribers to one provider; latency from the bookSlot request to each subscriber's receipt)\n\n", f.Subscribers)
+		p("| subscribers on | bookings | receipts | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n")
+		p("| the booking's server | %d | %d | %s | %s | %s |\n", f.Bookings, f.Bookings*f.Subscribers, ms(f.Local.P50), ms(f.Local.P99), ms(f.Local.Max))
+		p("| another server (through PostgreSQL NOTIFY) | %d | %d | %s | %s | %s |\n\n", f.Bookings, f.Bookings*f.Subscribers, ms(f.Remote.P50), ms(f.Remote.P99), ms(f.Remote.Max))
+		p("The booking requests themselves took p50 %s; the other server's p50 is **%.2f×** the booking server's. ", ms(f.BookingP50), float64(f.Remote.P50)/float64(max(f.Local.P50, 1)))
+		p("A burst of %d bookings by %d clients reached all %d subscribers (%s changes) in %s: **%s changes/s fanned out**.\n\n",
+			f.BurstBookings, f.BurstConns, f.Subscribers, humanCount(f.BurstBookings*f.Subscribers), secs(f.BurstWall), rate(f.Fanout))
 	}
 	if c := r.cleanup; c != nil {
 		p("### Cleanup (cleanupSlots deleting the oldest 30%% of %s slots while GraphQL reads go on at %d/s)\n\n", humanCount(c.Slots), c.ReadRate)
