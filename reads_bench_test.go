@@ -34,7 +34,7 @@ import (
 func BenchmarkReadPage(b *testing.B) {
 	for _, d := range dbtest.Dialects() {
 		b.Run(string(d), func(b *testing.B) {
-			client, _ := benchApp(b, d)
+			client, _, _ := benchApp(b, d)
 			from := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
 			to := time.Now().UTC().AddDate(0, 0, 6).Format("2006-01-02")
 			gql := `{"query":"query Slots($p: ID!, $s: Date!, $e: Date!) { timeSlots(first: 20, filter: {providerId: $p, startDate: $s, endDate: $e}) { edges { cursor node { id providerId startTime endTime date status capacity bookedCount } } pageInfo { hasNextPage endCursor } } }","variables":{"p":"1","s":"` + from + `","e":"` + to + `"}}`
@@ -65,8 +65,8 @@ func BenchmarkReadPage(b *testing.B) {
 
 // benchApp answers a client of the server's handler served in process
 // (inProcess) over a fresh database of dialect d holding the demo data, and
-// the slot manager behind it.
-func benchApp(b *testing.B, d database.Dialect) (*http.Client, *slots.Manager) {
+// the slot manager and database behind it.
+func benchApp(b *testing.B, d database.Dialect) (*http.Client, *slots.Manager, *database.DB) {
 	b.Helper()
 	env := map[string]string{
 		"DATABASE_URL": dbtest.URL(b, d), "SCHEDULER_ENABLED": "false", "RATE_LIMIT_RPS": "0",
@@ -92,7 +92,7 @@ func benchApp(b *testing.B, d database.Dialect) (*http.Client, *slots.Manager) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &http.Client{Transport: inProcess{h}}, mgr
+	return &http.Client{Transport: inProcess{h}}, mgr, db
 }
 
 // inProcessURL is the base URL of requests that inProcess serves.
@@ -150,7 +150,7 @@ func cpuTime() time.Duration {
 func BenchmarkBookSlot(b *testing.B) {
 	for _, d := range dbtest.Dialects() {
 		b.Run(string(d), func(b *testing.B) {
-			client, mgr := benchApp(b, d)
+			client, mgr, _ := benchApp(b, d)
 			// A year of the demo providers' slots; those from the day after
 			// tomorrow on are free and far enough ahead for any minimum
 			// notice. The REST list pages them.
