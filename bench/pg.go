@@ -97,12 +97,12 @@ func (b *benchDB) count(ctx context.Context, sql string, args ...any) (int64, er
 	return n, err
 }
 
-// emptySlots removes every slot, booking and booking move (and optionally
+// emptySlots removes every slot, hold, booking and booking move (and optionally
 // provider) and
 // flushes dirty pages, so the next measured write starts from the same
 // clean state.
 func (b *benchDB) emptySlots(ctx context.Context, providersToo bool) error {
-	tables := "booking_moves, bookings, time_slots"
+	tables := "slot_holds, booking_moves, bookings, time_slots"
 	if providersToo {
 		tables += ", providers"
 	}
