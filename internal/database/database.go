@@ -95,6 +95,15 @@ type Target struct {
 // its direct URL differs from it.
 func (t Target) Pooled() bool { return t.Direct != "" && t.Direct != t.DSN }
 
+// SessionDSN answers the DSN of what needs a session of its own (LISTEN,
+// session locks): Direct when set, else DSN.
+func (t Target) SessionDSN() string {
+	if t.Direct != "" {
+		return t.Direct
+	}
+	return t.DSN
+}
+
 // WithDirect answers t with DATABASE_DIRECT_URL raw (empty: none, the
 // URL itself is direct). Only a PostgreSQL target takes one.
 func (t Target) WithDirect(raw string) (Target, error) {

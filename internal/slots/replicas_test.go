@@ -35,7 +35,9 @@ func newReplica(t *testing.T, target database.Target, now time.Time) *replica {
 	if _, err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f, err := feed.NewPostgres(context.Background(), target.DSN, slog.New(slog.DiscardHandler))
+	// LISTEN holds a session: straight to PostgreSQL, never through a
+	// transaction pooler (dbtest's PgBouncer pass).
+	f, err := feed.NewPostgres(context.Background(), target.SessionDSN(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func TestAReplicaRefetchesAfterItsListenerIsTerminated(t *testing.T) {
 	a, b := newReplica(t, target, bookingDay), newReplica(t, target, bookingDay)
 	fx := newBookingFixture(t, a.db, a.m, a.clk, 3, 0)
 	b.nextN(t, 1)
-	conn, err := pgx.Connect(context.Background(), target.DSN)
+	conn, err := pgx.Connect(context.Background(), target.SessionDSN())
 	if err != nil {
 		t.Fatal(err)
 	}
