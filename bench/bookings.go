@@ -90,7 +90,7 @@ func measureBookings(ctx context.Context, b *benchDB, s *server, bin, tmp string
 	claims := 0
 	for _, st := range txn {
 		fig.TxnSQL = append(fig.TxnSQL, st.SQL)
-		if strings.Contains(st.SQL, "UPDATE") && strings.Contains(st.SQL, "booked_count < ") {
+		if strings.Contains(st.SQL, "UPDATE time_slots SET booked_count = booked_count + 1") && strings.Contains(st.SQL, "< capacity") {
 			claims++
 		}
 	}

@@ -87,19 +87,31 @@ func parseStatements(text, db string) []statement {
 	var out []statement
 	tag := "@" + db + " "
 	afterExec := false // the previous line of db was an execute
+	// PostgreSQL logs a statement's further lines each after a tab, with
+	// no prefix: they continue the statement before them (kept), or one
+	// that is skipped.
+	cont, skipped := false, false
 	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, "\t"); ok && cont {
+			if !skipped {
+				out[len(out)-1].SQL += "\n" + rest
+			}
+			continue
+		}
+		cont = false
 		if !strings.Contains(line, tag) {
 			continue
 		}
 		if m := reExecute.FindStringSubmatch(line); m != nil {
+			cont = true
 			if strings.Contains(m[1], "river_") || strings.HasPrefix(m[1], "-- name: ") {
 				// The job queue's own polling, beside the request (its
 				// queries are sqlc's, named by a first comment line).
-				afterExec = false
+				afterExec, skipped = false, true
 				continue
 			}
 			out = append(out, statement{SQL: strings.TrimSpace(m[1])})
-			afterExec = true
+			afterExec, skipped = true, false
 			continue
 		}
 		if m := reParams.FindStringSubmatch(line); m != nil && afterExec {

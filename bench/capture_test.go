@@ -43,6 +43,27 @@ func TestParseStatementsKeepsExecutesOfOneDatabaseWithTheirOwnParameters(t *test
 	}
 }
 
+func TestParseStatementsJoinsTheLinesOfAStatement(t *testing.T) {
+	log := strings.Join([]string{
+		`2026-11-29 01:00:00.001 UTC [10] postgres@bench LOG:  duration: 0.050 ms  execute stmtcache_2: SELECT river_x FROM river_job`,
+		"\tWHERE queue = $1",
+		`2026-11-29 01:00:00.003 UTC [10] postgres@bench LOG:  duration: 0.020 ms  execute stmtcache_1: SELECT CASE WHEN a THEN 0`,
+		"\t\tELSE 1 END FROM t",
+		"\tWHERE provider_id = $1",
+		`2026-11-29 01:00:00.003 UTC [10] postgres@bench DETAIL:  parameters: $1 = '7'`,
+		"\tnot a continuation: the statement ended at its DETAIL",
+		``,
+	}, "\n")
+	got := parseStatements(log, "bench")
+	if len(got) != 1 || got[0].SQL != "SELECT CASE WHEN a THEN 0\n\tELSE 1 END FROM t\nWHERE provider_id = $1" ||
+		!slices.Equal(got[0].Params, []string{"7"}) {
+		t.Fatalf("statements %+v, want the three lines of one, with its parameter", got)
+	}
+	if paramAfter(got[0].SQL, "provider_id") != 1 {
+		t.Fatalf("provider_id's parameter not found in %q", got[0].SQL)
+	}
+}
+
 func TestScriptForKeepsTheStatementTextAndDrawsOnlyTheVariedParameter(t *testing.T) {
 	st := statement{SQL: `SELECT * FROM "time_slots" WHERE provider_id = $1 AND date >= $2 LIMIT $10`,
 		Params: []string{"5", "2026-12-01", "", "", "", "", "", "", "", "21"},
