@@ -94,53 +94,7 @@ func useAnswers(srv *handler.Server, es graphql.ExecutableSchema, cache *readcac
 // directive (@admin, say) on one of them or an argument on one but
 // Query.timeSlots.
 func planAnswers(schema *ast.Schema) (*pageType, error) {
-	planned := map[string]*pageType{}
-	var plan func(name string) (*pageType, error)
-	plan = func(name string) (*pageType, error) {
-		if t, ok := planned[name]; ok {
-			return t, nil
-		}
-		def := schema.Types[name]
-		if def == nil || def.Kind != ast.Object || len(def.Directives) > 0 {
-			return nil, fmt.Errorf("%s is not an object type without directives", name)
-		}
-		t := &pageType{satisfies: append([]string{def.Name}, def.Interfaces...), fields: map[string]*pageType{}}
-		planned[name] = t
-		for _, f := range cachedFields[name] {
-			if f == "__typename" {
-				t.fields[f] = nil
-				continue
-			}
-			fd := def.Fields.ForName(f)
-			if fd == nil {
-				return nil, fmt.Errorf("%s.%s is not in the schema", name, f)
-			}
-			if len(fd.Directives) > 0 {
-				return nil, fmt.Errorf("%s.%s has a directive", name, f)
-			}
-			if err := checkArguments(name, fd); err != nil {
-				return nil, err
-			}
-			valueType := fd.Type.Name()
-			if _, ok := cachedFields[valueType]; !ok {
-				if vt := schema.Types[valueType]; vt == nil || (vt.Kind != ast.Scalar && vt.Kind != ast.Enum) {
-					return nil, fmt.Errorf("%s.%s is of type %s, which is not cached", name, f, valueType)
-				}
-				t.fields[f] = nil
-				continue
-			}
-			child, err := plan(valueType)
-			if err != nil {
-				return nil, err
-			}
-			t.fields[f] = child
-		}
-		return t, nil
-	}
-	if schema.Query == nil {
-		return nil, fmt.Errorf("the schema has no query type")
-	}
-	return plan(schema.Query.Name)
+	return planSelection(schema, cachedFields, "answers are not cached for")
 }
 
 // InterceptResponse answers a kept answer, or runs the operation and keeps

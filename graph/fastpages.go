@@ -191,6 +191,15 @@ type pageType struct {
 // gives one of slotPageFields an argument (but Query.timeSlots its own),
 // a directive, or a type the fast path does not write.
 func planSlotPages(schema *ast.Schema) (*pageType, error) {
+	return planSelection(schema, slotPageFields, "slot pages do not write")
+}
+
+// planSelection answers the fields of Query that fields allows, per type,
+// with the types of their values, as the schema defines them; or an error
+// when the schema gives one of them an argument (but Query.timeSlots its
+// own), a directive, or a type outside fields that is not a scalar or an
+// enum, which the caller names as what its answers do not hold (unheld).
+func planSelection(schema *ast.Schema, fields map[string][]string, unheld string) (*pageType, error) {
 	planned := map[string]*pageType{}
 	var plan func(name string) (*pageType, error)
 	plan = func(name string) (*pageType, error) {
@@ -206,7 +215,7 @@ func planSlotPages(schema *ast.Schema) (*pageType, error) {
 		}
 		t := &pageType{satisfies: append([]string{def.Name}, def.Interfaces...), fields: map[string]*pageType{}}
 		planned[name] = t
-		for _, f := range slotPageFields[name] {
+		for _, f := range fields[name] {
 			if f == "__typename" {
 				t.fields[f] = nil
 				continue
@@ -222,9 +231,9 @@ func planSlotPages(schema *ast.Schema) (*pageType, error) {
 				return nil, err
 			}
 			valueType := fd.Type.Name()
-			if _, ok := slotPageFields[valueType]; !ok {
+			if _, ok := fields[valueType]; !ok {
 				if vt := schema.Types[valueType]; vt == nil || (vt.Kind != ast.Scalar && vt.Kind != ast.Enum) {
-					return nil, fmt.Errorf("%s.%s is of type %s, which slot pages do not write", name, f, valueType)
+					return nil, fmt.Errorf("%s.%s is of type %s, which %s", name, f, valueType, unheld)
 				}
 				t.fields[f] = nil
 				continue
