@@ -194,12 +194,7 @@ func (s *pgStore) bookHold(ctx context.Context, h *models.Hold, in BookInput, bo
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, errNotClaimed
 	}
-	if index, ok := database.IsUniqueViolation(err); ok {
-		if refused := uniqueRefusal(index); refused != nil {
-			return nil, nil, refused
-		}
-	}
-	return nil, nil, err
+	return nil, nil, uniqueRefusal(err)
 }
 
 func (s *pgStore) deleteEndedHolds(ctx context.Context, cutoff time.Time, limit int) (deleted, expired int, err error) {

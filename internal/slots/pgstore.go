@@ -547,24 +547,22 @@ func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now ti
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil, errNotClaimed
 	}
-	if index, ok := database.IsUniqueViolation(err); ok {
-		if refused := uniqueRefusal(index); refused != nil {
-			return nil, nil, refused
-		}
-	}
-	return nil, nil, err
+	return nil, nil, uniqueRefusal(err)
 }
 
-// uniqueRefusal answers what the violation of a booking's unique index
-// means to the manager; nil for an index it does not expect.
-func uniqueRefusal(index string) error {
-	switch index {
-	case database.UniqueBookingKey, database.UniqueOwnerBookingKey:
-		return errKeyTaken
-	case database.UniqueCustomerSeat:
-		return errSeatHeld
+// uniqueRefusal answers what a booking write's failure err means to the
+// manager when it violates one of a booking's unique indexes
+// (errKeyTaken, errSeatHeld); any other err as it is.
+func uniqueRefusal(err error) error {
+	if index, ok := database.IsUniqueViolation(err); ok {
+		switch index {
+		case database.UniqueBookingKey, database.UniqueOwnerBookingKey:
+			return errKeyTaken
+		case database.UniqueCustomerSeat:
+			return errSeatHeld
+		}
 	}
-	return nil
+	return err
 }
 
 func (s *pgStore) bookability(ctx context.Context, id int64) (bookability, error) {

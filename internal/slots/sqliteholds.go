@@ -159,12 +159,7 @@ func (s *sqliteStore) bookHold(ctx context.Context, h *models.Hold, in BookInput
 		}
 		booking = newBooking(slot, in, bookingRef, now, 0)
 		if err := tx.Create(booking).Error; err != nil {
-			if index, ok := database.IsUniqueViolation(err); ok {
-				if refused := uniqueRefusal(index); refused != nil {
-					return refused
-				}
-			}
-			return err
+			return uniqueRefusal(err)
 		}
 		return hook.runGORM(ctx, tx, txChange{booking: booking, slot: slot})
 	})

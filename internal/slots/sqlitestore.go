@@ -296,12 +296,7 @@ func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, no
 		}
 		booking = newBooking(slot, in, ref, now, 0)
 		if err := tx.Create(booking).Error; err != nil {
-			if index, ok := database.IsUniqueViolation(err); ok {
-				if refused := uniqueRefusal(index); refused != nil {
-					return refused
-				}
-			}
-			return err
+			return uniqueRefusal(err)
 		}
 		return hook.runGORM(ctx, tx, txChange{booking: booking, slot: slot})
 	})
