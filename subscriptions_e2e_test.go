@@ -236,6 +236,11 @@ func TestABookingOnOneReplicaReachesSubscribersOfAnother(t *testing.T) {
 			t.Fatalf("subscriber on %s after the database went away: %+v", name, c)
 		}
 	}
+	// A restart takes longer than this test: the pools' connections have
+	// sat idle past the second after which pgx pings a connection before
+	// lending it again, so the dead ones are dropped rather than failing
+	// the next read (a subscriber's slot.provider, say) with UNAVAILABLE.
+	time.Sleep(1100 * time.Millisecond)
 	if got := book(t, b.URL, slots[1].ID, "Bob"); got != slots[1].Remaining-1 {
 		t.Fatalf("booked again: remaining %d, want %d", got, slots[1].Remaining-1)
 	}
