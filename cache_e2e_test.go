@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -312,5 +313,79 @@ func TestCachedAnswersMatchTheDatabaseAcrossReplicas(t *testing.T) {
 	after := scrapeCounter(t, a.URL, "timeslots_cache_hits_total") + scrapeCounter(t, b.URL, "timeslots_cache_hits_total")
 	if hits == 0 || after-hits < float64(len(reads)+len(restReads)) {
 		t.Fatalf("cache hits: %v while racing, %v when checking: the caches did not answer", hits, after-hits)
+	}
+}
+
+// TestAProviderEditReachesCachedAnswers edits a provider whose slots'
+// pages, with the provider's fields beside each slot, are in the read
+// cache: the server that made the edit answers the new fields at once;
+// on PostgreSQL a second server does once the feed has brought the edit,
+// well before CACHE_MAX_AGE (an hour here) would have. A rename and a
+// reactivation are edits the feed carries, as a deactivation is.
+func TestAProviderEditReachesCachedAnswers(t *testing.T) {
+	for _, d := range dbtest.Dialects() {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			env := testEnv(t, d, map[string]string{"SEED_DEMO": "false", "LOG_LEVEL": "warn", "CACHE_MAX_AGE": "1h"})
+			servers := []*testServer{startServer(t, env)}
+			if d == database.Postgres { // SQLite's feed is in-process: one server owns the file
+				servers = append(servers, startServer(t, env))
+			}
+			pid := cacheProvider(t, servers[0].URL, 1)
+			postGraphQL(t, servers[0].URL, `mutation { generateSlots(input: {daysAhead: 2}) { created } }`, nil, nil).Decode(t, &struct{}{})
+			reads := []string{
+				`query($p: ID!) { timeSlots(first: 3, filter: {providerId: $p}) { nodes { id provider { id name timeZone active } } } }`,
+				`query { timeSlots(first: 3) { nodes { id provider { name timeZone active } } } }`, // any provider's
+			}
+			vars := map[string]any{"p": pid}
+			read := func(s *testServer, query string) string {
+				b, err := sendGraphQL(s.URL, query, vars)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(b)
+			}
+			shows := func(s *testServer, want string) bool {
+				for _, q := range reads {
+					if got := read(s, q); !strings.Contains(got, want) || strings.Count(got, `"name"`) != 3 {
+						return false
+					}
+				}
+				return true
+			}
+			// edit replaces the provider's settings on server at, which
+			// answers them at once; every other server within 30 s.
+			edit := func(at int, name, zone string, active bool, want string) {
+				t.Helper()
+				for _, s := range servers { // every page in every cache
+					for _, q := range reads {
+						read(s, q)
+					}
+					hits := scrapeCounter(t, s.URL, "timeslots_cache_hits_total")
+					if !shows(s, `"name":"`) || scrapeCounter(t, s.URL, "timeslots_cache_hits_total") < hits+float64(len(reads)) {
+						t.Fatal("the pages are not answered from the cache")
+					}
+				}
+				postGraphQL(t, servers[at].URL, `mutation($id: ID!, $in: ProviderInput!) { updateProvider(id: $id, input: $in) { id } }`,
+					map[string]any{"id": pid, "in": map[string]any{"name": name, "timeZone": zone, "slotMinutes": 60, "capacity": 1, "active": active,
+						"workingHours": []map[string]string{{"weekday": "MONDAY", "start": "09:00", "end": "10:00"}}}}, nil).Decode(t, &struct{}{})
+				if !shows(servers[at], want) {
+					t.Fatalf("the server that made the edit answers %s, want %s", read(servers[at], reads[0]), want)
+				}
+				for i, s := range servers {
+					if i == at {
+						continue
+					}
+					for deadline := time.Now().Add(30 * time.Second); !shows(s, want); time.Sleep(20 * time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Fatalf("another server still answers %s 30 s after the edit, want %s", read(s, reads[0]), want)
+						}
+					}
+				}
+			}
+			edit(0, "Renamed", "Europe/Berlin", true, `"name":"Renamed","timeZone":"Europe/Berlin","active":true`)
+			edit(len(servers)-1, "Renamed", "Europe/Berlin", false, `"timeZone":"Europe/Berlin","active":false`)
+			edit(0, "Back", "UTC", true, `"name":"Back","timeZone":"UTC","active":true`)
+		})
 	}
 }

@@ -237,6 +237,7 @@ func TestSubscriptionStreamsTheChangesItsFilterNames(t *testing.T) {
 	a.feed.Publish(
 		other,   // another provider
 		outside, // starts at to
+		feed.Event{Kind: feed.ProviderUpdated, ProviderID: s.ProviderID}, // no slot changed
 		a.slotEvent(feed.Booked, 0, 2),
 		feed.Event{Kind: feed.Generated, ProviderID: s.ProviderID, Start: to.Add(-time.Minute), End: to.Add(24 * time.Hour), Count: 24},
 		feed.Event{Kind: feed.Generated, ProviderID: s.ProviderID, Start: to, End: to.Add(24 * time.Hour), Count: 24}, // after the range

@@ -86,12 +86,17 @@ func (r *Resolver) checkChangeFilter(ctx context.Context, f model.SlotChangeFilt
 }
 
 // change answers what a subscription with this filter receives of e, or
-// nil when e is not for it. REFETCH reaches every subscription. The slot
-// is built from the event, which carries everything a TimeSlot shows but
-// its local date, computed in the provider's zone as read at subscribing.
+// nil when e is not for it. REFETCH reaches every subscription;
+// PROVIDER_UPDATED none, since no slot changed (it is the read cache's).
+// The slot is built from the event, which carries everything a TimeSlot
+// shows but its local date, computed in the provider's zone as read at
+// subscribing.
 func (cf *changeFilter) change(e feed.Event) *model.SlotChange {
-	if e.Kind == feed.Refetch {
+	switch e.Kind {
+	case feed.Refetch:
 		return &model.SlotChange{Kind: e.Kind}
+	case feed.ProviderUpdated:
+		return nil
 	}
 	loc, ok := cf.zones[e.ProviderID]
 	if !ok {

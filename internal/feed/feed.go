@@ -25,8 +25,8 @@ const (
 	// Rescheduled: a booking moved; one event names the slot it moved to
 	// and a second one the slot it left (with the seat freed there).
 	Rescheduled Kind = "RESCHEDULED"
-	// Held, Released, Expired are reserved for seat holds; nothing emits
-	// them yet.
+	// Held, Released, Expired: a seat of the slot was held, a hold was
+	// released (or passed to a booking), holds of the slot expired.
 	Held     Kind = "HELD"
 	Released Kind = "RELEASED"
 	Expired  Kind = "EXPIRED"
@@ -37,6 +37,11 @@ const (
 	// ProviderDeactivated: a provider stopped being active; its slots no
 	// longer offer anything (bulk).
 	ProviderDeactivated Kind = "PROVIDER_DEACTIVATED"
+	// ProviderUpdated: a provider's settings were replaced (name, time
+	// zone, hours, reactivation, …); its slots are as they were, but
+	// whatever shows the provider beside them is stale. It is not a
+	// change to slots: subscriptions to slot changes do not carry it.
+	ProviderUpdated Kind = "PROVIDER_UPDATED"
 	// Refetch: the feed may have missed events (a lost connection to the
 	// database, say); subscribers reload what they show instead of
 	// trusting the events they hold.

@@ -23,10 +23,11 @@ func TestEncodeSplitsAtMaxPayloadAndDecodes(t *testing.T) {
 		events = append(events, feed.Event{Kind: feed.Generated, ProviderID: int64(1_000_000 + i),
 			Start: time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC), End: time.Date(2030, 3, 7, 17, 30, 0, 123000, time.UTC), Count: 1999})
 	}
-	events = append(events, booked(9, 4), feed.Event{Kind: feed.ProviderDeactivated, ProviderID: 3})
+	events = append(events, booked(9, 4), feed.Event{Kind: feed.ProviderDeactivated, ProviderID: 3},
+		feed.Event{Kind: feed.ProviderUpdated, ProviderID: 4})
 	payloads := feed.Encode("origin-a", events)
 	if len(payloads) < 2 {
-		t.Fatalf("%d payloads for 502 events, want them split", len(payloads))
+		t.Fatalf("%d payloads for 503 events, want them split", len(payloads))
 	}
 	var got []feed.Event
 	for _, p := range payloads {

@@ -118,7 +118,7 @@ func Decode(payload string) (origin string, events []Event, err error) {
 
 func (k Kind) known() bool {
 	switch k {
-	case Booked, Cancelled, Rescheduled, Held, Released, Expired, Generated, CleanedUp, ProviderDeactivated, Refetch:
+	case Booked, Cancelled, Rescheduled, Held, Released, Expired, Generated, CleanedUp, ProviderDeactivated, ProviderUpdated, Refetch:
 		return true
 	}
 	return false

@@ -39,9 +39,10 @@ type Options struct {
 	// and entryOverhead. 0 (or less) turns the cache off: New answers nil.
 	MaxBytes int64
 	// MaxAge bounds how long any answer is kept, whatever its scope: what
-	// the change feed does not report (a provider's name or hours changed
-	// by updateProvider) shows on every replica within it. 0: no bound
-	// but the answers' own.
+	// the change feed does not bring to this replica (the last events of
+	// a replica that died before sending them, a one-shot command's on
+	// SQLite) shows on it within that time. 0: no bound but the answers'
+	// own.
 	MaxAge time.Duration
 	// Now is the clock answers expire by: the slot manager's, so that
 	// "has not started" means the same to both. Nil: time.Now.

@@ -26,6 +26,7 @@ func TestFollowDropsWhatEachEventTouches(t *testing.T) {
 		{"a generation over the day", feed.Event{Kind: feed.Generated, ProviderID: 1, Start: *at(10), End: *at(50), Count: 40}, true},
 		{"a cleanup before the day", feed.Event{Kind: feed.CleanedUp, ProviderID: 1, Start: *at(-50), End: *at(-10), Count: 40}, false},
 		{"a deactivation", feed.Event{Kind: feed.ProviderDeactivated, ProviderID: 1}, true},
+		{"an update of the provider", feed.Event{Kind: feed.ProviderUpdated, ProviderID: 1}, true},
 		{"a refetch", feed.Event{Kind: feed.Refetch}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 
 // WithFeed publishes every committed change to what slots offer on f
 // (see package feed): bookings, cancellations and moves as one event per
-// slot, generation and cleanup as one event per provider and batch, a
-// provider's deactivation as one event. Events reach f's local
+// slot, generation and cleanup as one event per provider and batch, an
+// update of a provider (its deactivation included) as one event. Events reach f's local
 // subscribers before the change's method returns, so a reader on this
 // replica sees its own writes; a feed made by feed.NewPostgres then sends
 // them to the other replicas.

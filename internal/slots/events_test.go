@@ -170,7 +170,7 @@ func TestEachChangeEmitsItsEventsAndRefusalsNone(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		wantEvents(t, "an update that keeps the provider active", got)
+		wantEvents(t, "an update that keeps the provider active", got, feed.Event{Kind: feed.ProviderUpdated, ProviderID: fx.p.ID})
 		in.Active = ptr(false)
 		got = emitted(t, f, sub, func() {
 			if _, err := m.UpdateProvider(ctx, fx.p.ID, in); err != nil {
@@ -185,7 +185,14 @@ func TestEachChangeEmitsItsEventsAndRefusalsNone(t *testing.T) {
 			_, err := m.UpdateProvider(ctx, fx.p.ID+1000, in)
 			wantCode(t, err, apperr.NotFound, "")
 		})
-		wantEvents(t, "updating an inactive or missing provider", got)
+		wantEvents(t, "updating an inactive and a missing provider", got, feed.Event{Kind: feed.ProviderUpdated, ProviderID: fx.p.ID})
+		in.Active = ptr(true)
+		got = emitted(t, f, sub, func() {
+			if _, err := m.UpdateProvider(ctx, fx.p.ID, in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		wantEvents(t, "reactivating the provider", got, feed.Event{Kind: feed.ProviderUpdated, ProviderID: fx.p.ID})
 
 		clk.Set(bookingDay.AddDate(0, 0, 3))
 		got = emitted(t, f, sub, func() {

@@ -210,9 +210,14 @@ func (m *Manager) UpdateProvider(ctx context.Context, id int64, in models.Provid
 	if err != nil {
 		return nil, dbError("update provider", err)
 	}
+	// Every committed update is published, so that what shows the
+	// provider beside its slots (the read cache's answers) is dropped
+	// before the update answers; a deactivation says more, and covers it.
+	kind := feed.ProviderUpdated
 	if wasActive && !p.Active {
-		m.publish(feed.Event{Kind: feed.ProviderDeactivated, ProviderID: id})
+		kind = feed.ProviderDeactivated
 	}
+	m.publish(feed.Event{Kind: kind, ProviderID: id})
 	return &p, nil
 }
 
