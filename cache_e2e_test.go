@@ -389,3 +389,32 @@ func TestAProviderEditReachesCachedAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestTheCacheBudgetHoldsOnAServer reads far more distinct pages than
+// CACHE_MAX_BYTES holds: the bytes the server reports stay within it,
+// and the answers that left to make room are counted as evictions.
+func TestTheCacheBudgetHoldsOnAServer(t *testing.T) {
+	t.Parallel()
+	const budget = 32 << 10
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{"SEED_DEMO": "false", "LOG_LEVEL": "warn",
+		"CACHE_MAX_BYTES": strconv.Itoa(budget)}))
+	cacheProvider(t, srv.URL, 1)
+	postGraphQL(t, srv.URL, `mutation { generateSlots(input: {daysAhead: 3}) { created } }`, nil, nil).Decode(t, &struct{}{})
+	var sent int
+	for limit := 1; limit <= 60; limit++ { // about 9 KB of answers per 60 slots: 270 KB in all
+		for range 2 {
+			a, err := getAnswer(nil, http.MethodGet, fmt.Sprintf("%s/api/time-slots?limit=%d", srv.URL, limit), nil, nil)
+			if err != nil || a.Status != http.StatusOK {
+				t.Fatalf("limit %d: %v %v", limit, a, err)
+			}
+			sent += len(a.Body)
+		}
+	}
+	held, evicted := scrapeCounter(t, srv.URL, "timeslots_cache_bytes"), scrapeCounter(t, srv.URL, "timeslots_cache_evictions_total")
+	if held == 0 || held > budget || evicted == 0 {
+		t.Fatalf("after %d bytes of pages: the cache holds %v bytes (budget %d), %v evictions counted", sent, held, budget, evicted)
+	}
+	if entries := scrapeCounter(t, srv.URL, "timeslots_cache_entries"); entries+evicted < 60 {
+		t.Fatalf("%v answers kept and %v evicted of the 60 pages read", entries, evicted)
+	}
+}

@@ -214,6 +214,60 @@ func TestTheBudgetHoldsAndEvictionsAreCounted(t *testing.T) {
 	}
 }
 
+// TestConcurrentPutsStayWithinTheBudget fills a cache of 64 KiB with
+// answers of 2–10 KB from many goroutines at once, as concurrent misses
+// do: whenever a Put has returned, what the cache counts is within the
+// budget; every answer that left it to make room is counted as an
+// eviction; and the index holds exactly the answers kept.
+func TestConcurrentPutsStayWithinTheBudget(t *testing.T) {
+	t.Parallel()
+	const budget, writers, puts = 64 << 10, 8, 300
+	c := readcache.New(readcache.Options{MaxBytes: budget, Now: newClock(t0).Now})
+	var over atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range puts {
+				key := fmt.Sprint("w", w, "-", i%40)
+				tk, _ := c.Begin()
+				c.Put(tk, key, make([]byte, 2000+(w*977+i*131)%8000), []readcache.Scope{{Providers: []int64{int64(w)}}}, time.Time{})
+				c.Get(key)
+				if b := c.Stats().Bytes; b > budget {
+					over.Store(int64(b))
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if b := over.Load(); b > 0 {
+		t.Fatalf("the cache counted %d bytes after a Put returned, over its budget of %d", b, budget)
+	}
+	st := c.Stats()
+	if st.Bytes > budget || st.Entries == 0 {
+		t.Fatalf("%d answers counted as %d bytes, want some, within %d", st.Entries, st.Bytes, budget)
+	}
+	// Every key was put at least twice (40 keys per writer, 300 puts):
+	// far more than fits, so most answers were evicted, and each
+	// eviction is counted once, at most once per answer put.
+	if st.Evictions < writers*40-uint64(st.Entries) || st.Evictions > writers*puts {
+		t.Fatalf("%d evictions counted for %d answers put, %d kept", st.Evictions, writers*puts, st.Entries)
+	}
+	// The index follows the evictions: a change of every writer's
+	// provider drops exactly the answers kept.
+	kept := st.Entries
+	for w := range int64(writers) {
+		c.Invalidate(readcache.Change{Provider: w})
+	}
+	if st := c.Stats(); st.Entries != 0 || st.Invalidations != uint64(kept) {
+		t.Fatalf("after a change of every provider: %d answers kept, %d invalidations counted, want 0 and %d", st.Entries, st.Invalidations, kept)
+	}
+}
+
 func TestConcurrentReadsAndChangesNeverKeepAStaleAnswer(t *testing.T) {
 	t.Parallel()
 	// A "database" of one counter per provider; a read copies it into
