@@ -24,7 +24,7 @@ func (c *Cache) apply(e feed.Event) {
 		c.Purge()
 	case e.SlotID != 0:
 		c.Invalidate(Change{Provider: e.ProviderID, From: e.Start, To: e.Start})
-	default: // a bulk change: its provider (0: any) over its range (zero: all time)
+	default: // a bulk change or a provider's update: its provider (0: any) over its range (zero: all time)
 		c.Invalidate(Change{Provider: e.ProviderID, From: e.Start, To: e.End})
 	}
 }
