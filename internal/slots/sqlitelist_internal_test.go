@@ -119,6 +119,8 @@ func TestSQLiteListingMatchesThePlainStatement(t *testing.T) {
 	plain := strings.Replace(tuned, "provider_id = +?", "provider_id = ?", 1)
 	if got, want := queryPlan(t, db, tuned, args), queryPlan(t, db, plain, args); got != want || !strings.Contains(got, "(provider_id=? AND start_time>?)") {
 		t.Fatalf("the listing's plan:\n%s\nthe plain statement's:\n%s", got, want)
+	} else {
+		t.Logf("EXPLAIN QUERY PLAN of the AVAILABLE page:\n%s", got)
 	}
 	_ = m
 }
