@@ -99,7 +99,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&serverEnv, "server-env", "", "extra environment of the measured server, comma-separated (e.g. GOGC=400,DB_MAX_CONNS=32)")
 	fs.StringVar(&o.readme, "readme", "", "write the results into this README (between its result markers)")
 	fs.StringVar(&o.chart, "chart", "", "write the scaling chart (PNG) here")
-	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,cache,bookings,webhooks,subscriptions,cleanup; topology runs only when named here")
+	fs.StringVar(&only, "only", "", "comma-separated phases: sqlite,generation,reads,cache,bookings,webhooks,subscriptions,cleanup; topology and holds run only when named here")
 	fs.StringVar(&o.pgbouncer, "pgbouncer", "", "host:port of a PgBouncer in transaction mode in front of the bench's PostgreSQL (topology phase)")
 	fs.StringVar(&o.pgbouncerPID, "pgbouncer-pidfile", "", "PgBouncer's pid file, to measure its CPU (topology phase)")
 	fs.StringVar(&o.replica, "replica", "", "host:port of a streaming replica of the bench's PostgreSQL (topology phase)")
@@ -376,6 +376,17 @@ func (r *report) runAll(ctx context.Context, o *options, b *benchDB, root, bin, 
 			r.topology = f
 			if err != nil {
 				fail("topology", err)
+			}
+		}
+		if n == o.size && o.only["holds"] {
+			fmt.Printf("-- holds: GraphQL reads (%d connections, %s) without holds, with every other slot of the read windows booked, then held instead, then with those holds' summaries outdated; then %d rounds of bookSlot and of holdSlot + bookSlot by %d clients\n",
+				o.conns, o.duration, holdRounds, o.conns)
+			f, err := measureHolds(ctx, b, s, bin, o, ds)
+			fmt.Println(f.line())
+			if err != nil {
+				fail("holds", err)
+			} else {
+				r.holds = &f
 			}
 		}
 		if n == o.size && o.wants("subscriptions") {

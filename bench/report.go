@@ -86,6 +86,7 @@ type report struct {
 	cleanup  *cleanupFigure
 	subs     *subscriptionFigure
 	topology *topologyFigure
+	holds    *holdsFigure
 }
 
 func secs(d time.Duration) string {
@@ -254,6 +255,9 @@ func (r *report) text() string {
 	}
 	if r.topology != nil {
 		p("%s\n", r.topology.text(r.machine.CPUs))
+	}
+	if r.holds != nil {
+		p("%s\n", r.holds.text())
 	}
 	if len(r.scaling) > 0 {
 		p("### Scaling (GraphQL reads %s per step, %s at the largest; generation as above)\n\n", r.opts.scalingDur, r.opts.duration)
