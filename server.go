@@ -291,6 +291,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer changes.Close() // on the early returns; app.stop closes it first
+	// The feed's listener is the first to see PostgreSQL go away (and
+	// come back): the pool then pings each connection before lending it
+	// again, so a restart costs no request a dead connection.
+	changes.Observe(feed.Observer{Health: func(bool) { db.CheckConnections() }})
 	met := metrics.New(db.SQL())
 	met.WatchReplicas(db.Replicas())
 	hooks, err := webhooks.New(db, webhookOptions(cfg, logger, met))

@@ -19,7 +19,6 @@ import (
 	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -50,6 +49,11 @@ type Options struct {
 	MaxOpenConns int           // 0: a dialect default (PostgreSQL 20, SQLite 8)
 	MaxIdleConns int           // 0: same as MaxOpenConns
 	ConnMaxIdle  time.Duration // 0: 5 minutes
+	// IdlePing: a pooled PostgreSQL connection idle for longer is pinged
+	// before it is lent again (0: a second, pgx's rule). Connections that
+	// may have died are pinged whatever their idle time (see
+	// DB.CheckConnections); the tests lengthen it to show that.
+	IdlePing time.Duration
 	// StatementTimeout, if set, makes PostgreSQL cancel any statement that
 	// runs longer (its statement_timeout, set on every connection), a
 	// deadline that holds even where a context does not reach. A
@@ -71,6 +75,8 @@ type DB struct {
 	Path string
 
 	watch *watchers
+	// live checks the primary pool's connections (PostgreSQL only).
+	live *liveness
 	// direct is the DSN migrations run on, PostgreSQL's only: a direct
 	// session (their advisory lock needs one) without the requests'
 	// statement_timeout, which a migration may well outlast. It is
@@ -198,14 +204,15 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 	var dial gorm.Dialector
 	maxOpen := opt.MaxOpenConns
 	watch := &watchers{}
+	var live *liveness
 	switch t.Dialect {
 	case Postgres:
 		conf, err := pgConfig(t.DSN, t.Pooled(), opt.StatementTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("open %s database: %w", t.Dialect, err)
 		}
-		conf.Tracer = watch
-		dial = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*conf)})
+		live = newLiveness(opt.IdlePing)
+		dial = postgres.New(postgres.Config{Conn: live.openPool(*conf, watch)})
 		if maxOpen == 0 {
 			maxOpen = 20
 		}
@@ -245,7 +252,7 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", t.Dialect, err)
 	}
-	db := &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path, watch: watch}
+	db := &DB{DB: gdb, Dialect: t.Dialect, Path: t.Path, watch: watch, live: live}
 	if t.Dialect == Postgres {
 		db.direct = t.DSN
 		if t.Pooled() {
@@ -257,7 +264,7 @@ func Open(ctx context.Context, t Target, opt Options) (*DB, error) {
 			_ = sqlDB.Close()
 			return nil, errors.New("read replicas need a PostgreSQL primary")
 		}
-		reps, err := openReplicas(sqlDB, opt.Replicas, t.Pooled(), opt.StatementTimeout, opt.ReplicaMaxLag, func(p *sql.DB) {
+		reps, err := openReplicas(sqlDB, opt.Replicas, t.Pooled(), opt.StatementTimeout, opt.ReplicaMaxLag, opt.IdlePing, func(p *sql.DB) {
 			sizePool(p, maxOpen, maxIdle, idle)
 		})
 		if err != nil {

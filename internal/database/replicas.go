@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // DefaultReplicaMaxLag is how far behind the primary a replica may be and
@@ -107,7 +106,7 @@ func checkInterval(maxLag time.Duration) time.Duration {
 // openReplicas opens a pool per replica (none is connected yet: a replica
 // down at start-up is only skipped), checks them once and starts the
 // monitor.
-func openReplicas(primary *sql.DB, targets []Target, pooled bool, statementTimeout, maxLag time.Duration, size func(*sql.DB)) (*Replicas, error) {
+func openReplicas(primary *sql.DB, targets []Target, pooled bool, statementTimeout, maxLag, idlePing time.Duration, size func(*sql.DB)) (*Replicas, error) {
 	if maxLag <= 0 {
 		maxLag = DefaultReplicaMaxLag
 	}
@@ -124,7 +123,7 @@ func openReplicas(primary *sql.DB, targets []Target, pooled bool, statementTimeo
 		if seen[name]++; seen[name] > 1 {
 			name = fmt.Sprintf("%s#%d", name, seen[name])
 		}
-		rep := &Replica{name: name, pool: stdlib.OpenDB(*conf)}
+		rep := &Replica{name: name, pool: newLiveness(idlePing).openPool(*conf, nil)}
 		size(rep.pool)
 		rep.setState(ReplicaUnreachable)
 		r.list = append(r.list, rep)

@@ -43,18 +43,30 @@ func newPgStore(primary *sql.DB, replicas *database.Replicas) *pgStore {
 // replay) is run again on the primary, so a replica going away costs its
 // reads a retry, never a failure.
 func (s *pgStore) read(ctx context.Context, f func(pool *sql.DB) error) error {
-	if s.replicas == nil || onPrimary(ctx) {
-		return f(s.primary)
+	if s.replicas != nil && !onPrimary(ctx) {
+		if rep := s.replicas.Pick(); rep != nil {
+			err := f(rep.Pool())
+			if err == nil || !s.replicas.Retry(rep, err) {
+				return err
+			}
+		}
 	}
-	rep := s.replicas.Pick()
-	if rep == nil {
-		return f(s.primary)
+	return readPrimary(ctx, s.primary, f)
+}
+
+// readPrimary runs the read f on the primary, and once more when it found
+// its connection dead (PostgreSQL restarted since the connection was last
+// used): the pool pings its other connections before lending them from
+// then on (database.IsConnectionLost), so the second run gets a live one
+// or a new one, and a restart costs the read nothing once PostgreSQL
+// accepts connections again. f collects its rows before it answers, so
+// running it again hands nothing out twice.
+func readPrimary(ctx context.Context, primary *sql.DB, f func(pool *sql.DB) error) error {
+	err := f(primary)
+	if err != nil && ctx.Err() == nil && database.IsConnectionLost(err) {
+		err = f(primary)
 	}
-	err := f(rep.Pool())
-	if err == nil || !s.replicas.Retry(rep, err) {
-		return err
-	}
-	return f(s.primary)
+	return err
 }
 
 // readRows is pgRows on the pool read chooses.

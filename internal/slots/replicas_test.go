@@ -192,3 +192,35 @@ func TestAReplicaRefetchesAfterItsListenerIsTerminated(t *testing.T) {
 		}
 	}
 }
+
+// A read that finds its pooled connection dead (PostgreSQL restarted or
+// the backend was terminated since the connection was last used) runs
+// again on a live one: the lost connections cost no read. The pool never
+// pings a connection for being idle here, so without the second run the
+// first read would fail.
+func TestAReadOutlivesItsDeadConnection(t *testing.T) {
+	t.Parallel()
+	target := dbtest.Target(t, database.Postgres)
+	const conns = 4
+	db, err := database.Open(context.Background(), target, database.Options{MaxOpenConns: conns, IdlePing: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := newManager(db, bookingDay)
+	p := mustProvider(t, m, models.ProviderInput{Name: "Dr Dead", TimeZone: "UTC", WorkingHours: everyDay("09:00", "17:00"), SlotMinutes: 30})
+	// Each connection lent twice: pgx pings one the first time it is
+	// lent again.
+	dbtest.UseConnections(t, db.SQL(), conns)
+	dbtest.UseConnections(t, db.SQL(), conns)
+	// Through a transaction pooler the server connections die, not the
+	// pool's: then the read succeeds anyway.
+	dbtest.TerminateBackends(t, target.SessionDSN(), 1)
+	got, err := m.Provider(context.Background(), p.ID)
+	if err != nil || got.Name != p.Name {
+		t.Fatalf("the provider read after its connections died: %+v, %v", got, err)
+	}
+}
