@@ -111,6 +111,9 @@ type Feed struct {
 
 	remote *listener // nil for a local feed
 	out    *sender   // nil for a local feed
+	// losses counts the listener's lost connections: the sender checks
+	// its own connection before it sends after one.
+	losses atomic.Uint64
 }
 
 // NewLocal answers a feed that lives in this process only: SQLite (one

@@ -121,6 +121,7 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 			if ctx.Err() != nil {
 				return
 			}
+			l.f.losses.Add(1)
 			l.f.setHealth(false)
 			l.log.Warn("feed listener lost its connection; reconnecting", "err", err)
 		}

@@ -82,6 +82,7 @@ func (s *sender) run(ctx context.Context) {
 			_ = conn.Close(context.Background())
 		}
 	}()
+	var checked uint64 // the listener's losses when conn was last known alive
 	batch := make([]Event, 0, sendBatch)
 	delay := minBackoff
 	for {
@@ -95,9 +96,7 @@ func (s *sender) run(ctx context.Context) {
 		}
 		batch = s.fill(batch)
 		for {
-			if conn == nil {
-				conn = s.connect(ctx)
-			}
+			conn = s.ready(ctx, conn, &checked)
 			if conn != nil {
 				// A send once begun is not cut short by stop: its
 				// notifications may commit whatever the context says.
@@ -140,6 +139,32 @@ func (s *sender) fill(batch []Event) []Event {
 		}
 	}
 	return batch
+}
+
+// ready answers a connection to send on: conn, unless the listener has
+// lost its own connection since conn was last known alive (*checked) and
+// conn fails a ping, or a new one; nil (logged) when none can be opened.
+// After a PostgreSQL restart the sender's connection is dead too: found
+// so before a batch is sent, it costs a reconnection, not a REFETCH (a
+// failed send may or may not have notified, so it is followed by one).
+func (s *sender) ready(ctx context.Context, conn *pgx.Conn, checked *uint64) *pgx.Conn {
+	losses := s.f.losses.Load()
+	if conn != nil && *checked != losses {
+		ping, cancel := context.WithTimeout(ctx, pingTimeout)
+		err := conn.Ping(ping)
+		cancel()
+		if err != nil {
+			_ = conn.Close(context.Background())
+			conn = nil
+		}
+	}
+	if conn == nil {
+		conn = s.connect(ctx)
+	}
+	if conn != nil {
+		*checked = losses
+	}
+	return conn
 }
 
 // connect opens the sender's connection, or answers nil (logged) when it

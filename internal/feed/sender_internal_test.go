@@ -66,3 +66,70 @@ func TestASenderThatDroppedEventsSendsRefetchFirst(t *testing.T) {
 		t.Fatalf("sent %d, lost %v; want 2 sent and nothing lost since", s.sent.Load(), s.lost.Load())
 	}
 }
+
+// After the listener lost its connection (PostgreSQL restarted, say), the
+// sender checks its own before the next batch: a dead one is replaced
+// before anything is sent, so the other replicas get the events without
+// a needless REFETCH.
+func TestASenderReplacesItsDeadConnectionBeforeSending(t *testing.T) {
+	t.Parallel()
+	dsn := dbtest.URL(t, database.Postgres)
+	config, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	listen, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listen.Close(ctx)
+	if _, err := listen.Exec(ctx, "LISTEN "+Channel); err != nil {
+		t.Fatal(err)
+	}
+	f := NewLocal()
+	runCtx, cancel := context.WithCancel(ctx)
+	s := &sender{f: f, config: config, log: slog.New(slog.DiscardHandler), queue: make(chan Event, 8), cancel: cancel, done: make(chan struct{})}
+	go s.run(runCtx)
+	defer s.stop()
+	heard := func() []Event {
+		t.Helper()
+		wait, done := context.WithTimeout(ctx, time.Minute)
+		defer done()
+		n, err := listen.WaitForNotification(wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, events, err := Decode(n.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return events
+	}
+	ev := func(v int64) Event {
+		return Event{Kind: Booked, SlotID: 1, ProviderID: 1, Capacity: 3, Remaining: 1, Version: v}
+	}
+	s.enqueue([]Event{ev(1)})
+	if got := heard(); len(got) != 1 || got[0] != ev(1) {
+		t.Fatalf("heard %+v, want version 1", got)
+	}
+
+	// Every backend but the listening one ends, the sender's included;
+	// the listener would notice its own loss.
+	var killed int
+	if err := listen.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d backends, want the sender's: %v", killed, err)
+	}
+	for left := 1; left > 0; time.Sleep(5 * time.Millisecond) {
+		if err := listen.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.losses.Add(1)
+	s.enqueue([]Event{ev(2)})
+	if got := heard(); len(got) != 1 || got[0] != ev(2) {
+		t.Fatalf("heard %+v after the sender's connection died, want version 2 alone", got)
+	}
+}
