@@ -71,19 +71,22 @@ func bearer(token string, json bool) http.Header {
 }
 
 // testEnv answers the configuration most end-to-end tests run the server
-// with: loopback, port 0, a fresh database of dialect d, no scheduler, no
-// rate limit and a generous request timeout, with env on top.
+// with: loopback, port 0, a fresh database of dialect d (unless env names
+// one), no scheduler, no rate limit and a generous request timeout, with
+// env on top.
 func testEnv(t testing.TB, d database.Dialect, env map[string]string) map[string]string {
 	t.Helper()
 	vars := map[string]string{
 		"HOST":              "127.0.0.1",
 		"PORT":              "0",
-		"DATABASE_URL":      dbtest.URL(t, d),
 		"SCHEDULER_ENABLED": "false",
 		"RATE_LIMIT_RPS":    "0",
 		// Under -race on a busy test machine a 30-day generation on SQLite
 		// can outlast the production default of 10 s.
 		"REQUEST_TIMEOUT": "2m",
+	}
+	if _, ok := env["DATABASE_URL"]; !ok {
+		vars["DATABASE_URL"] = dbtest.URL(t, d)
 	}
 	maps.Copy(vars, env)
 	return vars

@@ -1,10 +1,12 @@
-// Package pgreplica makes a real streaming replica of the test PostgreSQL
-// (TEST_DATABASE_URL) on loopback, for the tests of read routing: a
-// pg_basebackup -R of the primary, started with the server's own binaries
-// on a free port, stopped and removed when the test ends. PostgreSQL
-// refuses to run as root, so as root each command runs as the postgres
-// user. With REQUIRE_POSTGRES=1 a replica that cannot be made fails the
-// test; without it the test is skipped.
+// Package pgreplica runs PostgreSQL servers of a test's own on loopback,
+// with the binaries of the test PostgreSQL (TEST_DATABASE_URL): a real
+// streaming replica of the test PostgreSQL, for the tests of read routing
+// (a pg_basebackup -R of the primary), and a standalone cluster (initdb)
+// that a test may restart without disturbing anyone else's tests. Each
+// runs on a free port and is stopped and removed when the test ends.
+// PostgreSQL refuses to run as root, so as root each command runs as the
+// postgres user. With REQUIRE_POSTGRES=1 a server that cannot be made
+// fails the test; without it the test is skipped.
 //
 // The primary must accept replication connections from 127.0.0.1 as the
 // URL's user (Debian's pg_hba.conf accepts them from no host; .ci/run adds
@@ -30,14 +32,20 @@ import (
 	"timeslots/internal/dbtest"
 )
 
-// Replica is a running streaming replica.
-type Replica struct {
+// server is a PostgreSQL server this package runs: its data directory
+// and log under dir, listening on 127.0.0.1:Port and a socket in dir.
+type server struct {
 	Port    int
 	dir     string
 	bin     string
+	stopped bool
+}
+
+// Replica is a running streaming replica.
+type Replica struct {
+	server
 	primary string // the primary's admin URL
 	slot    string // its replication slot on the primary
-	stopped bool
 }
 
 // slotPrefix starts the names of the replicas' slots: then the test
@@ -103,46 +111,19 @@ func Start(t testing.TB) *Replica {
 		fail = t.Fatalf
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		fail("connect to the primary: %v", err)
-	}
-	settings := map[string]string{}
-	for _, name := range []string{"server_version_num", "max_connections", "max_worker_processes", "max_wal_senders",
-		"max_prepared_transactions", "max_locks_per_transaction"} {
-		var v string
-		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
-			conn.Close(ctx)
-			fail("read %s of the primary: %v", name, err)
-		}
-		settings[name] = v
-	}
-	conn.Close(ctx)
-	major, _ := strconv.Atoi(settings["server_version_num"])
-	bin := fmt.Sprintf("/usr/lib/postgresql/%d/bin", major/10000)
-	if _, err := os.Stat(filepath.Join(bin, "pg_basebackup")); err != nil {
-		fail("PostgreSQL %d's binaries are not in %s: %v", major/10000, bin, err)
-	}
+	settings := primarySettings(t, fail, admin, "server_version_num", "max_connections", "max_worker_processes", "max_wal_senders",
+		"max_prepared_transactions", "max_locks_per_transaction")
 	u, err := url.Parse(admin)
 	if err != nil {
 		fail("TEST_DATABASE_URL: %v", err)
 	}
-	dir, err := os.MkdirTemp("", "pgreplica-")
-	if err != nil {
-		fail("temp dir: %v", err)
-	}
-	r := &Replica{dir: dir, bin: bin, primary: admin}
-	t.Cleanup(func() {
-		r.Stop(t)
+	r := &Replica{primary: admin}
+	r.init(t, fail, settings["server_version_num"], "pgreplica-", func() {
 		if r.slot != "" {
 			r.dropSlot(t)
 		}
-		_ = os.RemoveAll(dir)
 	})
-	if err := own(dir); err != nil {
-		fail("hand %s to postgres: %v", dir, err)
-	}
-	data := filepath.Join(dir, "data")
+	data := filepath.Join(r.dir, "data")
 	userName := u.User.Username()
 	if userName == "" {
 		userName = "postgres"
@@ -177,9 +158,62 @@ wal_receiver_status_interval = 1s
 logging_collector = off
 `, settings["max_connections"], settings["max_worker_processes"], settings["max_wal_senders"],
 		settings["max_prepared_transactions"], settings["max_locks_per_transaction"])
+	r.configure(fail, conf)
+	r.start(fail, "start")
+	return r
+}
+
+// primarySettings reads settings of the PostgreSQL at admin.
+func primarySettings(t testing.TB, fail func(string, ...any), admin string, names ...string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		fail("connect to the primary: %v", err)
+	}
+	defer conn.Close(ctx)
+	settings := map[string]string{}
+	for _, name := range names {
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", name).Scan(&v); err != nil {
+			fail("read %s of the primary: %v", name, err)
+		}
+		settings[name] = v
+	}
+	return settings
+}
+
+// init makes the directory of a server run with the binaries of
+// PostgreSQL versionNum (server_version_num), and has the test stop the
+// server, call cleanup and remove the directory when it ends.
+func (s *server) init(t testing.TB, fail func(string, ...any), versionNum, prefix string, cleanup func()) {
+	t.Helper()
+	major, _ := strconv.Atoi(versionNum)
+	bin := fmt.Sprintf("/usr/lib/postgresql/%d/bin", major/10000)
+	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil {
+		fail("PostgreSQL %d's binaries are not in %s: %v", major/10000, bin, err)
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		fail("temp dir: %v", err)
+	}
+	s.dir, s.bin = dir, bin
+	t.Cleanup(func() {
+		s.stop(t)
+		cleanup()
+		_ = os.RemoveAll(dir)
+	})
+	if err := own(dir); err != nil {
+		fail("hand %s to postgres: %v", dir, err)
+	}
+}
+
+// configure writes the server's postgresql.conf (conf) and a pg_hba.conf
+// that trusts local and loopback connections.
+func (s *server) configure(fail func(string, ...any), conf string) {
 	hba := "local all all trust\nhost all all 127.0.0.1/32 trust\n"
 	for name, text := range map[string]string{"postgresql.conf": conf, "pg_hba.conf": hba} {
-		path := filepath.Join(data, name)
+		path := filepath.Join(s.dir, "data", name)
 		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 			fail("write %s: %v", path, err)
 		}
@@ -187,19 +221,31 @@ logging_collector = off
 			fail("hand %s to postgres: %v", path, err)
 		}
 	}
-	r.Port = freePort(t)
-	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s", r.Port, dir)
-	if out, err := r.command("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o", opts, "start").CombinedOutput(); err != nil {
-		logText, _ := os.ReadFile(filepath.Join(dir, "log"))
-		fail("start the replica: %v\n%s\n%s", err, out, logText)
+}
+
+// start runs pg_ctl's action (start, or restart -m fast) and waits until
+// the server accepts connections; the first start takes a free port.
+func (s *server) start(fail func(string, ...any), action string) {
+	if s.Port == 0 {
+		s.Port = freePort(fail)
 	}
-	return r
+	data := filepath.Join(s.dir, "data")
+	opts := fmt.Sprintf("-p %d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s", s.Port, s.dir)
+	args := []string{"-D", data, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "-o", opts}
+	if action == "restart" {
+		args = append(args, "-m", "fast")
+	}
+	if out, err := s.command("pg_ctl", append(args, action)...).CombinedOutput(); err != nil {
+		logText, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		fail("%s PostgreSQL on port %d: %v\n%s\n%s", action, s.Port, err, out, logText)
+	}
+	s.stopped = false
 }
 
 // command runs a PostgreSQL binary, as the postgres user when this
 // process is root.
-func (r *Replica) command(name string, args ...string) *exec.Cmd {
-	path := filepath.Join(r.bin, name)
+func (s *server) command(name string, args ...string) *exec.Cmd {
+	path := filepath.Join(s.bin, name)
 	if os.Geteuid() == 0 {
 		return exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
 	}
@@ -222,11 +268,10 @@ func own(path string) error {
 }
 
 // freePort answers a loopback port that nothing listens on now.
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort(fail func(string, ...any)) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		fail("find a free port: %v", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
@@ -331,18 +376,22 @@ func (r *Replica) Resume(t testing.TB) { r.exec(t, "SELECT pg_wal_replay_resume(
 
 // Stop shuts the replica down (fast: open sessions are ended); stopping
 // a stopped replica does nothing.
-func (r *Replica) Stop(t testing.TB) {
+func (r *Replica) Stop(t testing.TB) { r.stop(t) }
+
+// stop shuts the server down (fast: open sessions are ended); stopping a
+// stopped server does nothing.
+func (s *server) stop(t testing.TB) {
 	t.Helper()
-	if r.stopped {
+	if s.stopped {
 		return
 	}
-	data := filepath.Join(r.dir, "data")
+	data := filepath.Join(s.dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "postmaster.pid")); err != nil {
-		r.stopped = true
+		s.stopped = true
 		return
 	}
-	if out, err := r.command("pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput(); err != nil {
-		t.Errorf("stop the replica: %v\n%s", err, strings.TrimSpace(string(out)))
+	if out, err := s.command("pg_ctl", "-D", data, "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput(); err != nil {
+		t.Errorf("stop PostgreSQL on port %d: %v\n%s", s.Port, err, strings.TrimSpace(string(out)))
 	}
-	r.stopped = true
+	s.stopped = true
 }
