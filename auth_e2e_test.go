@@ -5,12 +5,14 @@ package main
 // generated here.
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -24,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"timeslots/internal/database"
+	"timeslots/internal/gqlws"
 	"timeslots/internal/httpx"
 	"timeslots/internal/rest/openapitest"
 )
@@ -420,5 +423,81 @@ func TestCustomersOwnTheirBookingsEndToEnd(t *testing.T) {
 	postGraphQL(t, srv.URL, cancel, vars, as("ann")).Decode(t, &cancelled)
 	if cancelled.CancelBooking.Booking.Status != "CANCELLED" {
 		t.Errorf("ann cancelling her booking by id: %+v, want CANCELLED", cancelled)
+	}
+}
+
+// A customer's JWT in connection_init's payload is decided as in an
+// Authorization header: a valid one opens the connection and its
+// subscriptions run; an expired, forged or misaddressed one closes the
+// connection with 4403 and UNAUTHENTICATED in the reason; a payload
+// without one leaves the connection anonymous, which may still subscribe
+// (slotsChanged is public, even with AUTH_REQUIRED).
+func TestCustomerTokensInConnectionInit(t *testing.T) {
+	t.Parallel()
+	const secret = "e2e-hs256-secret-0123456789abcdef-0123"
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
+		"SEED_DEMO":       "false",
+		"AUTH_JWT_SECRET": secret,
+		"AUTH_ISSUER":     e2eIssuer,
+		"AUTH_AUDIENCE":   e2eAudience,
+		"AUTH_REQUIRED":   "true",
+	}))
+	var created struct {
+		CreateProvider struct {
+			ID int64 `json:",string"`
+		}
+	}
+	postGraphQL(t, srv.URL, `mutation { createProvider(input: {name: "Live", timeZone: "UTC", slotMinutes: 60,
+		workingHours: [{weekday: MONDAY, start: "09:00", end: "17:00"}]}) { id } }`, nil, nil).Decode(t, &created)
+	provider := created.CreateProvider.ID
+	token := func(key string, changes jwt.MapClaims) string {
+		return signed(t, jwt.SigningMethodHS256, "", []byte(key), customerClaims("cust-1", changes))
+	}
+	withToken := func(tok string) map[string]any { return map[string]any{"Authorization": "Bearer " + tok} }
+
+	// subscribe fails the test unless the connection is acknowledged and
+	// its subscription counted as running.
+	subscribe(t, srv.URL, withToken(token(secret, nil)), provider)
+	subscribe(t, srv.URL, map[string]any{"authorization": "bearer " + token(secret, nil)}, provider)
+	subscribe(t, srv.URL, nil, provider)
+	subscribe(t, srv.URL, map[string]any{"client": "no token"}, provider)
+
+	hourAgo := time.Now().Add(-time.Hour)
+	for name, tok := range map[string]string{
+		"an expired token":                   token(secret, jwt.MapClaims{"iat": hourAgo.Add(-time.Hour).Unix(), "exp": hourAgo.Unix()}),
+		"a token signed with another secret": token("another-hs256-secret-0123456789abcdef", nil),
+		"a token for another audience":       token(secret, jwt.MapClaims{"aud": "another-api"}),
+	} {
+		c, _, err := gqlws.Dial(t.Context(), wsURL(srv.URL), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(t.Context(), "connection_init", "", withToken(tok)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		m, err := c.Next(ctx)
+		cancel()
+		var ce *gqlws.CloseError
+		if !errors.As(err, &ce) || ce.Code != 4403 || !strings.HasPrefix(ce.Reason, "UNAUTHENTICATED: ") {
+			t.Errorf("%s in connection_init: %v %s %s, want close 4403 UNAUTHENTICATED", name, err, m.Type, m.Payload)
+		}
+		_ = c.CloseNow()
+	}
+	// In the upgrade request's Authorization header instead, a refused
+	// token is refused before the upgrade, as on any request.
+	expired := token(secret, jwt.MapClaims{"iat": hourAgo.Add(-time.Hour).Unix(), "exp": hourAgo.Unix()})
+	c, resp, err := gqlws.Dial(t.Context(), wsURL(srv.URL), bearer(expired, false))
+	if c != nil {
+		_ = c.CloseNow()
+	}
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an upgrade with an expired token: %v %v, want 401", resp, err)
+	}
+	if n := activeSubscriptions(t, srv.URL); n != 4 {
+		t.Errorf("%d subscriptions running, want the four accepted connections'", n)
 	}
 }
