@@ -418,3 +418,39 @@ func TestTheCacheBudgetHoldsOnAServer(t *testing.T) {
 		t.Fatalf("%v answers kept and %v evicted of the 60 pages read", entries, evicted)
 	}
 }
+
+// TestRawHitsAreCountedLikeAnyRequest sends the same GraphQL page and the
+// same REST page three times each to a server with the read cache: the
+// second and third are answered from the cache by their raw bytes, and
+// every request is still counted by the route and operation metrics (and
+// the cache's hits), exactly as the first.
+func TestRawHitsAreCountedLikeAnyRequest(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{"SEED_DEMO": "false", "LOG_LEVEL": "warn"}))
+	pid := cacheProvider(t, srv.URL, 2)
+	postGraphQL(t, srv.URL, `mutation { generateSlots(input: {daysAhead: 2}) { created } }`, nil, nil).Decode(t, &struct{}{})
+	hits := scrapeCounter(t, srv.URL, "timeslots_cache_hits_total")
+	var first []byte
+	for i := range 3 {
+		b, err := sendGraphQL(srv.URL, `query RawCounted($p: ID!) { timeSlots(first: 2, filter: {providerId: $p}) { nodes { id remaining } } }`, map[string]any{"p": pid})
+		if err != nil || (first != nil && !bytes.Equal(b, first)) || !bytes.Contains(b, []byte(`"remaining":2`)) {
+			t.Fatalf("read %d: %v %s (first %s)", i, err, b, first)
+		}
+		first = b
+		a, err := getAnswer(nil, http.MethodGet, srv.URL+"/api/time-slots?limit=2&providerId="+pid, nil, nil)
+		if err != nil || a.Status != http.StatusOK {
+			t.Fatalf("REST read %d: %v %s", i, err, a)
+		}
+	}
+	for series, want := range map[string]float64{
+		`timeslots_cache_hits_total`: hits + 4,
+		`timeslots_graphql_operation_duration_seconds_count{operation="query RawCounted",outcome="ok"}`:    3,
+		`timeslots_graphql_root_field_duration_seconds_count{field="timeSlots"}`:                           3,
+		`timeslots_http_request_duration_seconds_count{method="POST",route="/graphql",status="200"}`:       5, // with the two mutations
+		`timeslots_http_request_duration_seconds_count{method="GET",route="/api/time-slots",status="200"}`: 3,
+	} {
+		if got := scrapeMetric(t, srv.URL, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}

@@ -29,7 +29,7 @@ import (
 func BenchmarkReadPageWithHolds(b *testing.B) {
 	for _, d := range dbtest.Dialects() {
 		b.Run(string(d), func(b *testing.B) {
-			client, mgr, db := benchApp(b, d)
+			client, mgr, db := benchApp(b, d, false)
 			ctx := context.Background()
 			from := time.Now().UTC().AddDate(0, 0, 1)
 			to := from.AddDate(0, 0, 5)

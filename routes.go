@@ -91,7 +91,7 @@ func (a *application) routes() (http.Handler, error) {
 		Slots: a.slots, Admin: gate,
 		Maintenance: maintenance(a.cfg, a.slots),
 		Performance: a.metrics,
-		Answers:     a.answers,
+		Answers:     a.answers, AnswerAliasBytes: answerAliasBytes(a.cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -105,6 +105,7 @@ func (a *application) routes() (http.Handler, error) {
 		Production: a.cfg.Production(), Introspection: a.cfg.Introspection,
 		MaxComplexity: a.cfg.MaxComplexity, MaxDepth: a.cfg.MaxDepth, MaxMutations: a.cfg.MaxMutations,
 		QueryCacheBytes: a.cfg.QueryCacheBytes, Webhooks: a.webhooks, Answers: a.answers,
+		AnswerAliasBytes: answerAliasBytes(a.cfg),
 	}
 	a.live = graph.NewLive(graph.LiveOptions{
 		Feed: a.feed, InitTimeout: a.cfg.WSInitTimeout, PingInterval: a.cfg.WSPingInterval,
@@ -153,6 +154,14 @@ func (a *application) routes() (http.Handler, error) {
 	h = httpx.ClientIPs(a.cfg.TrustedProxies)(h)
 	return h, nil
 }
+
+// answerAliasBytes is what each edge may remember of the requests whose
+// answers the read cache keeps (by their raw bytes, so that they are
+// answered again before they are parsed): a sixteenth of the cache's
+// budget. An alias is about 300 bytes and a 20-slot page about 5 KB, so
+// that holds an alias for about as many requests as the cache holds
+// pages.
+func answerAliasBytes(cfg *config.Config) int64 { return cfg.CacheMaxBytes / 16 }
 
 // readyz answers 200 when the database answers and no migration is
 // pending, and 503 once the server is shutting down. The primary alone

@@ -16,7 +16,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/vektah/gqlparser/v2/ast"
 
-	"timeslots/internal/auth"
 	"timeslots/internal/httpx"
 	"timeslots/internal/readcache"
 	"timeslots/internal/slots"
@@ -59,10 +58,16 @@ var cachedFields = map[string][]string{
 // change to a slot drops it, and the earliest SlotPage.Changes of its
 // pages bounds its life. A miss is read on the primary, never on a read
 // replica that may lag behind the changes the cache has heard of.
+//
+// With aliases, it also remembers each kept or found answer's key by the
+// request's raw bytes, for rawAnswers, and the recorders' record of the
+// operation, which rawAnswers then records for the answers it serves.
 type answers struct {
-	cache *readcache.Cache
-	es    *executableSchema
-	query *pageType
+	cache     *readcache.Cache
+	es        *executableSchema
+	query     *pageType
+	aliases   *readcache.Aliases[rawAlias]
+	recorders []OperationRecorder
 }
 
 var (
@@ -76,17 +81,19 @@ func (answers) Validate(graphql.ExecutableSchema) error { return nil }
 // useAnswers installs the answer cache on srv when there is one and the
 // schema marks none of cachedFields with a directive or gives one an
 // argument (but timeSlots); otherwise every operation is answered afresh,
-// and the first one logs why.
-func useAnswers(srv *handler.Server, es graphql.ExecutableSchema, cache *readcache.Cache) {
-	if cache == nil {
-		return
+// and the first one logs why. It answers whether it installed it.
+func useAnswers(srv *handler.Server, es graphql.ExecutableSchema, a answers) bool {
+	if a.cache == nil {
+		return false
 	}
 	query, err := planAnswers(es.Schema())
 	if err != nil {
 		srv.Use(slotPagesOff{reason: fmt.Errorf("the answer cache is off: %w", err), logged: &atomic.Bool{}})
-		return
+		return false
 	}
-	srv.Use(answers{cache: cache, es: es.(*executableSchema), query: query})
+	a.es, a.query = es.(*executableSchema), query
+	srv.Use(a)
+	return true
 }
 
 // planAnswers answers the cached fields of Query with the types of their
@@ -123,8 +130,11 @@ func (a answers) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 	if !ok {
 		return next(ctx)
 	}
-	if data, hit := a.cache.Get(key); hit {
-		return &graphql.Response{Data: data}
+	if !lookedUp(ctx, key) {
+		if data, hit := a.cache.Get(key); hit {
+			a.remember(ctx, oc, key)
+			return &graphql.Response{Data: data}
+		}
 	}
 	// The answer is read on the primary: a read replica may not have
 	// replayed a change whose event has already been handled, and an
@@ -136,6 +146,7 @@ func (a answers) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 		return resp
 	}
 	a.cache.Put(ticket, key, bytes.Clone(resp.Data), scopes, life.until())
+	a.remember(ctx, oc, key)
 	return resp
 }
 
@@ -195,14 +206,8 @@ func answerKey(ctx context.Context, oc *graphql.OperationContext) (string, bool)
 	if err != nil {
 		return "", false
 	}
-	class := "anonymous"
-	if httpx.Admin(ctx) == nil {
-		class = "admin"
-	} else if _, ok := auth.CustomerFrom(ctx); ok {
-		class = "customer"
-	}
 	h := sha256.New()
-	for _, part := range []string{oc.RawQuery, oc.Operation.Name, string(vars), class} {
+	for _, part := range []string{oc.RawQuery, oc.Operation.Name, string(vars), callerClass(ctx)} {
 		fmt.Fprintf(h, "%d:%s", len(part), part)
 	}
 	return string(h.Sum(nil)), true

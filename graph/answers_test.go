@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,11 +31,14 @@ func (c *manualClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); retur
 func (c *manualClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // cachedAPI is a GraphQL handler with an answer cache beside one without,
-// over the same manager, both behind the middleware the server uses.
+// over the same manager, both behind the middleware the server uses; and
+// a third with a cache of its own that also answers requests by their
+// raw bytes (rawAnswers), counting those it answers that way.
 type cachedAPI struct {
-	cached, plain http.Handler
-	cache         *readcache.Cache
-	m             *slots.Manager
+	cached, plain, raw http.Handler
+	cache, rawCache    *readcache.Cache
+	rawAnswered        *atomic.Int64
+	m                  *slots.Manager
 }
 
 func newCachedAPI(t *testing.T, m *slots.Manager, now func() time.Time) *cachedAPI {
@@ -52,7 +56,12 @@ func newCachedAPI(t *testing.T, m *slots.Manager, now func() time.Time) *cachedA
 	opt := graph.OptionsOf(cfg)
 	plain := edge(graph.NewHandler(opt, m))
 	opt.Answers = cache
-	return &cachedAPI{cached: edge(graph.NewHandler(opt, m)), plain: plain, cache: cache, m: m}
+	a := &cachedAPI{cached: edge(graph.NewHandler(opt, m)), plain: plain, cache: cache, m: m, rawAnswered: &atomic.Int64{}}
+	a.rawCache = readcache.New(readcache.Options{MaxBytes: 8 << 20, MaxAge: time.Hour, Now: now})
+	opt.Answers, opt.AnswerAliasBytes = a.rawCache, 1<<20
+	graph.CountRawAnswers(&opt, a.rawAnswered)
+	a.raw = edge(graph.NewHandler(opt, m))
+	return a
 }
 
 // gqlRequest is one GraphQL request, by POST or GET, with headers.
@@ -175,6 +184,32 @@ func TestCachedAnswersAreThePlainAnswersBytes(t *testing.T) {
 				if tc.cached && (ps != http.StatusOK || strings.Contains(pb, `"errors"`)) {
 					t.Fatalf("HTTP %d: %s", ps, pb)
 				}
+				// By the raw bytes: the first answer is kept, the second
+				// answered before gqlgen reads the request; once the cache
+				// lost it, a request is answered the plain way (one miss)
+				// and kept again.
+				for round := range 4 {
+					if round == 2 {
+						a.rawCache.Purge()
+					}
+					before, raw := a.rawCache.Stats(), a.rawAnswered.Load()
+					sqlLog.Reset()
+					rs, rh, rb := tc.req.send(a.raw)
+					if rs != ps || rb != pb || fmt.Sprint(rh) != fmt.Sprint(ph) {
+						t.Fatalf("raw round %d: HTTP %d %v\n%s\nplain HTTP %d %v\n%s", round, rs, rh, rb, ps, ph, pb)
+					}
+					after, stmts := a.rawCache.Stats(), sqlLog.Reset()
+					wantHit := tc.cached && (round == 1 || round == 3)
+					if got := a.rawAnswered.Load() - raw; (got == 1) != wantHit || int64(after.Hits-before.Hits) != got {
+						t.Fatalf("raw round %d: %d raw answers, %d hits, want one of each: %v", round, got, after.Hits-before.Hits, wantHit)
+					}
+					if wantHit && len(stmts) > 0 {
+						t.Fatalf("a raw hit ran SQL: %v", stmts)
+					}
+					if tc.cached && !wantHit && after.Misses-before.Misses != 1 {
+						t.Fatalf("raw round %d: %d misses counted, want 1", round, after.Misses-before.Misses)
+					}
+				}
 			})
 		}
 	})
@@ -218,6 +253,38 @@ func TestACachedPageLeavesWhenItsFirstSlotStarts(t *testing.T) {
 		_, _, plain := req.send(a.plain)
 		if fresh != plain || fresh == first || strings.Contains(fresh, `"`+page.Data.TimeSlots.Nodes[0].ID+`"`) {
 			t.Fatalf("when the first slot starts: cached %s, plain %s, was %s", fresh, plain, first)
+		}
+	})
+}
+
+// TestRawAnswersAreKeptPerCallerClass: the same body from an anonymous
+// caller, an admin and a customer is three requests to the raw path, each
+// answered from the cache by its bytes only after its own class asked.
+func TestRawAnswersAreKeptPerCallerClass(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		m := slots.New(db)
+		allDayProviders(t, m, 1)
+		a := newCachedAPI(t, m, m.Now)
+		query := `{ timeSlots(first: 2) { nodes { id remaining } } }`
+		for i, class := range []map[string]string{
+			nil, nil,
+			{"Authorization": "Bearer an-admin-token-of-some-length"},
+			{customerHeader: "cust-1"}, {customerHeader: "cust-2"},
+			{"Authorization": "Bearer an-admin-token-of-some-length"}, nil,
+		} {
+			raw, misses := a.rawAnswered.Load(), a.rawCache.Stats().Misses
+			code, _, body := gqlRequest{query: query, headers: class}.send(a.raw)
+			if code != http.StatusOK || !strings.Contains(body, `"remaining"`) {
+				t.Fatalf("request %d: HTTP %d %s", i, code, body)
+			}
+			first := i == 0 || i == 2 || i == 3 // of its class
+			if got := a.rawAnswered.Load() - raw; (got == 0) != first {
+				t.Fatalf("request %d: %d raw answers, want one unless first of its class", i, got)
+			}
+			if got := a.rawCache.Stats().Misses - misses; (got == 1) != first {
+				t.Fatalf("request %d: %d misses, want one if first of its class", i, got)
+			}
 		}
 	})
 }

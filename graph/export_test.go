@@ -30,6 +30,10 @@ func NewHandlerCountingSlotPages(cfg *config.Config, m *slots.Manager, count *at
 	return newHandler(OptionsOf(cfg), m, &slotPages{answered: count}, extensions...)
 }
 
+// CountRawAnswers has the handler built with opt count the requests the
+// raw path (rawAnswers) answered into n.
+func CountRawAnswers(opt *Options, n *atomic.Int64) { opt.rawAnswered = n }
+
 // OptionsOf maps a configuration onto Options as the server does, so the
 // tests configure the edge with the variables an operator sets.
 func OptionsOf(cfg *config.Config) Options {

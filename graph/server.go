@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -54,6 +55,13 @@ type Options struct {
 	// answers every operation afresh. The REST edge and the change feed
 	// share it.
 	Answers *readcache.Cache
+	// AnswerAliasBytes bounds what is remembered, by each request's raw
+	// bytes, of the requests whose answers Answers keeps, so that the same
+	// request sent again is answered before gqlgen reads it (rawAnswers);
+	// 0 remembers none, and every request is parsed.
+	AnswerAliasBytes int64
+	// rawAnswered counts the requests rawAnswers answered (tests).
+	rawAnswered *atomic.Int64
 	// Webhooks serves the webhook fields (nil: they answer UNAVAILABLE).
 	Webhooks *webhooks.Service
 }
@@ -105,26 +113,40 @@ func newHandler(opt Options, m *slots.Manager, pages *slotPages, extensions ...g
 	for _, ext := range extensions {
 		srv.Use(ext)
 	}
-	useAnswers(srv, es, opt.Answers)         // in front of slot pages and the executor
+	cached := answers{cache: opt.Answers, aliases: readcache.NewAliases[rawAlias](opt.AnswerAliasBytes)}
+	for _, ext := range extensions {
+		if r, ok := ext.(OperationRecorder); ok {
+			cached.recorders = append(cached.recorders, r)
+		}
+	}
+	cachedOn := useAnswers(srv, es, cached)  // in front of slot pages and the executor
 	useSlotPages(srv, es, pages, extensions) // innermost: the other extensions see its responses
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(recoverPanic)
 
-	return jsonBodiesOnly(loaders.Middleware(m)(srv))
+	h := jsonBodiesOnly(loaders.Middleware(m)(srv))
+	if !cachedOn || cached.aliases == nil {
+		return h
+	}
+	return &rawAnswers{cache: opt.Answers, aliases: cached.aliases, next: h, answered: opt.rawAnswered}
 }
 
 // noteOperation tells the request log the name of the operation that ran
 // (the one operationName chose, or the document's only one).
 func noteOperation(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if graphql.HasOperationContext(ctx) {
-		oc := graphql.GetOperationContext(ctx)
-		name := oc.OperationName
-		if oc.Operation != nil && oc.Operation.Name != "" {
-			name = oc.Operation.Name
-		}
-		httpx.NoteOperation(ctx, name)
+		httpx.NoteOperation(ctx, loggedName(graphql.GetOperationContext(ctx)))
 	}
 	return next(ctx)
+}
+
+// loggedName is the name of the operation that ran, for the request log:
+// the one operationName chose, or the document's only one.
+func loggedName(oc *graphql.OperationContext) string {
+	if oc.Operation != nil && oc.Operation.Name != "" {
+		return oc.Operation.Name
+	}
+	return oc.OperationName
 }
 
 // mutationsOnPrimary sends every read of a mutation's operation to the

@@ -282,17 +282,32 @@ func (g graphQLTimer) InterceptResponse(ctx context.Context, next graphql.Respon
 	if resp != nil && carriesInternalError(resp) {
 		g.m.internal.Inc()
 	}
-	name := RefusedOperation
-	if !refused {
-		name = operationName(oc)
-		// A refused operation's fields are not believed; one that ran
-		// passed validation, so its root fields are the schema's.
-		for _, field := range rootFields(oc) {
-			g.m.rootFields.WithLabelValues(field).Observe(took.Seconds())
-		}
+	if refused {
+		g.m.observeOperation(RefusedOperation, outcome, took)
+		return resp
+	}
+	// A refused operation's fields are not believed; one that ran passed
+	// validation, so its root fields are the schema's.
+	g.observe(operationName(oc), rootFields(oc), outcome, took)
+	return resp
+}
+
+// Recorder answers what InterceptResponse records for a successful
+// operation like oc's: the GraphQL edge's raw path answers operations the
+// extension never sees from the read cache, and records them with it
+// (graph.OperationRecorder).
+func (g graphQLTimer) Recorder(oc *graphql.OperationContext) func(took time.Duration) {
+	name, fields := operationName(oc), rootFields(oc)
+	return func(took time.Duration) { g.observe(name, fields, "ok", took) }
+}
+
+// observe records one operation that ran: its root fields' times and its
+// own.
+func (g graphQLTimer) observe(name string, fields []string, outcome string, took time.Duration) {
+	for _, field := range fields {
+		g.m.rootFields.WithLabelValues(field).Observe(took.Seconds())
 	}
 	g.m.observeOperation(name, outcome, took)
-	return resp
 }
 
 // carriesInternalError reports whether an answer carries an error the

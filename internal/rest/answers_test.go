@@ -47,15 +47,18 @@ func TestCachedPagesAreThePlainPagesBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		cache := readcache.New(readcache.Options{MaxBytes: 1 << 20, Now: m.Now})
-		mount := func(c *readcache.Cache) http.Handler {
+		mount := func(c *readcache.Cache, aliasBytes int64) http.Handler {
 			gate := httpx.NewAdminGate("")
-			api, err := rest.New(rest.Options{Slots: m, Admin: gate, Answers: c})
+			api, err := rest.New(rest.Options{Slots: m, Admin: gate, Answers: c, AnswerAliasBytes: aliasBytes})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return gate.Middleware(api)
 		}
-		cached, plain := mount(cache), mount(nil)
+		cached, plain := mount(cache, 0), mount(nil, 0)
+		// By the query string too (aliases), with a cache of its own.
+		rawCache := readcache.New(readcache.Options{MaxBytes: 1 << 20, Now: m.Now})
+		raw := mount(rawCache, 1<<16)
 		tomorrow := m.Now().AddDate(0, 0, 1).Format(time.DateOnly)
 		cursor := page.Cursor(2)
 		for _, tc := range []struct {
@@ -90,6 +93,23 @@ func TestCachedPagesAreThePlainPagesBytes(t *testing.T) {
 				hit := cache.Stats().Hits - hits
 				if want := tc.kept && (round == 1 || tc.query == fmt.Sprintf("?limit=5&providerId=%d", pid)); (hit == 1) != want {
 					t.Fatalf("%s round %d: %d hits, want a hit: %v", tc.query, round, hit, want)
+				}
+			}
+			// Kept, then found by its query string; once the cache lost it,
+			// answered afresh with one miss counted, and kept again.
+			for round := range 4 {
+				if round == 2 {
+					rawCache.Purge()
+				}
+				before := rawCache.Stats()
+				c := send(raw)
+				if c.Code != p.Code || c.Body.String() != p.Body.String() || fmt.Sprint(c.Header()) != fmt.Sprint(p.Header()) {
+					t.Fatalf("%s raw round %d: %d %v\n%s\nplain %d %v\n%s", tc.query, round, c.Code, c.Header(), c.Body, p.Code, p.Header(), p.Body)
+				}
+				after := rawCache.Stats()
+				wantHit := tc.kept && (round == 1 || round == 3 || tc.query == fmt.Sprintf("?limit=5&providerId=%d", pid) && round == 0)
+				if (after.Hits-before.Hits == 1) != wantHit || (tc.kept && !wantHit && after.Misses-before.Misses != 1) {
+					t.Fatalf("%s raw round %d: %d hits, %d misses; want a hit: %v", tc.query, round, after.Hits-before.Hits, after.Misses-before.Misses, wantHit)
 				}
 			}
 		}

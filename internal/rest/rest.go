@@ -51,6 +51,10 @@ type Options struct {
 	// Answers keeps the bodies of GET /api/time-slots pages, shared with
 	// GraphQL and emptied by the change feed; nil: none are kept.
 	Answers *readcache.Cache
+	// AnswerAliasBytes bounds the query strings remembered with the keys
+	// of their kept pages, so that a page asked again is found before its
+	// query is parsed; 0 remembers none.
+	AnswerAliasBytes int64
 }
 
 // handler holds the dependencies of the endpoints.
@@ -59,6 +63,7 @@ type handler struct {
 	maintenance MaintenanceReporter
 	performance PerformanceReporter
 	answers     *readcache.Cache
+	aliases     *readcache.Aliases[string] // query string → key of its page in answers
 }
 
 // endpoint is one path and the handlers of the methods it allows, in the
@@ -80,6 +85,9 @@ func New(c Options) (http.Handler, error) {
 		return nil, errors.New("rest: Slots and Admin are required")
 	}
 	h := &handler{slots: c.Slots, maintenance: c.Maintenance, performance: c.Performance, answers: c.Answers}
+	if c.Answers != nil {
+		h.aliases = readcache.NewAliases[string](c.AnswerAliasBytes)
+	}
 	endpoints := []endpoint{
 		{path: "/api/time-slots", methods: []method{{http.MethodGet, h.listSlots}}},
 		{path: AdminPrefix + "time-slots", admin: true, methods: []method{

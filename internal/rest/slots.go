@@ -43,19 +43,34 @@ func instant(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // listSlots serves GET /api/time-slots: one page of slots in (startTime, id)
 // order, the order GraphQL's timeSlots uses, from the same manager method.
+//
+// A page sent again with the same query string is looked up by it first
+// (the aliases remember, by query string, the key of each page kept or
+// found), before the query is parsed; the page's key is a function of the
+// query string, so that is the entry the parsed query would find.
 func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
-	q, err := parseListQuery(r.URL.RawQuery)
+	raw := r.URL.RawQuery
+	key, known := h.aliases.Get(raw)
+	if known {
+		if body, hit := h.answers.Get(key); hit {
+			httpx.WriteEncodedJSON(w, http.StatusOK, body)
+			return
+		}
+	}
+	q, err := parseListQuery(raw)
 	if err != nil {
 		httpx.WriteError(w, r, err)
 		return
 	}
 	ticket, cached := h.answers.Begin()
-	var key string
 	if cached {
 		key = q.key()
-		if body, hit := h.answers.Get(key); hit {
-			httpx.WriteEncodedJSON(w, http.StatusOK, body)
-			return
+		if !known { // else the lookup above missed already, and counted it
+			if body, hit := h.answers.Get(key); hit {
+				h.aliases.Set(raw, key, len(key))
+				httpx.WriteEncodedJSON(w, http.StatusOK, body)
+				return
+			}
 		}
 	}
 	ctx := r.Context()
@@ -95,6 +110,9 @@ func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
 	}
 	if scope, ok := q.scope(); ok {
 		h.answers.Put(ticket, key, body, []readcache.Scope{scope}, page.Changes)
+		if !known {
+			h.aliases.Set(raw, key, len(key))
+		}
 	}
 	httpx.WriteEncodedJSON(w, http.StatusOK, body)
 }
