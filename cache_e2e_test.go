@@ -173,17 +173,22 @@ func TestCachedAnswersMatchTheDatabaseAcrossReplicas(t *testing.T) {
 		vars  map[string]any
 	}
 	var reads []read
+	restReads := []string{"/api/time-slots?limit=50", "/api/time-slots?status=all&providerId=" + pids[0], "/api/time-slots?date=" + tomorrow + "&status=booked"}
 	for _, p := range pids {
 		reads = append(reads,
 			read{`query($p: ID!) { timeSlots(first: 30, filter: {providerId: $p}) { nodes { id remaining status } pageInfo { hasNextPage } } }`, map[string]any{"p": p}},
 			read{`query($p: ID!, $d: Date!) { timeSlots(first: 10, filter: {providerIds: [$p], date: $d, status: [AVAILABLE, BOOKED]}) { edges { cursor node { id bookedCount provider { id name } } } } }`, map[string]any{"p": p, "d": tomorrow}},
+			// Pages that end among the booked slots: a change beyond the
+			// row read past them leaves them (SlotPage.Within).
+			read{`query($p: ID!, $d: Date!) { timeSlots(first: 3, filter: {providerId: $p, startDate: $d}) { nodes { id remaining } pageInfo { hasNextPage endCursor } } }`, map[string]any{"p": p, "d": tomorrow}},
+			read{`query($p: ID!, $d: Date!) { timeSlots(last: 2, filter: {providerId: $p, startDate: $d, endDate: $d, status: [BOOKED]}) { nodes { id bookedCount } pageInfo { hasPreviousPage startCursor } } }`, map[string]any{"p": p, "d": tomorrow}},
 		)
+		restReads = append(restReads, "/api/time-slots?limit=2&startDate="+tomorrow+"&providerId="+p)
 	}
 	reads = append(reads,
 		read{`{ timeSlots(first: 50) { nodes { id providerId remaining } pageInfo { endCursor hasNextPage } } }`, nil},
 		read{`{ timeSlots(last: 20, filter: {status: [BOOKED]}) { nodes { id startTime } } }`, nil},
 	)
-	restReads := []string{"/api/time-slots?limit=50", "/api/time-slots?status=all&providerId=" + pids[0], "/api/time-slots?date=" + tomorrow + "&status=booked"}
 
 	// The slots to book: the first page of each provider.
 	var slotIDs []string

@@ -54,8 +54,9 @@ var cachedFields = map[string][]string{
 // its answer carries no error and no extension. The key is the query
 // text's SHA-256 with the operation name, the variables as JSON and the
 // caller's class (anonymous, customer, admin). Each timeSlots field gives
-// the answer a scope (its providers and range of start times) by which a
-// change to a slot drops it, and the earliest SlotPage.Changes of its
+// the answer a scope (its providers and range of start times; for an
+// operation of one page, only up to the row read past it, see
+// slots.SlotPage.Within) by which a change to a slot drops it, and the earliest SlotPage.Changes of its
 // pages bounds its life. A miss is read on the primary, never on a read
 // replica that may lag behind the changes the cache has heard of.
 //
@@ -145,6 +146,11 @@ func (a answers) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 		len(graphql.GetErrors(ctx)) > 0 || resp.Label != "" || resp.Path != nil || resp.HasNext != nil {
 		return resp
 	}
+	if page := life.onlyPage(); page != nil && len(scopes) == 1 {
+		// The one timeSlots field's page: a change beyond the row read
+		// past it cannot change it.
+		scopes[0].From, scopes[0].Before = page.Within(scopes[0].From, scopes[0].Before)
+	}
 	a.cache.Put(ticket, key, bytes.Clone(resp.Data), scopes, life.until())
 	a.remember(ctx, oc, key)
 	return resp
@@ -214,10 +220,12 @@ func answerKey(ctx context.Context, oc *graphql.OperationContext) (string, bool)
 }
 
 // pageLife collects, while an operation runs, the earliest instant at
-// which one of its slot pages may read differently by time alone.
+// which one of its slot pages may read differently by time alone, and
+// its pages.
 type pageLife struct {
 	mu    sync.Mutex
 	first time.Time
+	pages []*slots.SlotPage
 }
 
 type pageLifeKey struct{}
@@ -226,14 +234,28 @@ type pageLifeKey struct{}
 // kept, when page may change by time (slots.SlotPage.Changes).
 func notePage(ctx context.Context, page *slots.SlotPage) {
 	life, _ := ctx.Value(pageLifeKey{}).(*pageLife)
-	if life == nil || page.Changes.IsZero() {
+	if life == nil {
 		return
 	}
 	life.mu.Lock()
 	defer life.mu.Unlock()
+	life.pages = append(life.pages, page)
+	if page.Changes.IsZero() {
+		return
+	}
 	if life.first.IsZero() || page.Changes.Before(life.first) {
 		life.first = page.Changes
 	}
+}
+
+// onlyPage answers the operation's page when it read exactly one.
+func (l *pageLife) onlyPage() *slots.SlotPage {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pages) != 1 {
+		return nil
+	}
+	return l.pages[0]
 }
 
 func (l *pageLife) until() time.Time {

@@ -16,6 +16,7 @@ import (
 	"timeslots/internal/config"
 	"timeslots/internal/database"
 	"timeslots/internal/dbtest"
+	"timeslots/internal/feed"
 	"timeslots/internal/httpx"
 	"timeslots/internal/readcache"
 	"timeslots/internal/slots"
@@ -284,6 +285,45 @@ func TestRawAnswersAreKeptPerCallerClass(t *testing.T) {
 			}
 			if got := a.rawCache.Stats().Misses - misses; (got == 1) != first {
 				t.Fatalf("request %d: %d misses, want one if first of its class", i, got)
+			}
+		}
+	})
+}
+
+// TestAPageIsKeptThroughChangesBeyondIt: a kept page of a provider's first
+// two slots (the third read past it) stays kept when a later slot is
+// booked, and is dropped when the third or one of its own is; every read
+// is the plain answer.
+func TestAPageIsKeptThroughChangesBeyondIt(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		changes := feed.NewLocal()
+		m := slots.New(db, slots.WithFeed(changes))
+		ids := allDayProviders(t, m, 1)
+		a := newCachedAPI(t, m, m.Now)
+		defer a.rawCache.Follow(changes)()
+		page, err := m.ListSlots(t.Context(), slots.SlotFilter{ProviderID: &ids[0]}, slots.PageRequest{First: ptrTo(6)})
+		if err != nil || len(page.Slots) != 6 {
+			t.Fatalf("slots: %v", err)
+		}
+		req := gqlRequest{query: `query($p: ID!) { timeSlots(first: 2, filter: {providerId: $p, status: [AVAILABLE, BOOKED]}) { nodes { id remaining } pageInfo { hasNextPage } } }`,
+			vars: map[string]any{"p": fmt.Sprint(ids[0])}}
+		for i, tc := range []struct {
+			book int  // the index of the slot booked before the read
+			kept bool // the read is answered from the cache
+		}{{-1, false}, {-1, true}, {5, true}, {3, true}, {2, false}, {-1, true}, {0, false}, {4, true}} {
+			if tc.book >= 0 {
+				if _, _, err := m.Book(t.Context(), slots.BookInput{SlotID: page.Slots[tc.book].ID, Customer: fmt.Sprint("c", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hits := a.rawCache.Stats().Hits
+			_, _, got := req.send(a.raw)
+			if _, _, want := req.send(a.plain); got != want {
+				t.Fatalf("step %d: cached %s, plain %s", i, got, want)
+			}
+			if kept := a.rawCache.Stats().Hits > hits; kept != tc.kept {
+				t.Fatalf("step %d (booked slot %d): kept %v, want %v", i, tc.book, kept, tc.kept)
 			}
 		}
 	})

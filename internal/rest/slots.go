@@ -109,6 +109,7 @@ func (h *handler) listSlots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if scope, ok := q.scope(); ok {
+		scope.From, scope.Before = page.Within(scope.From, scope.Before)
 		h.answers.Put(ticket, key, body, []readcache.Scope{scope}, page.Changes)
 		if !known {
 			h.aliases.Set(raw, key, len(key))

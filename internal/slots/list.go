@@ -106,6 +106,36 @@ type SlotPage struct {
 	// cache entry) is the answer of any later read until then, unless a
 	// slot changes.
 	Changes time.Time
+
+	// reach is the start of the row read past the page (the probe that
+	// tells another page follows in the direction it was read), when one
+	// was read; backward tells that direction. See Within.
+	reach    *time.Time
+	backward bool
+}
+
+// Within narrows [from, before), the start times a page's filter lists
+// (SlotFilter.StartRange), to those a change must touch to change this
+// page. When a row past the page was read, a slot ordered beyond that row
+// changes nothing in it: the rows up to it stay the same rows, and it
+// still tells that another page follows. So a forward page depends only
+// on the slots starting no later than that row, a backward one only on
+// those starting no earlier; slots starting at the same instant are
+// counted in, whatever their ids. A page read to the end of its range
+// depends on all of it.
+func (p *SlotPage) Within(from, before *time.Time) (*time.Time, *time.Time) {
+	switch {
+	case p.reach == nil:
+	case p.backward:
+		if from == nil || p.reach.After(*from) {
+			from = p.reach
+		}
+	default:
+		if end := p.reach.Add(time.Nanosecond); before == nil || end.Before(*before) {
+			before = &end
+		}
+	}
+	return from, before
 }
 
 // Cursor answers the cursor of the i-th slot of the page.
@@ -248,7 +278,11 @@ func (m *Manager) ListSlots(ctx context.Context, f SlotFilter, req PageRequest) 
 	if err != nil {
 		return nil, dbError("list slots", err)
 	}
-	out := &SlotPage{Changes: changesByTime(rows, c)}
+	out := &SlotPage{Changes: changesByTime(rows, c), backward: pg.backward}
+	if len(rows) > pg.limit {
+		reach := rows[pg.limit].StartTime
+		out.reach = &reach
+	}
 	out.Slots, out.HasNextPage, out.HasPreviousPage = finishPage(rows, pg, key != nil)
 	return out, nil
 }
