@@ -217,6 +217,11 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, sta
 // openFeed answers the change feed of db: on PostgreSQL one whose
 // listener hears the other replicas' changes, on SQLite an in-process one
 // (one process owns the file).
+// holdSweepInterval is how often each replica looks for holds that
+// expired (slots.Manager.SweepExpiredHolds): EXPIRED reaches subscribers
+// within about this long of an expiry whichever replica is running.
+const holdSweepInterval = 5 * time.Second
+
 func openFeed(ctx context.Context, cfg *config.Config, db *database.DB, logger *slog.Logger) (*feed.Feed, error) {
 	if db.Dialect != database.Postgres {
 		return feed.NewLocal(), nil
@@ -367,6 +372,18 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Every replica sweeps for holds that expired, so that EXPIRED is
+	// published (once, by whichever replica recounts the slot first) even
+	// when the replica that took a hold, whose timer would have, is gone.
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		mgr.SweepExpiredHolds(sweepCtx, holdSweepInterval, func(err error) {
+			logger.Warn("hold expiry sweep failed", slog.String("error", err.Error()))
+		})
+	}()
+	defer func() { stopSweep(); <-swept }() // before the pool closes
 	if app.jobs != nil {
 		app.jobs.Start()
 	}

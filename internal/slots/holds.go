@@ -367,11 +367,11 @@ const (
 // noticeExpiry has the slot of hold h recounted when h expires, if the
 // manager publishes a feed: the seat came free by time alone, which no
 // statement told subscribers, and the recount (a change with a version of
-// its own) publishes EXPIRED. It is a timer of this process, so the event
-// is lost with the process, and a claim refused by expired holds (or the
-// next expiry's timer) recounts them anyway; nothing depends on it for
-// correctness, since every read counts holds by time: subscribers and
-// caches only learn sooner.
+// its own) publishes EXPIRED. It is a timer of this process, so every
+// replica's SweepExpiredHolds notices the expiry too, for when this
+// process is gone, and a claim refused by expired holds recounts them
+// anyway; nothing depends on it for correctness, since every read counts
+// holds by time: subscribers and caches only learn sooner.
 func (m *Manager) noticeExpiry(h *models.Hold) {
 	if m.feed == nil {
 		return
@@ -384,6 +384,61 @@ func (m *Manager) noticeExpiry(h *models.Hold) {
 			_ = m.recounted(ctx, slotID, now)
 		}
 	})
+}
+
+// NoticeExpiredHolds recounts the slots with a hold still marked held
+// that expired after since and by now, and publishes EXPIRED for each
+// slot it recounted; it answers how many. Every replica may run it over
+// the same span (SweepExpiredHolds): the recount is conditional on the
+// slot's summary still counting an expired hold and takes the slot's
+// lock, so of any number of replicas exactly one recounts a slot and
+// publishes its event, the replica whose expiry timer fired included.
+// It exists because that timer (noticeExpiry) is lost with the process
+// that took the hold.
+func (m *Manager) NoticeExpiredHolds(ctx context.Context, since time.Time) (int, error) {
+	now := m.Now()
+	n := 0
+	for after := int64(0); ; {
+		ids, err := m.store.expiredHoldSlots(ctx, since, now, after, cleanupBatch)
+		if err != nil {
+			return n, dbError("find expired holds", err)
+		}
+		for _, id := range ids {
+			after = id
+			switch err := m.recounted(ctx, id, now); {
+			case errors.Is(err, errRecounted):
+				n++
+			case err != nil:
+				return n, dbError("recount holds", err)
+			}
+		}
+		if len(ids) < cleanupBatch {
+			return n, nil
+		}
+	}
+}
+
+// SweepExpiredHolds runs NoticeExpiredHolds every interval until ctx ends,
+// each time over the holds that expired since the sweep before it (and a
+// margin of one interval, for a sweep that ran late), so that EXPIRED is
+// published within about interval of a hold's expiry even when the replica
+// that took it is gone. Errors are answered to report, which may be nil.
+func (m *Manager) SweepExpiredHolds(ctx context.Context, interval time.Duration, report func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	since := m.Now().Add(-HoldRetention) // what expired while no replica ran
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := m.Now()
+		if _, err := m.NoticeExpiredHolds(ctx, since); err != nil && report != nil && ctx.Err() == nil {
+			report(err)
+		}
+		since = now.Add(-interval)
+	}
 }
 
 // HoldRetention is how long a hold is kept after it expired or ended, so

@@ -101,6 +101,11 @@ func (s *pgStore) recountHolds(ctx context.Context, id int64, now time.Time) (*m
 	return recounted, err
 }
 
+func (s *pgStore) expiredHoldSlots(ctx context.Context, since, now time.Time, after int64, limit int) ([]int64, error) {
+	return pgRows(ctx, s.primary, limit, pgValue[int64], `SELECT DISTINCT slot_id FROM slot_holds
+		WHERE status = 'held' AND expires_at > $1 AND expires_at <= $2 AND slot_id > $3 ORDER BY slot_id LIMIT $4`, since, now, after, limit)
+}
+
 func (s *pgStore) hold(ctx context.Context, ref string) (*models.Hold, error) {
 	return pgRow(ctx, s.primary, scanHold, "SELECT "+pgHoldColumns+" FROM slot_holds WHERE reference = $1", ref)
 }

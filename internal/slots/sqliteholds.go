@@ -74,6 +74,14 @@ func (s *sqliteStore) recountHolds(ctx context.Context, id int64, now time.Time)
 	return recounted, err
 }
 
+func (s *sqliteStore) expiredHoldSlots(ctx context.Context, since, now time.Time, after int64, limit int) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&models.Hold{}).Distinct("slot_id").
+		Where("status = ? AND expires_at > ? AND expires_at <= ? AND slot_id > ?", models.HoldHeld, since, now, after).
+		Order("slot_id").Limit(limit).Pluck("slot_id", &ids).Error
+	return ids, err
+}
+
 func (s *sqliteStore) hold(ctx context.Context, ref string) (*models.Hold, error) {
 	return sqliteTake[models.Hold](s.db.WithContext(ctx).Where("reference = ?", ref))
 }

@@ -68,6 +68,10 @@ type store interface {
 	// answers the slot as rewritten, or nil when there was nothing to
 	// rewrite.
 	recountHolds(ctx context.Context, id int64, now time.Time) (*models.TimeSlot, error)
+	// expiredHoldSlots answers, in id order after slot after, up to limit
+	// slots with a hold still held whose expiry is in (since, now]: the
+	// slots whose summaries may count a hold that time has ended.
+	expiredHoldSlots(ctx context.Context, since, now time.Time, after int64, limit int) ([]int64, error)
 	// hold answers the hold with reference ref.
 	hold(ctx context.Context, ref string) (*models.Hold, error)
 	// holdByKey answers the hold made with idempotency key key by owner
