@@ -107,9 +107,15 @@ func (a *application) routes() (http.Handler, error) {
 		QueryCacheBytes: a.cfg.QueryCacheBytes, Webhooks: a.webhooks, Answers: a.answers,
 		AnswerAliasBytes: answerAliasBytes(a.cfg),
 	}
+	// A connection may open all its subscriptions at once, then
+	// WS_SUBSCRIBE_RPS a second.
+	subscribes, err := ratelimit.NewCounter(a.cfg.WSSubscribeRPS, a.cfg.MaxSubscriptions)
+	if err != nil {
+		return nil, err
+	}
 	a.live = graph.NewLive(graph.LiveOptions{
 		Feed: a.feed, InitTimeout: a.cfg.WSInitTimeout, PingInterval: a.cfg.WSPingInterval,
-		MaxConnections: a.cfg.MaxWSConnections, MaxSubscriptions: a.cfg.MaxSubscriptions,
+		MaxConnections: a.cfg.MaxWSConnections, MaxSubscriptions: a.cfg.MaxSubscriptions, Subscribes: subscribes,
 		Buffer: a.cfg.SubscriptionBuffer, MaxMessageBytes: a.cfg.MaxBodyBytes, Origins: a.cfg.CORSOrigins,
 		Authorize: gate.Authorize, Observer: a.metrics.Live(), Logger: a.logger,
 	})

@@ -11,6 +11,7 @@ import (
 
 	"timeslots/internal/config"
 	"timeslots/internal/feed"
+	"timeslots/internal/ratelimit"
 	"timeslots/internal/slots"
 )
 
@@ -46,9 +47,13 @@ func OptionsOf(cfg *config.Config) Options {
 
 // LiveOptionsOf maps a configuration onto LiveOptions as the server does.
 func LiveOptionsOf(cfg *config.Config, f *feed.Feed, authorize func(*http.Request, string) (context.Context, error)) LiveOptions {
+	subscribes, err := ratelimit.NewCounter(cfg.WSSubscribeRPS, cfg.MaxSubscriptions)
+	if err != nil {
+		panic(err)
+	}
 	return LiveOptions{
 		Feed: f, InitTimeout: cfg.WSInitTimeout, PingInterval: cfg.WSPingInterval,
-		MaxConnections: cfg.MaxWSConnections, MaxSubscriptions: cfg.MaxSubscriptions,
+		MaxConnections: cfg.MaxWSConnections, MaxSubscriptions: cfg.MaxSubscriptions, Subscribes: subscribes,
 		Buffer: cfg.SubscriptionBuffer, MaxMessageBytes: cfg.MaxBodyBytes, Origins: cfg.CORSOrigins,
 		Authorize: authorize,
 	}

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -18,6 +20,7 @@ import (
 	"timeslots/internal/apperr"
 	"timeslots/internal/feed"
 	"timeslots/internal/httpx"
+	"timeslots/internal/ratelimit"
 )
 
 // LiveOptions are what the websocket side of the GraphQL edge is told by
@@ -35,6 +38,10 @@ type LiveOptions struct {
 	// MaxSubscriptions the subscriptions of one connection.
 	MaxConnections   int
 	MaxSubscriptions int
+	// Subscribes counts each connection's subscribe messages
+	// (WS_SUBSCRIBE_RPS): past its limit a subscribe is answered with a
+	// RATE_LIMITED error, before it is parsed or run. Nil: no limit.
+	Subscribes *ratelimit.Counter
 	// Buffer is how many events one subscription may have waiting before
 	// it is ended with SUBSCRIPTION_OVERFLOW.
 	Buffer int
@@ -80,6 +87,7 @@ type Live struct {
 	mu     sync.Mutex
 	conns  map[*liveConn]struct{}
 	closed bool
+	opened atomic.Uint64 // names each connection for Subscribes
 }
 
 // NewLive builds the websocket side; pass it in Options.Live.
@@ -191,7 +199,7 @@ func (t wsTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		refuse(http.StatusForbidden, apperr.Forbidden, "this Origin may not open websockets here (CORS_ORIGINS)")
 		return
 	}
-	c := &liveConn{l: t.l, active: map[string]bool{}}
+	c := &liveConn{l: t.l, active: map[string]bool{}, key: strconv.FormatUint(t.l.opened.Add(1), 36)}
 	if err := t.l.admit(c); err != nil {
 		refuse(http.StatusServiceUnavailable, apperr.ErrorCode(err), apperr.ErrorMessage(err))
 		return

@@ -323,7 +323,9 @@ func TestSubscriptionsAreHeldToTheProtocol(t *testing.T) {
 
 func TestSubscriptionRefusalsAreCoded(t *testing.T) {
 	t.Parallel()
-	a := newLiveAPI(t, map[string]string{"GRAPHQL_MAX_DEPTH": "3", "MAX_SUBSCRIPTIONS_PER_CONNECTION": "2"})
+	// Without the rate of subscribe messages (below), which this many
+	// subscribes would spend.
+	a := newLiveAPI(t, map[string]string{"GRAPHQL_MAX_DEPTH": "3", "MAX_SUBSCRIPTIONS_PER_CONNECTION": "2", "WS_SUBSCRIBE_RPS": "0"})
 	c := a.dial(t, nil)
 	p := fmt.Sprint(a.providers[0])
 	many := make([]string, graph.MaxSubscriptionProviders+1)
@@ -464,6 +466,69 @@ func TestWebsocketUpgradesAreChecked(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	refused("no subprotocol", resp, fmt.Errorf("refused"), http.StatusBadRequest, "BAD_USER_INPUT")
+}
+
+// A connection that sends subscribe messages faster than WS_SUBSCRIBE_RPS
+// (after a burst of MAX_SUBSCRIPTIONS_PER_CONNECTION) gets each refused
+// with RATE_LIMITED before it runs, however many it sends; its running
+// subscriptions go on, and other connections have their own budget.
+func TestSubscribeMessagesAreRateLimitedPerConnection(t *testing.T) {
+	t.Parallel()
+	// Three subscribes, then one every 1000 s: no test waits for that.
+	a := newLiveAPI(t, map[string]string{"MAX_SUBSCRIPTIONS_PER_CONNECTION": "3", "WS_SUBSCRIBE_RPS": "0.003"})
+	c := a.dial(t, nil)
+	q := fmt.Sprintf(`subscription { slotsChanged(filter: {providerId: %d}) { kind } }`, a.providers[0])
+	subscribe := func(id string) {
+		t.Helper()
+		if err := c.Subscribe(t.Context(), id, q, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	subscribe("a")
+	subscribe("b")
+	waitSubscribers(t, a.feed, 2)
+	if err := c.Send(t.Context(), "complete", "a", nil); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := next(t, c); err != nil || m.Type != "complete" || m.ID != "a" {
+		t.Fatalf("after complete: %+v %v", m, err)
+	}
+	subscribe("a") // the third of the burst
+	waitSubscribers(t, a.feed, 2)
+	// Room for a third subscription, but no budget: refused, and so is
+	// every one of a flood.
+	const flood = 200
+	for i := range flood {
+		subscribe(fmt.Sprint("f", i))
+	}
+	for i := range flood {
+		code, msg := nextError(t, c, fmt.Sprint("f", i))
+		if code != "RATE_LIMITED" || !strings.Contains(msg, "WS_SUBSCRIBE_RPS") || !strings.Contains(msg, "retry in") {
+			t.Fatalf("subscribe %d of the flood: %s %q, want RATE_LIMITED naming WS_SUBSCRIBE_RPS", i, code, msg)
+		}
+	}
+	if n := a.feed.Subscribers(); n != 2 {
+		t.Fatalf("%d subscriptions after the flood, want the 2 running", n)
+	}
+	// The running subscriptions still deliver.
+	a.feed.Publish(feed.Event{Kind: feed.Refetch})
+	got := map[string]bool{}
+	for range 2 {
+		m, err := next(t, c)
+		if err != nil || m.Type != "next" {
+			t.Fatalf("%+v %v", m, err)
+		}
+		got[m.ID] = true
+	}
+	if !got["a"] || !got["b"] {
+		t.Fatalf("REFETCH reached %v", got)
+	}
+	// Another connection has its own budget.
+	other := a.dial(t, nil)
+	if err := other.Subscribe(t.Context(), "1", q, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, a.feed, 3)
 }
 
 func TestInitPayloadTokensAreTheAdminGates(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"timeslots/internal/apperr"
+	"timeslots/internal/httpx"
 )
 
 // liveConnGQLGen is the gqlgen release whose websocket transport liveConn
@@ -38,10 +39,12 @@ const wsWriteTimeout = 10 * time.Second
 // within InitTimeout (4408), nothing but ping and pong before it (4401),
 // one connection_init (4429), well-formed messages (4400), one
 // subscription per id (4409); and it answers a subscribe past
-// MaxSubscriptions with a coded error message.
+// MaxSubscriptions, or past the connection's Subscribes limit, with a
+// coded error message.
 type liveConn struct {
 	l    *Live
 	conn *coderws.Conn
+	key  string // names the connection in LiveOptions.Subscribes
 
 	mu          sync.Mutex
 	initialised bool            // connection_init has been read
@@ -162,6 +165,10 @@ func (c *liveConn) check(data []byte) (pass bool, err error) {
 		}
 		if c.active[m.ID] {
 			return false, c.closeLocked(closeSubscriberExists, closeReason("Subscriber for "+m.ID+" already exists"))
+		}
+		if ok, wait := c.l.opt.Subscribes.Allow(c.key); !ok {
+			return false, &subscribeRefusal{id: m.ID, err: apperr.E(apperr.RateLimited,
+				"this connection sends subscribe messages faster than WS_SUBSCRIBE_RPS allows: retry in %d s", httpx.RetryAfterSeconds(wait))}
 		}
 		if n := len(c.active); n >= c.l.opt.MaxSubscriptions {
 			return false, &subscribeRefusal{id: m.ID, err: apperr.E(apperr.RateLimited,

@@ -94,10 +94,13 @@ type Config struct {
 	// connections the server keeps open, how many subscriptions one
 	// connection may run, and how many events a subscription may have
 	// waiting before it is ended as too slow.
-	WSInitTimeout      time.Duration
-	WSPingInterval     time.Duration
-	MaxWSConnections   int
-	MaxSubscriptions   int
+	WSInitTimeout    time.Duration
+	WSPingInterval   time.Duration
+	MaxWSConnections int
+	MaxSubscriptions int
+	// WSSubscribeRPS bounds the subscribe messages of one connection: a
+	// second's worth on average, MaxSubscriptions at once (0: no limit).
+	WSSubscribeRPS     float64
 	SubscriptionBuffer int
 	// CacheMaxBytes bounds the answers of public slot reads kept for when
 	// they are asked again (0: the read cache is off); CacheMaxAge bounds
@@ -202,6 +205,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.WSPingInterval = r.durationRange("WS_PING_INTERVAL", 20*time.Second, 100*time.Millisecond, 10*time.Minute)
 	c.MaxWSConnections = r.intRange("MAX_WS_CONNECTIONS", 10_000, 1, 1_000_000)
 	c.MaxSubscriptions = r.intRange("MAX_SUBSCRIPTIONS_PER_CONNECTION", 20, 1, 1000)
+	c.WSSubscribeRPS = r.float("WS_SUBSCRIBE_RPS", 5, 0, 1000)
 	c.SubscriptionBuffer = r.intRange("SUBSCRIPTION_BUFFER", 256, 1, 100_000)
 	c.CacheMaxBytes = int64(r.intRange("CACHE_MAX_BYTES", 16<<20, 0, 1<<34))
 	c.CacheMaxAge = r.durationRange("CACHE_MAX_AGE", time.Minute, time.Second, time.Hour)

@@ -63,6 +63,7 @@ func TestEveryVariable(t *testing.T) {
 		{"ADMIN_TOKEN", func(c *config.Config) any { return c.AdminToken }, "", "0123456789abcdef", "0123456789abcdef", []string{"short-token"}},
 		{"ADMIN_SESSION_TTL", func(c *config.Config) any { return c.AdminSessionTTL }, 8 * time.Hour, "30m", 30 * time.Minute, []string{"30s", "8d", "soon"}},
 		{"RATE_LIMIT_RPS", func(c *config.Config) any { return c.RateLimitRPS }, 50.0, "0.5", 0.5, []string{"-1", "fast", "2e6"}},
+		{"WS_SUBSCRIBE_RPS", func(c *config.Config) any { return c.WSSubscribeRPS }, 5.0, "0", 0.0, []string{"-1", "often", "1001"}},
 		{"RATE_LIMIT_BURST", func(c *config.Config) any { return c.RateLimitBurst }, 100, "0", 0, []string{"-1", "1.5"}},
 		{"REDIS_URL", func(c *config.Config) any { return c.RedisURL }, "", "redis://127.0.0.1:6379/2", "redis://127.0.0.1:6379/2", []string{"http://127.0.0.1:6379", "127.0.0.1:6379", "redis://%zz"}},
 		{"REDIS_PREFIX", func(c *config.Config) any { return c.RedisPrefix }, "timeslots:ratelimit", "blue:rl", "blue:rl", nil},

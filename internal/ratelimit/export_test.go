@@ -8,3 +8,6 @@ func WithBreaker(opt Options, failures uint32, open time.Duration) Options {
 	opt.breakerFailures, opt.breakerOpen = failures, open
 	return opt
 }
+
+// SetClock has c read the time from now.
+func SetClock(c *Counter, now func() time.Time) { c.now = now }
