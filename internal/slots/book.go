@@ -127,7 +127,7 @@ func wait(ctx context.Context, d time.Duration) error {
 // booking already made with the idempotency key, or the precise reason.
 func (m *Manager) bookOnce(ctx context.Context, in BookInput, ref string) (*models.Booking, *models.TimeSlot, error) {
 	now := m.Now()
-	b, s, refused := m.store.bookSeat(ctx, in, ref, now, m.eventHook(BookingCreated, nil, now))
+	b, s, refused := m.store.bookSeat(ctx, in, ref, now, m.createdEvent(in, ref, now))
 	switch {
 	case refused == nil:
 		m.publish(slotEvent(feed.Booked, s))

@@ -52,6 +52,23 @@ type Outbox interface {
 	Enqueue(ctx context.Context, tx *sql.Tx, e Event) error
 }
 
+// StatementOutbox is an Outbox that can also record a booking.created
+// event inside the booking's own statement on PostgreSQL, so that with the
+// outbox a booking stays one statement, one round trip and one implicit
+// transaction, as it is without; the record still commits or fails with
+// the booking. Other changes, and every change on SQLite, go through
+// Enqueue.
+type StatementOutbox interface {
+	Outbox
+	// BookedSQL answers a data-modifying statement for the booking's WITH
+	// clause that records e, whose booking id and slot the statement
+	// makes itself: it reads them from the CTEs claimed (the slot as
+	// claimed: id, provider_id, start_time, end_time, capacity,
+	// booked_count) and booked (id). Its parameters are args, numbered
+	// from $first. ok is false when there is nothing to record.
+	BookedSQL(first int, e Event) (query string, args []any, ok bool, err error)
+}
+
 // WithOutbox has the manager hand each booking event to o, in the
 // transaction of its change.
 func WithOutbox(o Outbox) Option { return func(m *Manager) { m.outbox = o } }
@@ -94,6 +111,29 @@ func (m *Manager) eventHook(kind EventKind, b *models.Booking, now time.Time) tx
 		}
 		return m.outbox.Enqueue(ctx, tx, e)
 	}
+}
+
+// bookEvent is how a booking records its booking.created event: hook,
+// in the booking's transaction, or inline, inside the booking's own
+// statement (StatementOutbox) on PostgreSQL. Both nil: no event.
+type bookEvent struct {
+	hook   txHook
+	inline func(first int) (query string, args []any, ok bool, err error)
+}
+
+// createdEvent answers how the booking of in with reference ref at now
+// records its booking.created event.
+func (m *Manager) createdEvent(in BookInput, ref string, now time.Time) bookEvent {
+	hook := m.eventHook(BookingCreated, nil, now)
+	so, ok := m.outbox.(StatementOutbox)
+	if hook == nil || !ok {
+		return bookEvent{hook: hook}
+	}
+	return bookEvent{hook: hook, inline: func(first int) (string, []any, bool, error) {
+		// The statement fills in the booking's id and its slot.
+		b := newBooking(&models.TimeSlot{ID: in.SlotID}, in, ref, now, 0)
+		return so.BookedSQL(first, Event{Kind: BookingCreated, At: now, Booking: *b})
+	}}
 }
 
 // gormTx answers the database/sql transaction behind tx, a GORM handle

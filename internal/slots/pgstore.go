@@ -527,12 +527,24 @@ var bookStatement = strings.Join(strings.Fields(`WITH claimed AS (`+pgClaimSeat+
 )
 SELECT claimed.*, booked.id FROM claimed, booked`), " ")
 
-func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error) {
+func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, ev bookEvent) (*models.Booking, *models.TimeSlot, error) {
 	var slot models.TimeSlot
 	var bookingID int64
+	query, args := bookStatement, []any{now, in.SlotID, in.Customer,
+		string(models.BookingConfirmed), optional(in.IdempotencyKey), ref, optional(in.CustomerID)}
+	hook := ev.hook
+	if ev.inline != nil {
+		recordSQL, recordArgs, ok, err := ev.inline(len(args) + 1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			// The event is recorded by the statement itself.
+			query, args, hook = bookRecordingStatement(recordSQL), append(args, recordArgs...), nil
+		}
+	}
 	book := func(q pgQuerier) error {
-		return scanSlotAnd(q.QueryRow(ctx, bookStatement, now, in.SlotID, in.Customer,
-			string(models.BookingConfirmed), optional(in.IdempotencyKey), ref, optional(in.CustomerID)), &slot, &slot.Version, &bookingID)
+		return scanSlotAnd(q.QueryRow(ctx, query, args...), &slot, &slot.Version, &bookingID)
 	}
 	var err error
 	var booking *models.Booking
@@ -560,6 +572,15 @@ func (s *pgStore) bookSeat(ctx context.Context, in BookInput, ref string, now ti
 		return nil, nil, errNotClaimed
 	}
 	return nil, nil, uniqueRefusal(err)
+}
+
+// bookRecordingStatement is bookStatement with record, a StatementOutbox's
+// data-modifying statement, in its WITH clause: PostgreSQL runs it
+// whether or not the final SELECT reads it, in the same implicit
+// transaction, and it writes nothing when no seat was claimed.
+func bookRecordingStatement(record string) string {
+	return strings.Replace(bookStatement, ") SELECT claimed.*, booked.id FROM",
+		"), recorded AS ("+strings.Join(strings.Fields(record), " ")+") SELECT claimed.*, booked.id FROM", 1)
 }
 
 // uniqueRefusal answers what a booking write's failure err means to the

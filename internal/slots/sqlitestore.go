@@ -305,8 +305,9 @@ func (s *sqliteStore) countSlots(ctx context.Context, c slotConds) (int64, error
 
 // bookSeat reads the slot's conditions and claims the seat in one
 // transaction, which holds the write lock throughout, so nothing changes
-// between the two; the claim is still the conditional UPDATE.
-func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error) {
+// between the two; the claim is still the conditional UPDATE. Its event
+// is always ev's hook: SQLite has no round trips to save.
+func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, ev bookEvent) (*models.Booking, *models.TimeSlot, error) {
 	var booking *models.Booking
 	var slot *models.TimeSlot
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -318,7 +319,7 @@ func (s *sqliteStore) bookSeat(ctx context.Context, in BookInput, ref string, no
 		if err := tx.Create(booking).Error; err != nil {
 			return uniqueRefusal(err)
 		}
-		return hook.runGORM(ctx, tx, txChange{booking: booking, slot: slot})
+		return ev.hook.runGORM(ctx, tx, txChange{booking: booking, slot: slot})
 	})
 	if err != nil {
 		return nil, nil, err

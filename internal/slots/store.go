@@ -54,9 +54,11 @@ type store interface {
 	// reference ref, together: it answers both as written, or writes
 	// nothing and answers errNotClaimed, errKeyTaken (in's idempotency key
 	// is taken in its owner's scope) or errSeatHeld (the customer holds a
-	// confirmed seat of the slot). A non-nil hook runs in the same
-	// transaction after the writes, with the booking and the slot.
-	bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, hook txHook) (*models.Booking, *models.TimeSlot, error)
+	// confirmed seat of the slot). ev records the booking.created event
+	// with the writes: its inline statement on PostgreSQL when it has one,
+	// else its hook, in the same transaction after the writes, with the
+	// booking and the slot.
+	bookSeat(ctx context.Context, in BookInput, ref string, now time.Time, ev bookEvent) (*models.Booking, *models.TimeSlot, error)
 	// holdSeat claims one seat of in.SlotID as bookSeat does, for a hold
 	// with reference ref that expires at expires, and writes the hold,
 	// together: it answers both as written, or writes nothing and answers
