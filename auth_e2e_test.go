@@ -308,19 +308,28 @@ func TestEndUserTokensAtTheEdges(t *testing.T) {
 	})
 }
 
+// e2eSecret is the HS256 secret of authRequiredEnv's server.
+const e2eSecret = "e2e-hs256-secret-0123456789abcdef-0123"
+
+// authRequiredEnv is a server on SQLite without demo data that verifies
+// customers' tokens with e2eSecret and requires them (AUTH_REQUIRED).
+func authRequiredEnv(t *testing.T) map[string]string {
+	return testEnv(t, database.SQLite, map[string]string{
+		"SEED_DEMO":       "false",
+		"AUTH_JWT_SECRET": e2eSecret,
+		"AUTH_ISSUER":     e2eIssuer,
+		"AUTH_AUDIENCE":   e2eAudience,
+		"AUTH_REQUIRED":   "true",
+	})
+}
+
 // With AUTH_REQUIRED=true (here with an HS256 secret), a request without a
 // token still reads public listings: only the operations that act for a
 // customer need one.
 func TestAuthRequiredLeavesPublicListingsOpen(t *testing.T) {
 	t.Parallel()
-	const secret = "e2e-hs256-secret-0123456789abcdef-0123"
-	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
-		"SEED_DEMO":       "false",
-		"AUTH_JWT_SECRET": secret,
-		"AUTH_ISSUER":     e2eIssuer,
-		"AUTH_AUDIENCE":   e2eAudience,
-		"AUTH_REQUIRED":   "true",
-	}))
+	const secret = e2eSecret
+	srv := startServer(t, authRequiredEnv(t))
 	if logs := srv.Logs(); !strings.Contains(logs, `"mode":"hs256"`) || !strings.Contains(logs, `"required":true`) ||
 		strings.Contains(logs, secret) {
 		t.Errorf("start-up logs, want the HS256 mode and AUTH_REQUIRED logged without the secret:\n%s", logs)
@@ -434,14 +443,8 @@ func TestCustomersOwnTheirBookingsEndToEnd(t *testing.T) {
 // (slotsChanged is public, even with AUTH_REQUIRED).
 func TestCustomerTokensInConnectionInit(t *testing.T) {
 	t.Parallel()
-	const secret = "e2e-hs256-secret-0123456789abcdef-0123"
-	srv := startServer(t, testEnv(t, database.SQLite, map[string]string{
-		"SEED_DEMO":       "false",
-		"AUTH_JWT_SECRET": secret,
-		"AUTH_ISSUER":     e2eIssuer,
-		"AUTH_AUDIENCE":   e2eAudience,
-		"AUTH_REQUIRED":   "true",
-	}))
+	const secret = e2eSecret
+	srv := startServer(t, authRequiredEnv(t))
 	var created struct {
 		CreateProvider struct {
 			ID int64 `json:",string"`

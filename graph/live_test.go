@@ -321,6 +321,26 @@ func TestSubscriptionsAreHeldToTheProtocol(t *testing.T) {
 	}
 }
 
+// refetchReaches publishes REFETCH on f and fails the test unless the
+// subscriptions ids of c, and no other, each get it next.
+func refetchReaches(t *testing.T, f *feed.Feed, c *gqlws.Conn, ids ...string) {
+	t.Helper()
+	f.Publish(feed.Event{Kind: feed.Refetch})
+	got := map[string]bool{}
+	for range ids {
+		m, err := next(t, c)
+		if err != nil || m.Type != "next" {
+			t.Fatalf("%+v %v", m, err)
+		}
+		got[m.ID] = true
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Fatalf("REFETCH reached %v, want %v", got, ids)
+		}
+	}
+}
+
 func TestSubscriptionRefusalsAreCoded(t *testing.T) {
 	t.Parallel()
 	// Without the rate of subscribe messages (below), which this many
@@ -379,18 +399,7 @@ func TestSubscriptionRefusalsAreCoded(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSubscribers(t, a.feed, 2)
-	a.feed.Publish(feed.Event{Kind: feed.Refetch})
-	got := map[string]bool{}
-	for range 2 {
-		m, err := next(t, c)
-		if err != nil || m.Type != "next" {
-			t.Fatalf("%+v %v", m, err)
-		}
-		got[m.ID] = true
-	}
-	if !got["a"] || !got["b"] {
-		t.Fatalf("REFETCH reached %v", got)
-	}
+	refetchReaches(t, a.feed, c, "a", "b")
 
 	// A subscription by POST is refused before it runs.
 	resp, err := http.Post(a.http, "application/json", strings.NewReader(`{"query":"`+q+`"}`))
@@ -511,18 +520,7 @@ func TestSubscribeMessagesAreRateLimitedPerConnection(t *testing.T) {
 		t.Fatalf("%d subscriptions after the flood, want the 2 running", n)
 	}
 	// The running subscriptions still deliver.
-	a.feed.Publish(feed.Event{Kind: feed.Refetch})
-	got := map[string]bool{}
-	for range 2 {
-		m, err := next(t, c)
-		if err != nil || m.Type != "next" {
-			t.Fatalf("%+v %v", m, err)
-		}
-		got[m.ID] = true
-	}
-	if !got["a"] || !got["b"] {
-		t.Fatalf("REFETCH reached %v", got)
-	}
+	refetchReaches(t, a.feed, c, "a", "b")
 	// Another connection has its own budget.
 	other := a.dial(t, nil)
 	if err := other.Subscribe(t.Context(), "1", q, nil); err != nil {

@@ -12,29 +12,37 @@ import (
 	"timeslots/internal/dbtest"
 )
 
-// Events that find the sender's queue full are dropped, counted, and the
-// next batch that goes out starts with REFETCH, so the other replicas
-// reload instead of missing them silently.
-func TestASenderThatDroppedEventsSendsRefetchFirst(t *testing.T) {
-	t.Parallel()
+// newSender answers a sender (not running yet) of a new local feed on a
+// fresh database, with room for queue events, the context to run it
+// with, and a connection that LISTENs to what it sends.
+func newSender(t *testing.T, queue int) (*Feed, *sender, context.Context, *pgx.Conn) {
+	t.Helper()
 	dsn := dbtest.URL(t, database.Postgres)
 	config, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	listen, err := pgx.Connect(ctx, dsn)
+	listen, err := pgx.Connect(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer listen.Close(ctx)
-	if _, err := listen.Exec(ctx, "LISTEN "+Channel); err != nil {
+	t.Cleanup(func() { _ = listen.Close(context.Background()) })
+	if _, err := listen.Exec(t.Context(), "LISTEN "+Channel); err != nil {
 		t.Fatal(err)
 	}
-
 	f := NewLocal()
-	runCtx, cancel := context.WithCancel(ctx)
-	s := &sender{f: f, config: config, log: slog.New(slog.DiscardHandler), queue: make(chan Event, 2), cancel: cancel, done: make(chan struct{})}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &sender{f: f, config: config, log: slog.New(slog.DiscardHandler), queue: make(chan Event, queue), cancel: cancel, done: make(chan struct{})}
+	return f, s, runCtx, listen
+}
+
+// Events that find the sender's queue full are dropped, counted, and the
+// next batch that goes out starts with REFETCH, so the other replicas
+// reload instead of missing them silently.
+func TestASenderThatDroppedEventsSendsRefetchFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f, s, runCtx, listen := newSender(t, 2)
 	ev := func(v int64) Event {
 		return Event{Kind: Booked, SlotID: 1, ProviderID: 1, Capacity: 3, Remaining: 1, Version: v}
 	}
@@ -73,23 +81,8 @@ func TestASenderThatDroppedEventsSendsRefetchFirst(t *testing.T) {
 // a needless REFETCH.
 func TestASenderReplacesItsDeadConnectionBeforeSending(t *testing.T) {
 	t.Parallel()
-	dsn := dbtest.URL(t, database.Postgres)
-	config, err := pgx.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	listen, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listen.Close(ctx)
-	if _, err := listen.Exec(ctx, "LISTEN "+Channel); err != nil {
-		t.Fatal(err)
-	}
-	f := NewLocal()
-	runCtx, cancel := context.WithCancel(ctx)
-	s := &sender{f: f, config: config, log: slog.New(slog.DiscardHandler), queue: make(chan Event, 8), cancel: cancel, done: make(chan struct{})}
+	f, s, runCtx, listen := newSender(t, 8)
 	go s.run(runCtx)
 	defer s.stop()
 	heard := func() []Event {
