@@ -148,7 +148,7 @@ func (m *Manager) recounted(ctx context.Context, id int64, now time.Time) error 
 
 func (m *Manager) holdOnce(ctx context.Context, in HoldInput, ref string, ttl time.Duration) (*models.Hold, *models.TimeSlot, error) {
 	now := m.Now()
-	h, s, refused := m.store.holdSeat(ctx, in, ref, now, now.Add(ttl))
+	h, s, refused := m.store.holdSeat(ctx, in, ref, now, now.Add(ttl), m.holdHook(HoldCreatedEvent, nil, now))
 	switch {
 	case refused == nil:
 		if m.hooks.Hold != nil {
@@ -331,7 +331,7 @@ func (m *Manager) ReleaseHold(ctx context.Context, ref string) (*models.Hold, *m
 		return nil, nil, err
 	}
 	now := m.Now()
-	s, err := m.store.releaseHold(ctx, h.Reference, now)
+	s, err := m.store.releaseHold(ctx, h.Reference, now, m.holdHook(HoldReleasedEvent, h, now))
 	if err == nil {
 		h.Status, h.EndedAt = models.HoldReleased, &now
 		if m.hooks.Hold != nil {

@@ -11,8 +11,8 @@ import (
 	"timeslots/models"
 )
 
-// EventKind names a kind of booking event that systems outside the server
-// hear about (webhooks).
+// EventKind names a kind of booking or hold event that systems outside
+// the server hear about (webhooks).
 type EventKind string
 
 // The booking events.
@@ -22,15 +22,25 @@ const (
 	BookingRescheduled EventKind = "booking.rescheduled"
 )
 
+// The hold events.
+const (
+	HoldCreatedEvent  EventKind = "hold.created"
+	HoldReleasedEvent EventKind = "hold.released"
+)
+
 // EventKinds are the kinds of event there are, in the order they are
 // documented.
-var EventKinds = []EventKind{BookingCreated, BookingCancelled, BookingRescheduled}
+var EventKinds = []EventKind{BookingCreated, BookingCancelled, BookingRescheduled, HoldCreatedEvent, HoldReleasedEvent}
 
-// Event is one change of a booking, as its transaction writes it.
+// Event is one change of a booking or a hold, as its transaction writes
+// it.
 type Event struct {
 	Kind    EventKind
 	At      time.Time
 	Booking models.Booking
+	// Hold is the hold as the change left it, for the hold events; nil
+	// for the booking events.
+	Hold *models.Hold
 	// Slot is the booking's slot as the change left it (the freed one for
 	// a cancellation); nil when it no longer exists.
 	Slot *models.TimeSlot
@@ -78,6 +88,7 @@ func WithOutbox(o Outbox) Option { return func(m *Manager) { m.outbox = o } }
 type txChange struct {
 	changed        bool // the write changed something: the hook has an event to record
 	booking        *models.Booking
+	hold           *models.Hold
 	slot, previous *models.TimeSlot
 }
 
@@ -134,6 +145,27 @@ func (m *Manager) createdEvent(in BookInput, ref string, now time.Time) bookEven
 		b := newBooking(&models.TimeSlot{ID: in.SlotID}, in, ref, now, 0)
 		return so.BookedSQL(first, Event{Kind: BookingCreated, At: now, Booking: *b})
 	}}
+}
+
+// holdHook answers the txHook that records an event of kind about hold h
+// (nil: the store's own hold) in the outbox, or nil when no outbox wants
+// such events.
+func (m *Manager) holdHook(kind EventKind, h *models.Hold, now time.Time) txHook {
+	if m.outbox == nil || !m.outbox.Wants(kind) {
+		return nil
+	}
+	return func(ctx context.Context, tx *sql.Tx, ch txChange) error {
+		e := Event{Kind: kind, At: now, Slot: ch.slot}
+		switch {
+		case ch.hold != nil:
+			e.Hold = ch.hold
+		case h != nil:
+			released := *h
+			released.Status, released.EndedAt = models.HoldReleased, &now
+			e.Hold = &released
+		}
+		return m.outbox.Enqueue(ctx, tx, e)
+	}
 }
 
 // gormTx answers the database/sql transaction behind tx, a GORM handle

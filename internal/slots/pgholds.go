@@ -43,13 +43,27 @@ var pgHoldStatement = strings.Join(strings.Fields(`WITH claimed AS (
 )
 SELECT claimed.*, held.id FROM claimed, held`), " ")
 
-func (s *pgStore) holdSeat(ctx context.Context, in HoldInput, ref string, now, expires time.Time) (*models.Hold, *models.TimeSlot, error) {
+func (s *pgStore) holdSeat(ctx context.Context, in HoldInput, ref string, now, expires time.Time, hook txHook) (*models.Hold, *models.TimeSlot, error) {
 	var slot models.TimeSlot
 	var id int64
-	err := withConn(ctx, s.primary, func(c *pgx.Conn) error {
-		return scanSlotAnd(c.QueryRow(ctx, pgHoldStatement, now, in.SlotID, expires, ref,
+	hold := func(q pgQuerier) error {
+		return scanSlotAnd(q.QueryRow(ctx, pgHoldStatement, now, in.SlotID, expires, ref,
 			optional(in.Customer), optional(in.CustomerID), optional(in.IdempotencyKey)), &slot, &slot.Version, &id)
-	})
+	}
+	var err error
+	if hook == nil {
+		// One statement, one implicit transaction.
+		err = withConn(ctx, s.primary, func(c *pgx.Conn) error { return hold(c) })
+	} else {
+		ch := &txChange{slot: &slot}
+		err = pgTx(ctx, s.primary, hook.with(ctx, ch), func(q pgTxQuerier) error {
+			if err := hold(q); err != nil {
+				return err
+			}
+			ch.changed, ch.hold = true, newHold(id, ref, in, now, expires)
+			return nil
+		})
+	}
 	switch {
 	case err == nil:
 		return newHold(id, ref, in, now, expires), &slot, nil
@@ -141,13 +155,32 @@ var pgReleaseStatement = strings.Join(strings.Fields(`WITH ended AS (
 UPDATE time_slots SET `+pgEndHold+` FROM ended WHERE time_slots.id = ended.slot_id
 RETURNING `+pgEndedColumns), " ")
 
-func (s *pgStore) releaseHold(ctx context.Context, ref string, now time.Time) (*models.TimeSlot, error) {
-	slot, err := pgRow(ctx, s.primary, func(r pgx.Row, s *models.TimeSlot) error { return scanSlotAnd(r, s, &s.Version) },
-		pgReleaseStatement, now, ref)
-	if errors.Is(err, errNoRows) {
+func (s *pgStore) releaseHold(ctx context.Context, ref string, now time.Time, hook txHook) (*models.TimeSlot, error) {
+	var slot models.TimeSlot
+	release := func(q pgQuerier) error {
+		return scanSlotAnd(q.QueryRow(ctx, pgReleaseStatement, now, ref), &slot, &slot.Version)
+	}
+	var err error
+	if hook == nil {
+		// One statement, one implicit transaction.
+		err = withConn(ctx, s.primary, func(c *pgx.Conn) error { return release(c) })
+	} else {
+		ch := &txChange{slot: &slot}
+		err = pgTx(ctx, s.primary, hook.with(ctx, ch), func(q pgTxQuerier) error {
+			if err := release(q); err != nil {
+				return err
+			}
+			ch.changed = true
+			return nil
+		})
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errNotClaimed
 	}
-	return slot, err
+	if err != nil {
+		return nil, err
+	}
+	return &slot, nil
 }
 
 // pgBookHoldStatement turns live hold $2 into a confirmed booking at $1 if

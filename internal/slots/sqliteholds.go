@@ -14,7 +14,7 @@ import (
 // holdSeat claims the seat as sqliteClaimSeat does, in one transaction
 // that holds the write lock throughout, then adds the hold to the slot's
 // summary and writes it.
-func (s *sqliteStore) holdSeat(ctx context.Context, in HoldInput, ref string, now, expires time.Time) (*models.Hold, *models.TimeSlot, error) {
+func (s *sqliteStore) holdSeat(ctx context.Context, in HoldInput, ref string, now, expires time.Time, hook txHook) (*models.Hold, *models.TimeSlot, error) {
 	var hold *models.Hold
 	var slot *models.TimeSlot
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -45,8 +45,10 @@ func (s *sqliteStore) holdSeat(ctx context.Context, in HoldInput, ref string, no
 			}
 			return err
 		}
-		slot, err = sqliteChangedAt(tx, in.SlotID, now)
-		return err
+		if slot, err = sqliteChangedAt(tx, in.SlotID, now); err != nil {
+			return err
+		}
+		return hook.runGORM(ctx, tx, txChange{hold: hold, slot: slot})
 	})
 	if err != nil {
 		return nil, nil, err
@@ -130,15 +132,17 @@ func sqliteEndHold(tx *gorm.DB, ref string, status models.HoldStatus, bookingRef
 	return h.SlotID, err
 }
 
-func (s *sqliteStore) releaseHold(ctx context.Context, ref string, now time.Time) (*models.TimeSlot, error) {
+func (s *sqliteStore) releaseHold(ctx context.Context, ref string, now time.Time, hook txHook) (*models.TimeSlot, error) {
 	var slot *models.TimeSlot
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		id, err := sqliteEndHold(tx, ref, models.HoldReleased, nil, now, false)
 		if err != nil {
 			return err
 		}
-		slot, err = sqliteChangedAt(tx, id, now)
-		return err
+		if slot, err = sqliteChangedAt(tx, id, now); err != nil {
+			return err
+		}
+		return hook.runGORM(ctx, tx, txChange{slot: slot})
 	})
 	return slot, err
 }

@@ -63,7 +63,9 @@ type store interface {
 	// with reference ref that expires at expires, and writes the hold,
 	// together: it answers both as written, or writes nothing and answers
 	// errNotClaimed or errKeyTaken.
-	holdSeat(ctx context.Context, in HoldInput, ref string, now, expires time.Time) (*models.Hold, *models.TimeSlot, error)
+	// A non-nil hook runs in the same transaction after the writes, with
+	// the hold and the slot.
+	holdSeat(ctx context.Context, in HoldInput, ref string, now, expires time.Time, hook txHook) (*models.Hold, *models.TimeSlot, error)
 	// recountHolds rewrites the hold summary of slot id from its live holds
 	// at now if some of the holds it counts expired, under the slot's
 	// lock, adding one to its version: the expiry becomes a change. It
@@ -82,7 +84,9 @@ type store interface {
 	// releaseHold ends hold ref at now if it is live and frees its seat,
 	// together, answering the slot as updated; errNotClaimed when the hold
 	// is not live.
-	releaseHold(ctx context.Context, ref string, now time.Time) (*models.TimeSlot, error)
+	// A non-nil hook runs in the same transaction after the writes, with
+	// the slot.
+	releaseHold(ctx context.Context, ref string, now time.Time, hook txHook) (*models.TimeSlot, error)
 	// bookHold turns live hold h into in's confirmed booking with
 	// reference bookingRef at now, if the slot has not started: the seat
 	// passes from the hold to the booking. It answers both as written, or

@@ -87,8 +87,32 @@ func slotOf(s *models.TimeSlot) *slotData {
 		Capacity: s.Capacity, BookedCount: s.BookedCount, Remaining: max(s.Capacity-s.BookedCount, 0)}
 }
 
+// holdData is a hold as an event tells it. Like a booking's, the hold's
+// reference stays out (whoever holds it may book or release the seat),
+// and so does its idempotency key.
+type holdData struct {
+	ID         int64      `json:"id"`
+	SlotID     int64      `json:"slotId"`
+	Customer   *string    `json:"customer"`
+	CustomerID *string    `json:"customerId"`
+	Status     string     `json:"status"`
+	ExpiresAt  time.Time  `json:"expiresAt"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	EndedAt    *time.Time `json:"endedAt"`
+}
+
 // eventData is the data of e's body.
 func eventData(e slots.Event) any {
+	if h := e.Hold; h != nil {
+		return struct {
+			Hold holdData  `json:"hold"`
+			Slot *slotData `json:"slot"`
+		}{
+			Hold: holdData{ID: h.ID, SlotID: h.SlotID, Customer: h.Customer, CustomerID: h.CustomerID, Status: string(h.Status),
+				ExpiresAt: h.ExpiresAt.UTC(), CreatedAt: h.CreatedAt.UTC(), EndedAt: h.EndedAt},
+			Slot: slotOf(e.Slot),
+		}
+	}
 	b := e.Booking
 	data := struct {
 		Booking      bookingData `json:"booking"`

@@ -447,3 +447,53 @@ func TestDeliveriesAreGuarded(t *testing.T) {
 		})
 	})
 }
+
+func TestAHoldAndItsReleaseAreEnqueuedWithoutItsReference(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		f := newFixture(t, db, fast(), nil)
+		create(t, f.hooks, "https://receiver.example/holds", "hold.created", "hold.released")
+		h, _, err := f.m.Hold(ctx, slots.HoldInput{SlotID: f.slots[0].ID, Customer: "Ann", IdempotencyKey: "key-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.m.Book(ctx, slots.BookInput{SlotID: f.slots[1].ID, Customer: "Bob"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.m.ReleaseHold(ctx, h.Reference); err != nil {
+			t.Fatal(err)
+		}
+		var bodies []string
+		if err := db.Raw("SELECT args->>'body' FROM river_job WHERE kind = 'webhook_delivery' ORDER BY id").Scan(&bodies).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(bodies) != 2 {
+			t.Fatalf("%d jobs for a hold, a booking and a release to an endpoint of hold events, want 2: %v", len(bodies), bodies)
+		}
+		for i, want := range []string{"hold.created", "hold.released"} {
+			var p struct {
+				Type string
+				Data struct {
+					Hold struct {
+						ID     int64
+						SlotID int64
+						Status string
+					}
+					Slot struct{ ID, Remaining int64 }
+				}
+			}
+			if err := json.Unmarshal([]byte(bodies[i]), &p); err != nil {
+				t.Fatal(err)
+			}
+			status := map[string]string{"hold.created": "held", "hold.released": "released"}[want]
+			if p.Type != want || p.Data.Hold.ID != h.ID || p.Data.Hold.SlotID != f.slots[0].ID || p.Data.Hold.Status != status ||
+				p.Data.Slot.ID != f.slots[0].ID {
+				t.Fatalf("event %d: %s", i, bodies[i])
+			}
+			if strings.Contains(bodies[i], h.Reference) || strings.Contains(bodies[i], "key-1") {
+				t.Fatalf("the event tells the hold's reference or key: %s", bodies[i])
+			}
+		}
+	})
+}
