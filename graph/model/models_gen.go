@@ -70,7 +70,7 @@ type CleanupSlotsPayload struct {
 type CreateWebhookInput struct {
 	// Where events are POSTed: an http:// or https:// URL, at most 2048 bytes.
 	URL string `json:"url"`
-	// The event types it hears (at least one): booking.created, booking.cancelled, booking.rescheduled, hold.created, hold.released.
+	// The event types it hears (at least one): booking.created, booking.cancelled, booking.rescheduled, hold.created, hold.released, hold.expired.
 	Events []string `json:"events"`
 	// What the webhook is for, at most 500 bytes.
 	Description *string `json:"description,omitempty"`

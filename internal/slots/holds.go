@@ -148,7 +148,7 @@ func (m *Manager) recounted(ctx context.Context, id int64, now time.Time) error 
 
 func (m *Manager) holdOnce(ctx context.Context, in HoldInput, ref string, ttl time.Duration) (*models.Hold, *models.TimeSlot, error) {
 	now := m.Now()
-	h, s, refused := m.store.holdSeat(ctx, in, ref, now, now.Add(ttl), m.holdHook(HoldCreatedEvent, nil, now))
+	h, s, refused := m.store.holdSeat(ctx, in, ref, now, now.Add(ttl), m.holdCreatedHook(now))
 	switch {
 	case refused == nil:
 		if m.hooks.Hold != nil {

@@ -22,20 +22,25 @@ const (
 	BookingRescheduled EventKind = "booking.rescheduled"
 )
 
-// The hold events.
+// The hold events. A hold's hold.expired is recorded with its
+// hold.created, in the hold's transaction, for the hold's expiry (At): it
+// is owed only if the hold is still held (neither released nor booked)
+// when that time comes, which its recorder checks then.
 const (
 	HoldCreatedEvent  EventKind = "hold.created"
 	HoldReleasedEvent EventKind = "hold.released"
+	HoldExpiredEvent  EventKind = "hold.expired"
 )
 
 // EventKinds are the kinds of event there are, in the order they are
 // documented.
-var EventKinds = []EventKind{BookingCreated, BookingCancelled, BookingRescheduled, HoldCreatedEvent, HoldReleasedEvent}
+var EventKinds = []EventKind{BookingCreated, BookingCancelled, BookingRescheduled, HoldCreatedEvent, HoldReleasedEvent, HoldExpiredEvent}
 
 // Event is one change of a booking or a hold, as its transaction writes
 // it.
 type Event struct {
-	Kind    EventKind
+	Kind EventKind
+	// At is when the change happened: for hold.expired, when it will.
 	At      time.Time
 	Booking models.Booking
 	// Hold is the hold as the change left it, for the hold events; nil
@@ -145,6 +150,31 @@ func (m *Manager) createdEvent(in BookInput, ref string, now time.Time) bookEven
 		b := newBooking(&models.TimeSlot{ID: in.SlotID}, in, ref, now, 0)
 		return so.BookedSQL(first, Event{Kind: BookingCreated, At: now, Booking: *b})
 	}}
+}
+
+// holdCreatedHook answers the txHook that records a new hold's
+// hold.created and, for its expiry, its hold.expired (see HoldExpiredEvent),
+// each if the outbox wants it; nil when it wants neither. hold.expired
+// tells the hold as it will be then, without the slot: what the slot
+// offers by then is the slot's to tell.
+func (m *Manager) holdCreatedHook(now time.Time) txHook {
+	created := m.holdHook(HoldCreatedEvent, nil, now)
+	if m.outbox == nil || !m.outbox.Wants(HoldExpiredEvent) {
+		return created
+	}
+	return func(ctx context.Context, tx *sql.Tx, ch txChange) error {
+		if created != nil {
+			if err := created(ctx, tx, ch); err != nil {
+				return err
+			}
+		}
+		if ch.hold == nil {
+			return nil
+		}
+		expired := *ch.hold
+		expired.Status = models.HoldExpired
+		return m.outbox.Enqueue(ctx, tx, Event{Kind: HoldExpiredEvent, At: expired.ExpiresAt, Hold: &expired})
+	}
 }
 
 // holdHook answers the txHook that records an event of kind about hold h

@@ -24,6 +24,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"timeslots/internal/database"
 	"timeslots/internal/slots"
 	"timeslots/models"
 )
@@ -156,6 +157,11 @@ var errDelivery = errors.New("webhook delivery failed")
 
 func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[deliveryArgs]) error {
 	s := w.s
+	if job.Args.HoldID != 0 {
+		if err := s.holdExpired(ctx, job.Args.HoldID); err != nil {
+			return err
+		}
+	}
 	// The view of enabled endpoints answers without a query; one it lacks
 	// (created, disabled or deleted since it was read) is read.
 	ep, ok := s.view.Load().byID[job.Args.EndpointID]
@@ -199,6 +205,41 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[deliveryArgs])
 		s.opts.Observe(d.Status)
 	}
 	return sendErr
+}
+
+// holdExpiryGrace is how long after a hold's expiry its hold.expired
+// waits before it checks the hold, so that a booking of the hold that
+// began before the expiry, by a clock a little behind this one, has
+// committed (or no longer can) when it looks.
+const holdExpiryGrace = 2 * time.Second
+
+// holdExpired answers nil when hold id expired while held, so that its
+// hold.expired is owed; River's cancel when it was released or booked
+// first, or is gone (its slot deleted); River's snooze until its expiry
+// and the grace have passed. On PostgreSQL the check waits for a change of
+// the hold that is committing (FOR SHARE).
+func (s *Service) holdExpired(ctx context.Context, id int64) error {
+	query := "SELECT status, expires_at FROM slot_holds WHERE id = ?"
+	if s.db.Dialect == database.Postgres {
+		query += " FOR SHARE"
+	}
+	var h struct {
+		Status    models.HoldStatus
+		ExpiresAt time.Time
+	}
+	res := s.db.WithContext(ctx).Raw(query, id).Scan(&h)
+	switch {
+	case res.Error != nil:
+		return res.Error
+	case res.RowsAffected == 0:
+		return river.JobCancel(fmt.Errorf("hold %d is gone: no hold.expired", id))
+	case h.Status != models.HoldHeld:
+		return river.JobCancel(fmt.Errorf("hold %d was %s before it expired: no hold.expired", id, h.Status))
+	}
+	if wait := h.ExpiresAt.Add(holdExpiryGrace).Sub(s.now()); wait > 0 {
+		return river.JobSnooze(wait)
+	}
+	return nil
 }
 
 // send makes one attempt: it answers the response's status (0 for none),

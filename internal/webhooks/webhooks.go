@@ -252,11 +252,18 @@ func (s *Service) Enqueue(ctx context.Context, tx *sql.Tx, e slots.Event) error 
 	if err != nil {
 		return err
 	}
+	opts := &river.InsertOpts{Queue: queue}
+	var hold int64
+	if e.Kind == slots.HoldExpiredEvent {
+		// Owed at the hold's expiry, if the hold is still held then
+		// (deliveryWorker.holdExpired).
+		opts.ScheduledAt, hold = e.At, e.Hold.ID
+	}
 	params := make([]river.InsertManyParams, len(ids))
 	for i, endpoint := range ids {
 		params[i] = river.InsertManyParams{
-			Args:       deliveryArgs{EndpointID: endpoint, EventID: id, Type: string(e.Kind), Body: body},
-			InsertOpts: &river.InsertOpts{Queue: queue},
+			Args:       deliveryArgs{EndpointID: endpoint, EventID: id, Type: string(e.Kind), Body: body, HoldID: hold},
+			InsertOpts: opts,
 		}
 	}
 	_, err = s.client.InsertManyTx(ctx, tx, params)
@@ -273,6 +280,9 @@ type deliveryArgs struct {
 	EventID    string `json:"event_id"`
 	Type       string `json:"type"`
 	Body       string `json:"body"`
+	// HoldID names the hold of a hold.expired event, which is delivered
+	// only if the hold expired held.
+	HoldID int64 `json:"hold_id,omitempty"`
 }
 
 // Kind names the job kind in River's table.

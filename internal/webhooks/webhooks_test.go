@@ -497,3 +497,110 @@ func TestAHoldAndItsReleaseAreEnqueuedWithoutItsReference(t *testing.T) {
 		}
 	})
 }
+
+// A hold's hold.expired is enqueued with the hold, for its expiry, and
+// delivered then only if the hold expired held: not for a hold released
+// or booked first. One manager's clock stands two minutes back, so its
+// one-minute holds have expired by the real clock the deliveries run on.
+func TestAHoldThatExpiresHeldIsDeliveredAsExpired(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		f := newFixture(t, db, fast(), nil)
+		rcv := newReceiver(t, nil)
+		c := create(t, f.hooks, rcv.URL, "hold.expired")
+		past := slots.New(db, slots.WithClock(func() time.Time { return time.Now().Add(-2 * time.Minute) }), slots.WithOutbox(f.hooks))
+		hold := func(m *slots.Manager, slot int64) *models.Hold {
+			t.Helper()
+			h, _, err := m.Hold(ctx, slots.HoldInput{SlotID: slot, Customer: "Ann", TTLMinutes: ptr(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return h
+		}
+		expired := hold(past, f.slots[0].ID)
+		released := hold(past, f.slots[1].ID)
+		if _, _, err := past.ReleaseHold(ctx, released.Reference); err != nil {
+			t.Fatal(err)
+		}
+		booked := hold(past, f.slots[2].ID)
+		if _, _, err := past.BookHold(ctx, booked.Reference, slots.BookInput{Customer: "Ann"}); err != nil {
+			t.Fatal(err)
+		}
+		live := hold(f.m, f.slots[3].ID) // the fixture's clock: 2030
+		type job struct {
+			Hold        int64
+			State       string
+			ScheduledAt time.Time
+		}
+		jobs := func() map[int64]job {
+			var rows []job
+			if err := db.Raw(`SELECT CAST(COALESCE(args->>'hold_id', '0') AS BIGINT) AS hold, state, scheduled_at
+				FROM river_job WHERE kind = 'webhook_delivery'`).Scan(&rows).Error; err != nil {
+				t.Fatal(err)
+			}
+			out := map[int64]job{}
+			for _, r := range rows {
+				out[r.Hold] = r
+			}
+			return out
+		}
+		if js := jobs(); len(js) != 4 || !js[live.ID].ScheduledAt.Equal(live.ExpiresAt) {
+			t.Fatalf("jobs %+v for four holds, want one each, the live hold's for %s", js, live.ExpiresAt)
+		}
+		if err := f.hooks.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		d := <-rcv.got
+		if err := verify(c.Secret, d); err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Type string
+			Data struct {
+				Hold struct {
+					ID        int64
+					SlotID    int64
+					Status    string
+					ExpiresAt time.Time
+				}
+				Slot *struct{ ID int64 }
+			}
+		}
+		if err := json.Unmarshal(d.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Type != "hold.expired" || p.Data.Hold.ID != expired.ID || p.Data.Hold.SlotID != f.slots[0].ID ||
+			p.Data.Hold.Status != "expired" || !p.Data.Hold.ExpiresAt.Equal(expired.ExpiresAt) || p.Data.Slot != nil {
+			t.Fatalf("delivered %s", d.body)
+		}
+		if strings.Contains(string(d.body), expired.Reference) {
+			t.Fatalf("the event tells the hold's reference: %s", d.body)
+		}
+		waitDeliveries(t, f.hooks, c.Endpoint.ID, 1, models.WebhookDelivered)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			js := jobs()
+			if js[released.ID].State == "cancelled" && js[booked.ID].State == "cancelled" && js[expired.ID].State == "completed" {
+				if js[live.ID].State != "scheduled" {
+					t.Fatalf("the live hold's job: %+v", js[live.ID])
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("jobs %+v: want the released and booked holds' cancelled", js)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		select {
+		case d := <-rcv.got:
+			t.Fatalf("a second delivery: %s", d.body)
+		default:
+		}
+		if ds, err := f.hooks.Deliveries(ctx, c.Endpoint.ID, 10); err != nil || len(ds) != 1 {
+			t.Fatalf("deliveries %+v, %v", ds, err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
