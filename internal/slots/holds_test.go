@@ -575,3 +575,93 @@ func TestStatsCountLiveHolds(t *testing.T) {
 		want(1, 1)
 	})
 }
+
+// A cancel or a reschedule that waits for its old slot's lock while a
+// hold of the slot commits answers (and so publishes) the freed slot with
+// that hold counted, when the slot's hold summary leaves the count to
+// slot_holds: the UPDATE that freed the seat read slot_holds from the
+// snapshot it took before it waited. (SQLite runs one writer at a time:
+// no such wait.)
+func TestAFreedSeatCountsAHoldThatCommittedWhileItWaited(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		free func(m *slots.Manager, f *bookingFixture, ref string) (*models.TimeSlot, error)
+	}{
+		{"cancel", func(m *slots.Manager, _ *bookingFixture, ref string) (*models.TimeSlot, error) {
+			_, s, err := m.Cancel(ctx, slots.Actor{}, byRef(ref))
+			return s, err
+		}},
+		{"reschedule", func(m *slots.Manager, f *bookingFixture, ref string) (*models.TimeSlot, error) {
+			r, err := m.Reschedule(ctx, slots.Actor{}, slots.RescheduleInput{Booking: byRef(ref), SlotID: f.slots[1].ID})
+			if err != nil {
+				return nil, err
+			}
+			return r.Previous, nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := dbtest.Open(t, database.Postgres)
+			now := time.Date(2030, 1, 7, 6, 0, 0, 0, time.UTC)
+			m, clk := newManager(db, now)
+			f := newBookingFixture(t, db, m, clk, 3, 0)
+			slot := f.slots[0].ID
+			b, _, err := m.Book(ctx, slots.BookInput{SlotID: slot, Customer: "Ann"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := m.Hold(ctx, slots.HoldInput{SlotID: slot, TTLMinutes: ptr(30)}); err != nil {
+				t.Fatal(err)
+			}
+			// The summary's first expiry passed with its hold still live, as
+			// when an earlier hold expired and nothing recounted the slot yet.
+			if err := db.Exec("UPDATE time_slots SET held_first = ? WHERE id = ?", now.Add(-time.Minute), slot).Error; err != nil {
+				t.Fatal(err)
+			}
+			// A second hold, written as the hold statement writes one,
+			// commits while the seat's release waits for the slot's row.
+			tx, err := db.SQL().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback() }()
+			if _, err := tx.ExecContext(ctx, "UPDATE time_slots SET held_count = held_count + 1, version = version + 1 WHERE id = $1", slot); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO slot_holds (reference, slot_id, status, expires_at, created_at)
+				VALUES ('hd_second', $1, 'held', $2, $3)`, slot, now.Add(30*time.Minute), now); err != nil {
+				t.Fatal(err)
+			}
+			type freed struct {
+				slot *models.TimeSlot
+				err  error
+			}
+			done := make(chan freed, 1)
+			go func() {
+				s, err := tc.free(m, f, b.Reference)
+				done <- freed{s, err}
+			}()
+			deadline := time.Now().Add(10 * time.Second)
+			for count(t, db, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the seat's release never waited for the slot's lock")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			got := <-done
+			if got.err != nil {
+				t.Fatal(got.err)
+			}
+			if got.slot == nil || got.slot.ID != slot || got.slot.BookedCount != 0 || got.slot.Held != 2 || got.slot.Remaining() != 1 {
+				t.Fatalf("answered %+v, want slot %d with no booking, 2 held, 1 remaining", got.slot, slot)
+			}
+			if n := seatsTaken(t, db, slot, now); n != 2 {
+				t.Fatalf("%d seats taken in the tables, want 2", n)
+			}
+		})
+	}
+}

@@ -671,6 +671,9 @@ func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.
 			RETURNING `+pgChangedColumns, now, slotID), &slot, &slot.Version)
 		switch {
 		case err == nil:
+			if err := pgRecountHeld(ctx, tx, &slot, now); err != nil {
+				return err
+			}
 			freed = &slot
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
@@ -682,6 +685,26 @@ func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.
 		return false, nil, err
 	}
 	return cancelled, freed, nil
+}
+
+// pgRecountHeld counts again, in a statement of its own, the live holds at
+// now of slot s, which a statement of tx just changed, when its summary
+// left them to slot_holds (its first expiry passed): that statement read
+// slot_holds from the snapshot it took before it waited for the slot's
+// row, so a hold that committed meanwhile was in the summary it answered
+// but not in the count. The new statement's snapshot has every hold
+// committed so far, and the slot's row, locked by tx until it ends, keeps
+// new ones out. A claim needs none of this: it refuses a slot whose
+// summary leaves the count to slot_holds (pgClaimHeld).
+func pgRecountHeld(ctx context.Context, tx pgTxQuerier, s *models.TimeSlot, now time.Time) error {
+	if s.HeldFirst.IsZero() || s.HeldFirst.After(now) {
+		return nil
+	}
+	if err := tx.QueryRow(ctx, "SELECT "+pgHeld+" FROM time_slots WHERE id = $2", now, s.ID).Scan(&s.Held); err != nil {
+		return err
+	}
+	s.SetStatus()
+	return nil
 }
 
 // pgMoveStatement claims a seat of the new slot (pgClaimSeat) and moves
@@ -736,6 +759,9 @@ func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID 
 		err = scanSlotAnd(tx.QueryRow(ctx, pgFreeStatement, now, *b.SlotID, b.ID, b.StartTime, b.EndTime), &freed, &freed.Version)
 		switch {
 		case err == nil:
+			if err := pgRecountHeld(ctx, tx, &freed, now); err != nil {
+				return err
+			}
 			previous = &freed
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
