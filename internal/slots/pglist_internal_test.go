@@ -41,29 +41,7 @@ func pgListing(t *testing.T) (*database.DB, time.Time) {
 	if _, err := m.Generate(ctx, GenerateInput{DaysAhead: 30, ProviderIDs: ids}); err != nil {
 		t.Fatal(err)
 	}
-	page, err := m.ListSlots(ctx, SlotFilter{ProviderID: &ids[0]}, PageRequest{First: ptrTo(40)})
-	if err != nil || len(page.Slots) < 40 {
-		t.Fatalf("%d slots, %v", len(page.Slots), err)
-	}
-	for i, s := range page.Slots {
-		if i%2 != 0 {
-			continue
-		}
-		if _, _, err := m.Hold(ctx, HoldInput{SlotID: s.ID, TTLMinutes: ptrTo(30)}); err != nil {
-			t.Fatal(err)
-		}
-		switch i % 6 {
-		case 2: // outdated summary, hold live
-			err = db.Exec("UPDATE time_slots SET held_first = ? WHERE id = ?", now.Add(-time.Minute), s.ID).Error
-		case 4: // outdated summary, hold expired
-			if err = db.Exec("UPDATE time_slots SET held_first = ? WHERE id = ?", now.Add(-time.Minute), s.ID).Error; err == nil {
-				err = db.Exec("UPDATE slot_holds SET expires_at = ? WHERE slot_id = ?", now.Add(-time.Second), s.ID).Error
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	holdEveryOther(t, m, db, ids[0], now)
 	if err := db.Exec("ANALYZE time_slots").Error; err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,16 @@ func heldListing(t *testing.T) (*Manager, *database.DB, time.Time) {
 	if _, err := m.SeedDemo(ctx); err != nil {
 		t.Fatal(err)
 	}
-	provider := int64(1)
+	holdEveryOther(t, m, db, 1, now)
+	return m, db, now
+}
+
+// holdEveryOther holds every other one of the provider's first 40
+// upcoming slots at now, and of those holds' summaries outdates a third
+// with their hold still live and a third with it expired.
+func holdEveryOther(t *testing.T, m *Manager, db *database.DB, provider int64, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
 	page, err := m.ListSlots(ctx, SlotFilter{ProviderID: &provider}, PageRequest{First: ptrTo(40)})
 	if err != nil || len(page.Slots) < 40 {
 		t.Fatalf("%d slots, %v", len(page.Slots), err)
@@ -54,7 +63,6 @@ func heldListing(t *testing.T) (*Manager, *database.DB, time.Time) {
 			t.Fatal(err)
 		}
 	}
-	return m, db, now
 }
 
 func ptrTo[T any](v T) *T { return &v }
