@@ -80,7 +80,10 @@ func TestMetricsBehindTheAlertsFollowTheServer(t *testing.T) {
 	if s := readyz(); s != http.StatusOK {
 		t.Fatalf("/readyz = %d, want 200", s)
 	}
-	page := postGraphQL(t, srv.URL, `query Page { ...Slots } fragment Slots on Query { timeSlots(first: 1) { nodes { id } } }`, nil, nil)
+	// From the day after tomorrow: no demo provider's minimum notice (a
+	// day at most) refuses the booking below, whatever the hour.
+	from := time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly)
+	page := postGraphQL(t, srv.URL, `query Page { ...Slots } fragment Slots on Query { timeSlots(first: 1, filter: {startDate: "`+from+`"}) { nodes { id } } }`, nil, nil)
 	var slotPage struct {
 		TimeSlots struct{ Nodes []struct{ ID string } }
 	}
