@@ -576,34 +576,46 @@ func TestStatsCountLiveHolds(t *testing.T) {
 	})
 }
 
-// A cancel or a reschedule that waits for its old slot's lock while a
-// hold of the slot commits answers (and so publishes) the freed slot with
-// that hold counted, when the slot's hold summary leaves the count to
-// slot_holds: the UPDATE that freed the seat read slot_holds from the
-// snapshot it took before it waited. (SQLite runs one writer at a time:
-// no such wait.)
+// A cancel, a reschedule, a release or a hold's booking that waits for
+// its slot's lock while another hold of the slot commits answers (and so
+// publishes) the slot with that hold counted, when the slot's hold summary
+// leaves the count to slot_holds: the statement that freed the seat read
+// slot_holds from the snapshot it took before it waited. (SQLite runs one
+// writer at a time: no such wait.) The slot has three seats, Ann's booking
+// and one hold (the first) before; the second hold commits during the
+// change.
 func TestAFreedSeatCountsAHoldThatCommittedWhileItWaited(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		free func(m *slots.Manager, f *bookingFixture, ref string) (*models.TimeSlot, error)
+		free func(m *slots.Manager, f *bookingFixture, booking, hold string) (*models.TimeSlot, error)
+		// booked and held are the slot's seats after the change.
+		booked, held int
 	}{
-		{"cancel", func(m *slots.Manager, _ *bookingFixture, ref string) (*models.TimeSlot, error) {
-			_, s, err := m.Cancel(ctx, slots.Actor{}, byRef(ref))
+		{"cancel", func(m *slots.Manager, _ *bookingFixture, booking, _ string) (*models.TimeSlot, error) {
+			_, s, err := m.Cancel(ctx, slots.Actor{}, byRef(booking))
 			return s, err
-		}},
-		{"reschedule", func(m *slots.Manager, f *bookingFixture, ref string) (*models.TimeSlot, error) {
-			r, err := m.Reschedule(ctx, slots.Actor{}, slots.RescheduleInput{Booking: byRef(ref), SlotID: f.slots[1].ID})
+		}, 0, 2},
+		{"reschedule", func(m *slots.Manager, f *bookingFixture, booking, _ string) (*models.TimeSlot, error) {
+			r, err := m.Reschedule(ctx, slots.Actor{}, slots.RescheduleInput{Booking: byRef(booking), SlotID: f.slots[1].ID})
 			if err != nil {
 				return nil, err
 			}
 			return r.Previous, nil
-		}},
+		}, 0, 2},
+		{"release", func(m *slots.Manager, _ *bookingFixture, _, hold string) (*models.TimeSlot, error) {
+			_, s, err := m.ReleaseHold(ctx, hold)
+			return s, err
+		}, 1, 1},
+		{"book the hold", func(m *slots.Manager, _ *bookingFixture, _, hold string) (*models.TimeSlot, error) {
+			_, s, err := m.BookHold(ctx, hold, slots.BookInput{Customer: "Bob"})
+			return s, err
+		}, 2, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			db := dbtest.Open(t, database.Postgres)
-			now := time.Date(2030, 1, 7, 6, 0, 0, 0, time.UTC)
+			now := bookingDay
 			m, clk := newManager(db, now)
 			f := newBookingFixture(t, db, m, clk, 3, 0)
 			slot := f.slots[0].ID
@@ -611,7 +623,8 @@ func TestAFreedSeatCountsAHoldThatCommittedWhileItWaited(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := m.Hold(ctx, slots.HoldInput{SlotID: slot, TTLMinutes: ptr(30)}); err != nil {
+			h, _, err := m.Hold(ctx, slots.HoldInput{SlotID: slot, TTLMinutes: ptr(30)})
+			if err != nil {
 				t.Fatal(err)
 			}
 			// The summary's first expiry passed with its hold still live, as
@@ -620,7 +633,7 @@ func TestAFreedSeatCountsAHoldThatCommittedWhileItWaited(t *testing.T) {
 				t.Fatal(err)
 			}
 			// A second hold, written as the hold statement writes one,
-			// commits while the seat's release waits for the slot's row.
+			// commits while the change waits for the slot's row.
 			tx, err := db.SQL().BeginTx(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -639,13 +652,13 @@ func TestAFreedSeatCountsAHoldThatCommittedWhileItWaited(t *testing.T) {
 			}
 			done := make(chan freed, 1)
 			go func() {
-				s, err := tc.free(m, f, b.Reference)
+				s, err := tc.free(m, f, b.Reference, h.Reference)
 				done <- freed{s, err}
 			}()
 			deadline := time.Now().Add(10 * time.Second)
 			for count(t, db, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") == 0 {
 				if time.Now().After(deadline) {
-					t.Fatal("the seat's release never waited for the slot's lock")
+					t.Fatal("the change never waited for the slot's lock")
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
@@ -656,11 +669,12 @@ func TestAFreedSeatCountsAHoldThatCommittedWhileItWaited(t *testing.T) {
 			if got.err != nil {
 				t.Fatal(got.err)
 			}
-			if got.slot == nil || got.slot.ID != slot || got.slot.BookedCount != 0 || got.slot.Held != 2 || got.slot.Remaining() != 1 {
-				t.Fatalf("answered %+v, want slot %d with no booking, 2 held, 1 remaining", got.slot, slot)
+			if got.slot == nil || got.slot.ID != slot || got.slot.BookedCount != tc.booked || got.slot.Held != tc.held ||
+				got.slot.Remaining() != 3-tc.booked-tc.held {
+				t.Fatalf("answered %+v, want slot %d with %d booked, %d held, %d remaining", got.slot, slot, tc.booked, tc.held, 3-tc.booked-tc.held)
 			}
-			if n := seatsTaken(t, db, slot, now); n != 2 {
-				t.Fatalf("%d seats taken in the tables, want 2", n)
+			if n := seatsTaken(t, db, slot, now); n != int64(tc.booked+tc.held) {
+				t.Fatalf("%d seats taken in the tables, want %d", n, tc.booked+tc.held)
 			}
 		})
 	}

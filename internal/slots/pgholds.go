@@ -158,7 +158,7 @@ RETURNING `+pgEndedColumns), " ")
 func (s *pgStore) releaseHold(ctx context.Context, ref string, now time.Time, hook txHook) (*models.TimeSlot, error) {
 	var slot models.TimeSlot
 	release := func(q pgQuerier) error {
-		return scanSlotAnd(q.QueryRow(ctx, pgReleaseStatement, now, ref), &slot, &slot.Version)
+		return scanFreed(ctx, q, now, q.QueryRow(ctx, pgReleaseStatement, now, ref), &slot)
 	}
 	var err error
 	if hook == nil {
@@ -210,8 +210,8 @@ func (s *pgStore) bookHold(ctx context.Context, h *models.Hold, in BookInput, bo
 	var slot models.TimeSlot
 	var id int64
 	book := func(q pgQuerier) error {
-		return scanSlotAnd(q.QueryRow(ctx, pgBookHoldStatement, now, h.Reference, bookingRef, in.Customer,
-			optional(in.IdempotencyKey), optional(in.CustomerID)), &slot, &slot.Version, &id)
+		return scanFreed(ctx, q, now, q.QueryRow(ctx, pgBookHoldStatement, now, h.Reference, bookingRef, in.Customer,
+			optional(in.IdempotencyKey), optional(in.CustomerID)), &slot, &id)
 	}
 	var err error
 	if hook == nil {

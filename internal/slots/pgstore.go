@@ -665,15 +665,12 @@ func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.
 			return err
 		}
 		var slot models.TimeSlot
-		err = scanSlotAnd(tx.QueryRow(ctx, `UPDATE time_slots
+		err = scanFreed(ctx, tx, now, tx.QueryRow(ctx, `UPDATE time_slots
 			SET booked_count = booked_count - 1, version = version + 1, updated_at = $1
 			WHERE id = $2 AND booked_count > 0
-			RETURNING `+pgChangedColumns, now, slotID), &slot, &slot.Version)
+			RETURNING `+pgChangedColumns, now, slotID), &slot)
 		switch {
 		case err == nil:
-			if err := pgRecountHeld(ctx, tx, &slot, now); err != nil {
-				return err
-			}
 			freed = &slot
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
@@ -687,20 +684,27 @@ func (s *pgStore) cancelBooking(ctx context.Context, id, slotID int64, now time.
 	return cancelled, freed, nil
 }
 
-// pgRecountHeld counts again, in a statement of its own, the live holds at
-// now of slot s, which a statement of tx just changed, when its summary
-// left them to slot_holds (its first expiry passed): that statement read
-// slot_holds from the snapshot it took before it waited for the slot's
-// row, so a hold that committed meanwhile was in the summary it answered
-// but not in the count. The new statement's snapshot has every hold
-// committed so far, and the slot's row, locked by tx until it ends, keeps
-// new ones out. A claim needs none of this: it refuses a slot whose
-// summary leaves the count to slot_holds (pgClaimHeld).
-func pgRecountHeld(ctx context.Context, tx pgTxQuerier, s *models.TimeSlot, now time.Time) error {
+// scanFreed scans into s the answer of a statement of q that freed a seat
+// of slot s without claiming one (a cancellation, a move's old slot, a
+// hold released or booked): pgChangedColumns (or pgEndedColumns), then
+// the version, then extra. When the slot's summary left its live holds to
+// slot_holds (its first expiry passed), it counts them again in a
+// statement of its own: the freeing statement read slot_holds from the
+// snapshot it took before it waited for the slot's row, so a hold that
+// committed meanwhile was in the summary it answered but not in the count.
+// Inside a transaction the new count is exactly the change's, as the
+// slot's row stays locked until the end; after a statement of its own it
+// may also see a hold committed since, whose own event follows. A claim
+// needs none of this: it refuses a slot whose summary leaves the count to
+// slot_holds (pgClaimHeld).
+func scanFreed(ctx context.Context, q pgQuerier, now time.Time, row pgx.Row, s *models.TimeSlot, extra ...any) error {
+	if err := scanSlotAnd(row, s, append([]any{&s.Version}, extra...)...); err != nil {
+		return err
+	}
 	if s.HeldFirst.IsZero() || s.HeldFirst.After(now) {
 		return nil
 	}
-	if err := tx.QueryRow(ctx, "SELECT "+pgHeld+" FROM time_slots WHERE id = $2", now, s.ID).Scan(&s.Held); err != nil {
+	if err := q.QueryRow(ctx, "SELECT "+pgHeld+" FROM time_slots WHERE id = $2", now, s.ID).Scan(&s.Held); err != nil {
 		return err
 	}
 	s.SetStatus()
@@ -756,12 +760,9 @@ func (s *pgStore) rescheduleSeat(ctx context.Context, b *models.Booking, slotID 
 		}
 		slot = &claimed
 		var freed models.TimeSlot
-		err = scanSlotAnd(tx.QueryRow(ctx, pgFreeStatement, now, *b.SlotID, b.ID, b.StartTime, b.EndTime), &freed, &freed.Version)
+		err = scanFreed(ctx, tx, now, tx.QueryRow(ctx, pgFreeStatement, now, *b.SlotID, b.ID, b.StartTime, b.EndTime), &freed)
 		switch {
 		case err == nil:
-			if err := pgRecountHeld(ctx, tx, &freed, now); err != nil {
-				return err
-			}
 			previous = &freed
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
