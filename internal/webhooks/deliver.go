@@ -223,23 +223,22 @@ func (s *Service) holdExpired(ctx context.Context, id int64) error {
 	if s.db.Dialect == database.Postgres {
 		query += " FOR SHARE"
 	}
-	var h struct {
-		Status    models.HoldStatus
-		ExpiresAt time.Time
-	}
+	var h models.Hold
 	res := s.db.WithContext(ctx).Raw(query, id).Scan(&h)
 	switch {
 	case res.Error != nil:
 		return res.Error
 	case res.RowsAffected == 0:
 		return river.JobCancel(fmt.Errorf("hold %d is gone: no hold.expired", id))
-	case h.Status != models.HoldHeld:
-		return river.JobCancel(fmt.Errorf("hold %d was %s before it expired: no hold.expired", id, h.Status))
 	}
-	if wait := h.ExpiresAt.Add(holdExpiryGrace).Sub(s.now()); wait > 0 {
-		return river.JobSnooze(wait)
+	switch status := h.StatusAt(s.now().Add(-holdExpiryGrace)); status {
+	case models.HoldExpired:
+		return nil
+	case models.HoldHeld:
+		return river.JobSnooze(h.ExpiresAt.Add(holdExpiryGrace).Sub(s.now()))
+	default:
+		return river.JobCancel(fmt.Errorf("hold %d was %s before it expired: no hold.expired", id, status))
 	}
-	return nil
 }
 
 // send makes one attempt: it answers the response's status (0 for none),

@@ -600,3 +600,35 @@ func TestAHoldThatExpiresHeldIsDeliveredAsExpired(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A hold.expired is not delivered before its hold's expiry and the grace
+// after it (the job waits, snoozed, when it comes due sooner).
+func TestAHoldExpiredIsNotDeliveredBeforeItsGrace(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		t.Parallel()
+		f := newFixture(t, db, fast(), nil)
+		rcv := newReceiver(t, nil)
+		create(t, f.hooks, rcv.URL, "hold.expired")
+		// A one-minute hold taken 58 s ago by this manager's clock.
+		soon := slots.New(db, slots.WithClock(func() time.Time { return time.Now().Add(-58 * time.Second) }), slots.WithOutbox(f.hooks))
+		h, _, err := soon.Hold(ctx, slots.HoldInput{SlotID: f.slots[0].ID, TTLMinutes: ptr(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.hooks.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case d := <-rcv.got:
+			if at := time.Now(); at.Before(h.ExpiresAt.Add(2 * time.Second)) {
+				t.Fatalf("delivered at %s, before the hold's expiry %s and its grace", at.Format(time.RFC3339Nano), h.ExpiresAt.Format(time.RFC3339Nano))
+			}
+			if p := readHoldEvent(t, d.body); p.Type != "hold.expired" || p.Data.Hold.ID != h.ID {
+				t.Fatalf("delivered %s", d.body)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the hold's expiry was not delivered")
+		}
+	})
+}
