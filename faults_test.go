@@ -184,10 +184,7 @@ func TestDatabaseOutageWhileBookingsFlow(t *testing.T) {
 		return a.Status
 	}
 
-	// Bookable slots of the demo data: from the day after tomorrow, so
-	// that no provider's minimum notice (a day at most) refuses one,
-	// whatever the hour the test runs at.
-	from := time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly)
+	from := pastDemoNotice() // bookable demo slots, whatever the hour
 	resp, err := getAnswer(client, http.MethodGet, srv.URL+"/api/time-slots?limit=200&status=available&startDate="+from, nil, nil)
 	if err != nil {
 		t.Fatal(err)

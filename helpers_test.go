@@ -92,6 +92,11 @@ func testEnv(t testing.TB, d database.Dialect, env map[string]string) map[string
 	return vars
 }
 
+// pastDemoNotice answers the first date (UTC) whose slots no demo
+// provider's minimum notice refuses, whatever the hour: the day after
+// tomorrow, as the longest notice is a day (slots.DemoProviders).
+func pastDemoNotice() string { return time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly) }
+
 // startServer runs the program as main does, with env as its whole
 // environment, and answers it once it listens. A server that stops before
 // it listens fails the test. A server the test has not stopped is stopped

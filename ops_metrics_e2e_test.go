@@ -80,9 +80,7 @@ func TestMetricsBehindTheAlertsFollowTheServer(t *testing.T) {
 	if s := readyz(); s != http.StatusOK {
 		t.Fatalf("/readyz = %d, want 200", s)
 	}
-	// From the day after tomorrow: no demo provider's minimum notice (a
-	// day at most) refuses the booking below, whatever the hour.
-	from := time.Now().UTC().AddDate(0, 0, 2).Format(time.DateOnly)
+	from := pastDemoNotice() // bookable demo slots, whatever the hour
 	page := postGraphQL(t, srv.URL, `query Page { ...Slots } fragment Slots on Query { timeSlots(first: 1, filter: {startDate: "`+from+`"}) { nodes { id } } }`, nil, nil)
 	var slotPage struct {
 		TimeSlots struct{ Nodes []struct{ ID string } }
