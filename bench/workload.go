@@ -175,6 +175,18 @@ func (s *slotCopySource) Values() ([]any, error) {
 
 func (s *slotCopySource) Err() error { return s.err }
 
+// reloadSlots puts the dataset's slots back as a fresh load leaves them:
+// ids 1 to the last, every seat free, no hold or booking.
+func reloadSlots(ctx context.Context, b *benchDB, ds *dataset) error {
+	if err := b.emptySlots(ctx, false); err != nil {
+		return err
+	}
+	if _, _, err := copySlots(ctx, b, ds, sameDays); err != nil {
+		return err
+	}
+	return b.exec(ctx, "VACUUM ANALYZE time_slots")
+}
+
 // copySlots writes the dataset's slots with one pgx CopyFrom: the
 // database's own bulk-load path, the ceiling for generation.
 func copySlots(ctx context.Context, b *benchDB, ds *dataset, day func(int) int) (int, time.Duration, error) {
