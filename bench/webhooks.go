@@ -198,15 +198,17 @@ func measureWebhooks(ctx context.Context, b *benchDB, s *server, bin string, o *
 		return f, fmt.Errorf("%d free slots, want %d", len(free), want)
 	}
 	next := func() []int64 { ids := free[:n]; free = free[n:]; return ids }
-	book := func(on *server) (float64, error) {
-		l, _, err := runWrk(ctx, on.base, bookingsOf(next()), o.conns, max(time.Minute, time.Duration(n/100)*time.Second))
+	book := func(on *server) (float64, cpuSplit, error) {
+		meter := startCPU(ctx, b, on.cmd.Process.Pid)
+		l, client, err := runWrk(ctx, on.base, bookingsOf(next()), o.conns, max(time.Minute, time.Duration(n/100)*time.Second))
+		cpu := meter.finish(ctx, n, client)
 		if err != nil {
-			return 0, err
+			return 0, cpu, err
 		}
 		if l.Errors > 0 || l.Requests != uint64(n) {
-			return 0, fmt.Errorf("%d of %d bookings failed; first: %s", l.Errors, l.Requests, l.FirstError)
+			return 0, cpu, fmt.Errorf("%d of %d bookings failed; first: %s", l.Errors, l.Requests, l.FirstError)
 		}
-		return float64(n) / l.Duration.Seconds(), nil
+		return float64(n) / l.Duration.Seconds(), cpu, nil
 	}
 
 	quiet, err := startServer(ctx, bin, b.url, append(slices.Clone(o.serverEnv), "WEBHOOK_POLL=10m")...)
@@ -231,19 +233,34 @@ func measureWebhooks(ctx context.Context, b *benchDB, s *server, bin string, o *
 		if err := enableHook(ctx, quiet, id, false); err != nil {
 			return f, err
 		}
-		r0, err := book(quiet)
+		r0, c0, err := book(quiet)
 		if err != nil {
 			return f, fmt.Errorf("without a webhook: %w", err)
 		}
 		if err := enableHook(ctx, quiet, id, true); err != nil {
 			return f, err
 		}
-		r1, err := book(quiet)
+		r1, c1, err := book(quiet)
 		if err != nil {
 			return f, fmt.Errorf("with a webhook: %w", err)
 		}
 		f.Without, f.With = append(f.Without, r0), append(f.With, r1)
-		fmt.Printf("  round: %s bookings/s without a webhook, %s with one\n", rate(r0), rate(r1))
+		fmt.Printf("  round: %s bookings/s without a webhook (CPU per booking: %s), %s with one (%s)\n", rate(r0), c0, rate(r1), c1)
+	}
+	// The bookings staged their events; the quiet server moves them onto
+	// River's queue within moments.
+	for waited := time.Duration(0); ; waited += 10 * time.Millisecond {
+		staged, err := b.count(ctx, "SELECT count(*) FROM webhook_outbox")
+		if err != nil {
+			return f, err
+		}
+		if staged == 0 {
+			break
+		}
+		if waited > 10*time.Second {
+			return f, fmt.Errorf("%d events still staged 10 s after the last round", staged)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	backlog, err := b.count(ctx, "SELECT count(*) FROM river_job WHERE kind = 'webhook_delivery' AND state = 'available'")
 	if err != nil {
@@ -263,7 +280,7 @@ func measureWebhooks(ctx context.Context, b *benchDB, s *server, bin string, o *
 	f.Backlog, f.Drain = webhookRounds*n, time.Since(start)
 
 	before, _ := sink.delivered()
-	if f.Busy, err = book(s); err != nil {
+	if f.Busy, _, err = book(s); err != nil {
 		return f, fmt.Errorf("with deliveries running: %w", err)
 	}
 	if err := sink.waitDelivered(ctx, before+n, 5*time.Minute); err != nil {

@@ -43,8 +43,14 @@ type payload struct {
 // eventBody answers the body of a new event of type kind and its id.
 func eventBody(kind string, at time.Time, data any) (string, string, error) {
 	id := newEventID()
+	body, err := renderEvent(id, kind, at, data)
+	return body, id, err
+}
+
+// renderEvent answers the body of event id, of type kind, at at.
+func renderEvent(id, kind string, at time.Time, data any) (string, error) {
 	body, err := json.Marshal(payload{ID: id, Type: kind, CreatedAt: at.UTC(), Data: data})
-	return string(body), id, err
+	return string(body), err
 }
 
 // newEventID is "evt_" and 24 URL-safe characters: 144 random bits.

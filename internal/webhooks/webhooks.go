@@ -100,11 +100,14 @@ type Service struct {
 	now    func() time.Time
 
 	view atomic.Pointer[endpointView]
+	// staged wakes the relay: a booking staged an event (outbox.go).
+	staged chan struct{}
 
-	mu      sync.Mutex // guards started, stop
+	mu      sync.Mutex // guards started, stop, done, relayed
 	started bool
 	stop    context.CancelFunc
 	done    chan struct{}
+	relayed chan struct{}
 }
 
 // endpointView is the enabled endpoints and which want each kind of
@@ -119,7 +122,7 @@ type endpointView struct {
 // start with Start.
 func New(db *database.DB, opts Options) (*Service, error) {
 	opts.defaults()
-	s := &Service{db: db, opts: opts, now: time.Now}
+	s := &Service{db: db, opts: opts, now: time.Now, staged: make(chan struct{}, 1)}
 	s.http = newHTTPClient(opts.Timeout, opts.AllowPrivate)
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &deliveryWorker{s: s}); err != nil {
@@ -172,8 +175,9 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("start webhook deliveries: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.started, s.stop, s.done = true, cancel, make(chan struct{})
+	s.started, s.stop, s.done, s.relayed = true, cancel, make(chan struct{}), make(chan struct{})
 	go s.refreshLoop(rctx)
+	go s.relayLoop(rctx, s.relayed)
 	return nil
 }
 
@@ -192,6 +196,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	s.started = false
 	s.stop()
 	<-s.done
+	<-s.relayed
 	if err := s.client.Stop(ctx); err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

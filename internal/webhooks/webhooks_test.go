@@ -121,8 +121,13 @@ func everyDay(start, end string) []models.WorkingHours {
 	return out
 }
 
+// jobs answers the delivery jobs on River's queue, once every event a
+// booking staged is moved there.
 func (f *fixture) jobs(t *testing.T) int64 {
 	t.Helper()
+	if _, err := f.hooks.Relay(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var n int64
 	if err := f.db.Raw("SELECT COUNT(*) FROM river_job WHERE kind = 'webhook_delivery'").Scan(&n).Error; err != nil {
 		t.Fatal(err)
