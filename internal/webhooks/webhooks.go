@@ -1,7 +1,9 @@
 // Package webhooks tells systems outside the server about bookings: admins
 // register endpoints, each booking event is enqueued on a durable job
 // queue (River) in the transaction of the booking itself (the slots
-// package's Outbox seam), and a worker delivers it, signed as Standard
+// package's Outbox seam) or, for a new booking on PostgreSQL, staged by
+// the booking's statement and moved onto River in batches (outbox.go),
+// and a worker delivers it, signed as Standard
 // Webhooks says, retrying with exponential backoff until an attempt
 // answers 2xx or the attempts run out.
 package webhooks
