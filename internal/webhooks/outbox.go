@@ -103,8 +103,8 @@ func (s *Service) Relay(ctx context.Context) (int, error) {
 	}
 }
 
-// staged is one row of webhook_outbox.
-type staged struct {
+// stagedRow is one row of webhook_outbox.
+type stagedRow struct {
 	id, endpoint     int64
 	eventID, kind    string
 	atNS, createdNS  int64
@@ -130,9 +130,9 @@ func (s *Service) relayOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var moved []staged
+	var moved []stagedRow
 	for rows.Next() {
-		var r staged
+		var r stagedRow
 		if err := rows.Scan(&r.id, &r.endpoint, &r.eventID, &r.kind, &r.atNS, &r.createdNS, &r.booking, &r.customer, &r.customerID, &r.status,
 			&r.slot.ID, &r.slot.ProviderID, &r.slot.StartTime, &r.slot.EndTime, &r.slot.Capacity, &r.slot.BookedCount); err != nil {
 			rows.Close()
@@ -146,7 +146,7 @@ func (s *Service) relayOnce(ctx context.Context) (int, error) {
 	if len(moved) == 0 {
 		return 0, nil
 	}
-	slices.SortFunc(moved, func(a, b staged) int { return cmp.Compare(a.id, b.id) })
+	slices.SortFunc(moved, func(a, b stagedRow) int { return cmp.Compare(a.id, b.id) })
 	params := make([]river.InsertManyParams, len(moved))
 	opts := &river.InsertOpts{Queue: queue}
 	for i, r := range moved {
@@ -170,7 +170,7 @@ func (s *Service) relayOnce(ctx context.Context) (int, error) {
 
 // event is the booking event the row stages, as the booking's statement
 // made it.
-func (r staged) event() slots.Event {
+func (r stagedRow) event() slots.Event {
 	slot := r.slot
 	at := time.Unix(0, r.atNS)
 	b := models.Booking{ID: r.booking, SlotID: &slot.ID, ProviderID: slot.ProviderID, StartTime: slot.StartTime, EndTime: slot.EndTime,

@@ -3,9 +3,9 @@
 // queue (River) in the transaction of the booking itself (the slots
 // package's Outbox seam) or, for a new booking on PostgreSQL, staged by
 // the booking's statement and moved onto River in batches (outbox.go),
-// and a worker delivers it, signed as Standard
-// Webhooks says, retrying with exponential backoff until an attempt
-// answers 2xx or the attempts run out.
+// and a worker delivers it, signed as Standard Webhooks says, retrying
+// with exponential backoff until an attempt answers 2xx or the attempts
+// run out.
 package webhooks
 
 import (
@@ -161,9 +161,10 @@ func New(db *database.DB, opts Options) (*Service, error) {
 // first booking; Start keeps reading them every Refresh.
 func (s *Service) Load(ctx context.Context) error { return s.refresh(ctx) }
 
-// Start starts the delivery workers and the refresh of the endpoints'
-// view. River's locking hands each due delivery to one worker of one
-// replica. A nil Service starts nothing.
+// Start starts the delivery workers, the refresh of the endpoints' view
+// and the relay of staged booking events (outbox.go). River's locking
+// hands each due delivery to one worker of one replica. A nil Service
+// starts nothing.
 func (s *Service) Start(ctx context.Context) error {
 	if s == nil {
 		return nil
