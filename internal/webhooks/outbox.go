@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"log/slog"
 	"slices"
 	"strconv"
 	"time"
@@ -64,26 +63,11 @@ func (s *Service) BookedSQL(first int, e slots.Event) (string, []any, bool, erro
 // relayLoop moves staged events onto River's queue: relayGather after a
 // booking staged one, and every Poll for those of other servers' or of a
 // server that stopped before it moved them.
-func (s *Service) relayLoop(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
-	poll := time.NewTicker(s.opts.Poll)
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.staged:
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(relayGather):
-			}
-		case <-poll.C:
-		}
-		if _, err := s.Relay(ctx); err != nil && ctx.Err() == nil {
-			s.opts.Logger.Warn("staged webhook events not moved", slog.String("error", err.Error()))
-		}
-	}
+func (s *Service) relayLoop(ctx context.Context) {
+	s.every(ctx, s.opts.Poll, s.staged, relayGather, "staged webhook events not moved", func(ctx context.Context) error {
+		_, err := s.Relay(ctx)
+		return err
+	})
 }
 
 // Relay moves every committed staged event onto River's queue now, in
@@ -147,19 +131,15 @@ func (s *Service) relayOnce(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	slices.SortFunc(moved, func(a, b stagedRow) int { return cmp.Compare(a.id, b.id) })
-	params := make([]river.InsertManyParams, len(moved))
-	opts := &river.InsertOpts{Queue: queue}
+	deliveries := make([]deliveryArgs, len(moved))
 	for i, r := range moved {
 		body, err := renderEvent(r.eventID, r.kind, time.Unix(0, r.atNS), eventData(r.event()))
 		if err != nil {
 			return 0, err
 		}
-		params[i] = river.InsertManyParams{
-			Args:       deliveryArgs{EndpointID: r.endpoint, EventID: r.eventID, Type: r.kind, Body: body},
-			InsertOpts: opts,
-		}
+		deliveries[i] = deliveryArgs{EndpointID: r.endpoint, EventID: r.eventID, Type: r.kind, Body: body}
 	}
-	if _, err := s.client.InsertManyTx(ctx, tx, params); err != nil {
+	if err := s.insert(ctx, tx, &river.InsertOpts{Queue: queue}, deliveries); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {

@@ -105,11 +105,10 @@ type Service struct {
 	// staged wakes the relay: a booking staged an event (outbox.go).
 	staged chan struct{}
 
-	mu      sync.Mutex // guards started, stop, done, relayed
+	mu      sync.Mutex // guards started, stop
 	started bool
 	stop    context.CancelFunc
-	done    chan struct{}
-	relayed chan struct{}
+	loops   sync.WaitGroup // the refresh and the relay, until stop
 }
 
 // endpointView is the enabled endpoints and which want each kind of
@@ -178,9 +177,11 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("start webhook deliveries: %w", err)
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.started, s.stop, s.done, s.relayed = true, cancel, make(chan struct{}), make(chan struct{})
-	go s.refreshLoop(rctx)
-	go s.relayLoop(rctx, s.relayed)
+	s.started, s.stop = true, cancel
+	s.loops.Go(func() { s.refreshLoop(rctx) })
+	if s.db.Dialect == database.Postgres {
+		s.loops.Go(func() { s.relayLoop(rctx) })
+	}
 	return nil
 }
 
@@ -198,8 +199,7 @@ func (s *Service) Stop(ctx context.Context) error {
 	}
 	s.started = false
 	s.stop()
-	<-s.done
-	<-s.relayed
+	s.loops.Wait()
 	if err := s.client.Stop(ctx); err != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -209,17 +209,29 @@ func (s *Service) Stop(ctx context.Context) error {
 }
 
 func (s *Service) refreshLoop(ctx context.Context) {
-	defer close(s.done)
-	t := time.NewTicker(s.opts.Refresh)
+	s.every(ctx, s.opts.Refresh, nil, 0, "webhook endpoints not refreshed", s.refresh)
+}
+
+// every runs f every period, and also gather after each signal on wake
+// (nil: none), until ctx ends; it logs f's errors as failed, unless ctx
+// ended.
+func (s *Service) every(ctx context.Context, period time.Duration, wake <-chan struct{}, gather time.Duration, failed string, f func(context.Context) error) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := s.refresh(ctx); err != nil && ctx.Err() == nil {
-				s.opts.Logger.Warn("webhook endpoints not refreshed", slog.String("error", err.Error()))
+		case <-wake:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(gather):
 			}
+		case <-t.C:
+		}
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			s.opts.Logger.Warn(failed, slog.String("error", err.Error()))
 		}
 	}
 }
@@ -267,14 +279,20 @@ func (s *Service) Enqueue(ctx context.Context, tx *sql.Tx, e slots.Event) error 
 		// (deliveryWorker.holdExpired).
 		opts.ScheduledAt, hold = e.At, e.Hold.ID
 	}
-	params := make([]river.InsertManyParams, len(ids))
+	deliveries := make([]deliveryArgs, len(ids))
 	for i, endpoint := range ids {
-		params[i] = river.InsertManyParams{
-			Args:       deliveryArgs{EndpointID: endpoint, EventID: id, Type: string(e.Kind), Body: body, HoldID: hold},
-			InsertOpts: opts,
-		}
+		deliveries[i] = deliveryArgs{EndpointID: endpoint, EventID: id, Type: string(e.Kind), Body: body, HoldID: hold}
 	}
-	_, err = s.client.InsertManyTx(ctx, tx, params)
+	return s.insert(ctx, tx, opts, deliveries)
+}
+
+// insert enqueues deliveries with opts in tx, with one River InsertManyTx.
+func (s *Service) insert(ctx context.Context, tx *sql.Tx, opts *river.InsertOpts, deliveries []deliveryArgs) error {
+	params := make([]river.InsertManyParams, len(deliveries))
+	for i, d := range deliveries {
+		params[i] = river.InsertManyParams{Args: d, InsertOpts: opts}
+	}
+	_, err := s.client.InsertManyTx(ctx, tx, params)
 	return err
 }
 
