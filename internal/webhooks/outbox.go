@@ -38,21 +38,23 @@ const (
 // statement on PostgreSQL, of e's delivery to each enabled endpoint that
 // wants it, with the booking's id and its slot as the statement makes
 // them. It wakes the relay, which moves the rows once they are committed.
-// ok is false when no endpoint wants e, or on SQLite.
+// ok is false when no endpoint wants e, on SQLite, and for a booking not
+// made at the event's time (the row keeps one time for both): such an
+// event goes through Enqueue.
 func (s *Service) BookedSQL(first int, e slots.Event) (string, []any, bool, error) {
 	ids := s.view.Load().wants[e.Kind]
-	if len(ids) == 0 || s.db.Dialect == database.SQLite {
+	b := e.Booking
+	if len(ids) == 0 || s.db.Dialect == database.SQLite || !b.CreatedAt.Equal(e.At) {
 		return "", nil, false, nil
 	}
-	b := e.Booking
 	p := func(n int) string { return "$" + strconv.Itoa(first+n) }
-	query := `INSERT INTO webhook_outbox (endpoint_id, event_id, event_type, at_ns, created_ns, booking_id, customer, customer_id, status,
+	query := `INSERT INTO webhook_outbox (endpoint_id, event_id, event_type, at_ns, booking_id, customer, customer_id, status,
 		slot_id, provider_id, start_time, end_time, capacity, booked_count)
-		SELECT endpoint.id, ` + p(0) + `::text, ` + p(1) + `::text, ` + p(2) + `::bigint, ` + p(3) + `::bigint, booked.id, ` +
-		p(4) + `::text, ` + p(5) + `::text, ` + p(6) + `::text,
+		SELECT endpoint.id, ` + p(0) + `::text, ` + p(1) + `::text, ` + p(2) + `::bigint, booked.id, ` + p(3) + `::text, ` +
+		p(4) + `::text, ` + p(5) + `::text,
 		       claimed.id, claimed.provider_id, claimed.start_time, claimed.end_time, claimed.capacity, claimed.booked_count
-		  FROM claimed, booked, unnest(` + p(7) + `::bigint[]) AS endpoint (id)`
-	args := []any{newEventID(), string(e.Kind), e.At.UnixNano(), b.CreatedAt.UnixNano(), b.Customer, b.CustomerID, string(b.Status), ids}
+		  FROM claimed, booked, unnest(` + p(6) + `::bigint[]) AS endpoint (id)`
+	args := []any{newEventID(), string(e.Kind), e.At.UnixNano(), b.Customer, b.CustomerID, string(b.Status), ids}
 	select {
 	case s.staged <- struct{}{}:
 	default:
@@ -91,7 +93,7 @@ func (s *Service) Relay(ctx context.Context) (int, error) {
 type stagedRow struct {
 	id, endpoint     int64
 	eventID, kind    string
-	atNS, createdNS  int64
+	atNS             int64
 	booking          int64
 	customer, status string
 	customerID       sql.NullString
@@ -109,7 +111,7 @@ func (s *Service) relayOnce(ctx context.Context) (int, error) {
 	defer func() { _ = tx.Rollback() }()
 	rows, err := tx.QueryContext(ctx, `DELETE FROM webhook_outbox
 		 WHERE id IN (SELECT id FROM webhook_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, endpoint_id, event_id, event_type, at_ns, created_ns, booking_id, customer, customer_id, status,
+		RETURNING id, endpoint_id, event_id, event_type, at_ns, booking_id, customer, customer_id, status,
 		          slot_id, provider_id, start_time, end_time, capacity, booked_count`, relayBatch)
 	if err != nil {
 		return 0, err
@@ -117,7 +119,7 @@ func (s *Service) relayOnce(ctx context.Context) (int, error) {
 	var moved []stagedRow
 	for rows.Next() {
 		var r stagedRow
-		if err := rows.Scan(&r.id, &r.endpoint, &r.eventID, &r.kind, &r.atNS, &r.createdNS, &r.booking, &r.customer, &r.customerID, &r.status,
+		if err := rows.Scan(&r.id, &r.endpoint, &r.eventID, &r.kind, &r.atNS, &r.booking, &r.customer, &r.customerID, &r.status,
 			&r.slot.ID, &r.slot.ProviderID, &r.slot.StartTime, &r.slot.EndTime, &r.slot.Capacity, &r.slot.BookedCount); err != nil {
 			rows.Close()
 			return 0, err
@@ -154,7 +156,7 @@ func (r stagedRow) event() slots.Event {
 	slot := r.slot
 	at := time.Unix(0, r.atNS)
 	b := models.Booking{ID: r.booking, SlotID: &slot.ID, ProviderID: slot.ProviderID, StartTime: slot.StartTime, EndTime: slot.EndTime,
-		Customer: r.customer, Status: models.BookingStatus(r.status), CreatedAt: time.Unix(0, r.createdNS)}
+		Customer: r.customer, Status: models.BookingStatus(r.status), CreatedAt: at}
 	if r.customerID.Valid {
 		id := r.customerID.String
 		b.CustomerID = &id

@@ -11,10 +11,10 @@ CREATE TABLE webhook_outbox (
     endpoint_id  BIGINT      NOT NULL,
     event_id     TEXT        NOT NULL,
     event_type   TEXT        NOT NULL,
-    -- The event's time and the booking's creation, in nanoseconds since
-    -- 1970 (the body keeps the nanoseconds, which timestamptz does not).
+    -- The event's time, which is the booking's creation, in nanoseconds
+    -- since 1970 (the body keeps the nanoseconds, which timestamptz does
+    -- not).
     at_ns        BIGINT      NOT NULL,
-    created_ns   BIGINT      NOT NULL,
     booking_id   BIGINT      NOT NULL,
     customer     TEXT        NOT NULL,
     customer_id  TEXT,
