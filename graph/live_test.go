@@ -218,6 +218,22 @@ func waitSubscribers(t *testing.T, f *feed.Feed, n int) {
 	}
 }
 
+// complete ends subscription id of c: the server confirms, and the feed
+// lets go of it, leaving left subscribers. The confirmation can reach the
+// client before the subscription's goroutine has left the feed (gqlgen
+// and that goroutine both stop on the subscription's context), so it
+// waits for the feed too.
+func complete(t *testing.T, f *feed.Feed, c *gqlws.Conn, id string, left int) {
+	t.Helper()
+	if err := c.Send(t.Context(), "complete", id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := next(t, c); err != nil || m.Type != "complete" || m.ID != id {
+		t.Fatalf("after complete: %+v %v", m, err)
+	}
+	waitSubscribers(t, f, left)
+}
+
 func TestSubscriptionStreamsTheChangesItsFilterNames(t *testing.T) {
 	t.Parallel()
 	a := newLiveAPI(t, nil)
@@ -266,13 +282,7 @@ func TestSubscriptionStreamsTheChangesItsFilterNames(t *testing.T) {
 
 	// complete ends the subscription: the server confirms, and the feed
 	// lets go of it.
-	if err := c.Send(t.Context(), "complete", "1", nil); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := next(t, c); err != nil || m.Type != "complete" || m.ID != "1" {
-		t.Fatalf("after complete: %+v %v", m, err)
-	}
-	waitSubscribers(t, a.feed, 0)
+	complete(t, a.feed, c, "1", 0)
 }
 
 func TestSubscriptionsAreHeldToTheProtocol(t *testing.T) {
@@ -389,12 +399,7 @@ func TestSubscriptionRefusalsAreCoded(t *testing.T) {
 		t.Fatalf("third subscription: %s %q", code, msg)
 	}
 	waitSubscribers(t, a.feed, 2)
-	if err := c.Send(t.Context(), "complete", "a", nil); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := next(t, c); err != nil || m.Type != "complete" || m.ID != "a" {
-		t.Fatalf("after complete: %+v %v", m, err)
-	}
+	complete(t, a.feed, c, "a", 1)
 	if err := c.Subscribe(t.Context(), "a", q, nil); err != nil { // its id and its room are free again
 		t.Fatal(err)
 	}
@@ -496,12 +501,7 @@ func TestSubscribeMessagesAreRateLimitedPerConnection(t *testing.T) {
 	subscribe("a")
 	subscribe("b")
 	waitSubscribers(t, a.feed, 2)
-	if err := c.Send(t.Context(), "complete", "a", nil); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := next(t, c); err != nil || m.Type != "complete" || m.ID != "a" {
-		t.Fatalf("after complete: %+v %v", m, err)
-	}
+	complete(t, a.feed, c, "a", 1)
 	subscribe("a") // the third of the burst
 	waitSubscribers(t, a.feed, 2)
 	// Room for a third subscription, but no budget: refused, and so is
